@@ -1,0 +1,72 @@
+#include "common/ConfigKeys.h"
+
+namespace ws2api {
+
+namespace {
+constexpr std::int64_t kMiB = 1024 * 1024;
+
+// Keep in KeyId order; ConfigKeys test checks it.
+const KeyInfo kKeys[kKeyCount] = {
+    {KeyId::ServerListen, "server.listen", KeyType::String, 1, 300, "0.0.0.0:7001", false,
+     "Public WebSocket listener, HOST:PORT (port 0 picks a free port)."},
+    {KeyId::ServerInternalListen, "server.internal_listen", KeyType::String, 1, 300, "127.0.0.1:7002", false,
+     "Internal listener for pushes (POST /<ClientId>) and counters (GET /, /metrics). Keep it private."},
+    {KeyId::ServerLoops, "server.loops", KeyType::Int, 0, 256, "0", false,
+     "Event-loop threads owning the client sockets; 0 = one per CPU core."},
+    {KeyId::ServerMaxConnections, "server.max_connections", KeyType::Int, 0, 10000000, "0", true,
+     "Most open client connections; 0 = the open-files limit minus server.fd_reserve. Over it, new clients get 503."},
+    {KeyId::ServerFdReserve, "server.fd_reserve", KeyType::Int, 16, 1000000, "256", false,
+     "File descriptors kept free for upstream connections, the internal listener and logs."},
+    {KeyId::ServerShutdownTimeoutMs, "server.shutdown_timeout_ms", KeyType::Int, 0, 600000, "10000", false,
+     "On SIGTERM/SIGINT, how long to wait for clients to close and DELETEs to reach the upstream."},
+    {KeyId::UpstreamUrl, "upstream.url", KeyType::String, 8, 2000, "http://127.0.0.1:8000/", false,
+     "Base URL of the API; the percent-encoded ClientId is appended."},
+    {KeyId::UpstreamTimeoutMs, "upstream.timeout_ms", KeyType::Int, 100, 600000, "10000", true,
+     "Connect/send/receive timeout of one upstream request."},
+    {KeyId::UpstreamPoolSize, "upstream.pool_size", KeyType::Int, 1, 4096, "64", false,
+     "Upstream worker threads, each with its own keep-alive HTTP connection."},
+    {KeyId::UpstreamKeepAliveTimeoutMs, "upstream.keepalive_timeout_ms", KeyType::Int, 0, 3600000, "4000", true,
+     "Reuse an idle upstream connection only this long; keep it below the API server's keep-alive timeout."},
+    {KeyId::UpstreamMaxQueued, "upstream.max_queued", KeyType::Int, 1, 100000000, "100000", true,
+     "Upstream requests waiting or in flight, all clients together. Over it a message is refused with "
+     "upstream.error_message (status 503)."},
+    {KeyId::UpstreamForwardOnMessages, "upstream.forward_on_messages", KeyType::Bool, 0, 1, "true", true,
+     "Also send the client's query string and forwarded headers with each POST and the DELETE, not just the GET."},
+    {KeyId::UpstreamErrorMessage, "upstream.error_message", KeyType::String, 1, 4096,
+     "{\"error\":\"upstream unavailable\",\"status\":{status}}", true,
+     "Text message sent to a client whose message the upstream did not take ({status}: HTTP status, 0 when "
+     "there was no answer; {reason}: short cause)."},
+    {KeyId::LimitsMaxMessageBytes, "limits.max_message_bytes", KeyType::Int, 125, 256 * kMiB, "1048576", true,
+     "Largest client message (all fragments). Over it the client is closed with 1009."},
+    {KeyId::LimitsMaxPendingMessages, "limits.max_pending_messages", KeyType::Int, 1, 100000, "64", true,
+     "Messages of one client waiting for the upstream; at this many the bridge stops reading that client "
+     "(TCP backpressure) until replies come back."},
+    {KeyId::LimitsMaxOutboundBytes, "limits.max_outbound_bytes", KeyType::Int, 1024, 1024 * kMiB, "4194304", true,
+     "Bytes queued for a client that is not reading. Over it the client is closed with 1008 and the push gets 503."},
+    {KeyId::LimitsMaxHandshakeBytes, "limits.max_handshake_bytes", KeyType::Int, 1024, 65536, "8192", true,
+     "Largest upgrade request (request line and headers). Over it: 431."},
+    {KeyId::LimitsHandshakeTimeoutMs, "limits.handshake_timeout_ms", KeyType::Int, 100, 600000, "10000", true,
+     "Time a client has to send its whole upgrade request. Over it: 408."},
+    {KeyId::LimitsIdleTimeoutMs, "limits.idle_timeout_ms", KeyType::Int, 1000, 86400000, "60000", true,
+     "A client that sends nothing (not even a pong) this long is closed with 1001 and DELETE body 'timeout'."},
+    {KeyId::LimitsPingIntervalMs, "limits.ping_interval_ms", KeyType::Int, 0, 86400000, "20000", true,
+     "Ping a client that has been quiet this long (0 = never); a live client's pong keeps it open."},
+    {KeyId::LimitsCloseTimeoutMs, "limits.close_timeout_ms", KeyType::Int, 10, 60000, "2000", true,
+     "After the bridge sends a close frame, how long it waits for the client's before dropping the socket."},
+    {KeyId::LogLevel, "log.level", KeyType::String, 4, 11, "information", true,
+     "Log level: error, warning, information or debug (debug logs every refused client)."},
+};
+} // namespace
+
+const KeyInfo* configKeys() { return kKeys; }
+
+const KeyInfo& keyInfo(KeyId id) { return kKeys[static_cast<int>(id)]; }
+
+const KeyInfo* findKey(std::string_view name)
+{
+    for (const auto& k : kKeys)
+        if (name == k.name) return &k;
+    return nullptr;
+}
+
+} // namespace ws2api

@@ -1,0 +1,96 @@
+#include "server/api/PushHandler.h"
+
+#include "common/ClientId.h"
+#include "server/app/Bridge.h"
+#include "server/codec/Utf8Validator.h"
+
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/String.h>
+
+#include <istream>
+
+namespace ws2api {
+
+namespace {
+constexpr int kPushTimeoutMs = 5000;
+
+void reply(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status, const std::string& body)
+{
+    response.setStatus(status);
+    response.setContentType("text/plain; charset=utf-8");
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    response.send() << body;
+}
+} // namespace
+
+PushHandler::PushHandler(Bridge& bridge, std::string rawClientId) : bridge_(bridge), rawClientId_(std::move(rawClientId))
+{
+}
+
+void PushHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
+{
+    using Poco::Net::HTTPResponse;
+    Metrics& m = bridge_.metrics();
+    std::string clientId;
+    std::string why;
+    if (!ClientId::parse(rawClientId_, clientId, why)) {
+        m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+        reply(response, HTTPResponse::HTTP_BAD_REQUEST, why + "\n");
+        return;
+    }
+    const auto maxBytes = static_cast<std::size_t>(bridge_.config().getInt(KeyId::LimitsMaxMessageBytes));
+    if (request.hasContentLength() && request.getContentLength64() > static_cast<Poco::Int64>(maxBytes)) {
+        m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+        response.setKeepAlive(false); // the unread body would be taken for the next request
+        reply(response, HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "body larger than limits.max_message_bytes\n");
+        return;
+    }
+    std::string body;
+    std::istream& in = request.stream();
+    char buf[8192];
+    while (in) {
+        in.read(buf, sizeof buf);
+        std::streamsize n = in.gcount();
+        if (n <= 0) break;
+        if (body.size() + static_cast<std::size_t>(n) > maxBytes) {
+            m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+            response.setKeepAlive(false);
+            reply(response, HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "body larger than limits.max_message_bytes\n");
+            return;
+        }
+        body.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string type = Poco::toLower(request.getContentType());
+    bool binary = type.rfind("application/octet-stream", 0) == 0;
+    if (!binary) {
+        codec::Utf8Validator v;
+        if (!v.feed(body.data(), body.size()) || !v.complete()) {
+            m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+            reply(response, HTTPResponse::HTTP_BAD_REQUEST,
+                  "body is not UTF-8; send binary data with Content-Type: application/octet-stream\n");
+            return;
+        }
+    }
+    switch (bridge_.push(clientId, std::move(body), binary, kPushTimeoutMs)) {
+    case Bridge::PushResult::Delivered:
+        m.pushesDelivered.fetch_add(1, std::memory_order_relaxed);
+        reply(response, HTTPResponse::HTTP_OK, "ok");
+        break;
+    case Bridge::PushResult::NotFound:
+        m.pushesNotFound.fetch_add(1, std::memory_order_relaxed);
+        reply(response, HTTPResponse::HTTP_NOT_FOUND, "not found");
+        break;
+    case Bridge::PushResult::ClientNotReading:
+        m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+        reply(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE,
+              "client is not reading: outbound queue full, connection closed with 1008\n");
+        break;
+    case Bridge::PushResult::Timeout:
+        m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+        reply(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, "bridge did not answer in time\n");
+        break;
+    }
+}
+
+} // namespace ws2api

@@ -1,0 +1,28 @@
+#pragma once
+// POST /<ClientId> on the internal listener: the body goes to that client as
+// one message. Content-Type application/octet-stream sends a binary frame,
+// anything else a text frame (the body must then be UTF-8).
+//   200 ok          queued for the client
+//   400             bad ClientId, or a text body that is not UTF-8
+//   404 not found   no open connection with that ClientId here
+//   413             body over limits.max_message_bytes
+//   503             the client is not reading (it is closed with 1008), or its loop did not answer
+#include <Poco/Net/HTTPRequestHandler.h>
+
+#include <string>
+
+namespace ws2api {
+
+class Bridge;
+
+class PushHandler : public Poco::Net::HTTPRequestHandler {
+public:
+    PushHandler(Bridge& bridge, std::string rawClientId);
+    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override;
+
+private:
+    Bridge& bridge_;
+    std::string rawClientId_;
+};
+
+} // namespace ws2api

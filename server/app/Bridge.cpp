@@ -1,0 +1,249 @@
+#include "server/app/Bridge.h"
+
+#include "server/api/InternalServer.h"
+#include "server/loop/EventLoop.h"
+
+#include <Poco/Logger.h>
+#include <Poco/Net/NetException.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+namespace ws2api {
+
+namespace {
+Poco::Logger& log() { return Poco::Logger::get("ws2api"); }
+} // namespace
+
+Bridge::Bridge(Config& config) : config_(config) {}
+
+Bridge::~Bridge()
+{
+    if (started_ && !stopped_) stop();
+}
+
+Poco::URI Bridge::parseUpstreamUrl(const std::string& url)
+{
+    Poco::URI uri;
+    try {
+        uri = Poco::URI(url);
+    } catch (const Poco::Exception& e) {
+        throw Poco::InvalidArgumentException("upstream.url '" + url + "' is not a URL: " + e.message());
+    }
+    if (uri.getScheme() != "http")
+        throw Poco::InvalidArgumentException("upstream.url '" + url +
+                                             "': only http:// is supported (terminate TLS in front of the API)");
+    if (uri.getHost().empty()) throw Poco::InvalidArgumentException("upstream.url '" + url + "' has no host");
+    if (!uri.getRawQuery().empty() || !uri.getFragment().empty())
+        throw Poco::InvalidArgumentException("upstream.url '" + url + "' must not have a query or fragment");
+    return uri;
+}
+
+int Bridge::openListener(const Poco::Net::SocketAddress& address, bool reusePort)
+{
+    int fd = ::socket(address.family() == Poco::Net::SocketAddress::IPv6 ? AF_INET6 : AF_INET,
+                      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw Poco::Net::NetException(std::string("socket: ") + std::strerror(errno));
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reusePort) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (::bind(fd, address.addr(), address.length()) != 0 || ::listen(fd, 4096) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw Poco::Net::NetException("cannot listen on " + address.toString() + ": " + std::strerror(err));
+    }
+    return fd;
+}
+
+void Bridge::start()
+{
+    Poco::URI upstreamUri = parseUpstreamUrl(config_.getString(KeyId::UpstreamUrl));
+
+    Poco::Net::SocketAddress listenAddress;
+    try {
+        listenAddress = Poco::Net::SocketAddress(config_.getString(KeyId::ServerListen));
+    } catch (const Poco::Exception& e) {
+        throw Poco::InvalidArgumentException("server.listen '" + config_.getString(KeyId::ServerListen) +
+                                             "': " + e.displayText());
+    }
+
+    // Use every descriptor the hard limit allows; keep a reserve for the
+    // upstream pool, the internal listener and logs.
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+        ::getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int loops = static_cast<int>(config_.getInt(KeyId::ServerLoops));
+    if (loops == 0) loops = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    long reserve = static_cast<long>(config_.getInt(KeyId::ServerFdReserve) + config_.getInt(KeyId::UpstreamPoolSize)) +
+                   4L * loops;
+    long usable = static_cast<long>(rl.rlim_cur == RLIM_INFINITY ? 1000000 : rl.rlim_cur) - reserve;
+    fdLimitConnections_ = static_cast<std::size_t>(std::max(1L, usable));
+
+    // One listening socket per loop on the same port (SO_REUSEPORT); the first
+    // one fixes the port when port 0 was asked for.
+    std::vector<int> listeners;
+    try {
+        int first = openListener(listenAddress, true);
+        listeners.push_back(first);
+        sockaddr_storage bound{};
+        socklen_t len = sizeof bound;
+        ::getsockname(first, reinterpret_cast<sockaddr*>(&bound), &len);
+        publicAddress_ = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&bound), len);
+        for (int i = 1; i < loops; ++i) listeners.push_back(openListener(publicAddress_, true));
+    } catch (...) {
+        for (int fd : listeners) ::close(fd);
+        throw;
+    }
+
+    upstream_ = std::make_unique<UpstreamDispatcher>(
+        upstreamUri, config_, metrics_,
+        [this](const std::shared_ptr<Session>& s, UpstreamResult&& r) { deliverResult(s, std::move(r)); });
+    upstream_->start(static_cast<int>(config_.getInt(KeyId::UpstreamPoolSize)));
+
+    for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *this, listeners[i]));
+
+    internal_ = std::make_unique<InternalServer>(*this);
+    try {
+        internal_->start(config_.getString(KeyId::ServerInternalListen));
+    } catch (...) {
+        loops_.clear();
+        upstream_->stop();
+        throw;
+    }
+    for (auto& loop : loops_) loop->start();
+    started_ = true;
+    log().information("ws2api: %d event loops, %d upstream workers, up to %z connections, upstream %s", loops,
+                      static_cast<int>(config_.getInt(KeyId::UpstreamPoolSize)), maxConnections(),
+                      upstreamUri.toString());
+}
+
+Poco::Net::SocketAddress Bridge::internalAddress() const { return internal_->address(); }
+
+std::size_t Bridge::maxConnections() const
+{
+    auto configured = static_cast<std::size_t>(config_.getInt(KeyId::ServerMaxConnections));
+    return configured == 0 ? fdLimitConnections_ : std::min(configured, fdLimitConnections_);
+}
+
+bool Bridge::tryReserveConnection()
+{
+    std::size_t n = connections_.fetch_add(1, std::memory_order_relaxed);
+    if (n >= maxConnections()) {
+        connections_.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void Bridge::releaseConnection() { connections_.fetch_sub(1, std::memory_order_relaxed); }
+
+void Bridge::replaceSession(const std::shared_ptr<Session>& previous)
+{
+    previous->ended.store(true);
+    if (!previous->deleteQueued.exchange(true)) {
+        UpstreamJob job;
+        job.kind = UpstreamKind::Disconnect;
+        job.session = previous;
+        job.body = "replaced";
+        upstream_->submit(std::move(job));
+    }
+    EventLoop* loop = previous->loop;
+    std::uint64_t id = previous->connId;
+    loop->post([loop, id] {
+        if (Connection* c = loop->findConnectionInLoop(id)) c->replacedInLoop();
+    });
+}
+
+void Bridge::deliverResult(const std::shared_ptr<Session>& session, UpstreamResult&& result)
+{
+    if (result.kind == UpstreamKind::Disconnect) return; // the connection is gone by then
+    EventLoop* loop = session->loop;
+    std::uint64_t id = session->connId;
+    Metrics* metrics = &metrics_;
+    loop->post([loop, id, metrics, r = std::move(result)]() mutable {
+        if (Connection* c = loop->findConnectionInLoop(id))
+            c->onUpstreamResultInLoop(std::move(r));
+        else if (r.kind == UpstreamKind::Message)
+            metrics->repliesDropped.fetch_add(1, std::memory_order_relaxed);
+    });
+}
+
+Bridge::PushResult Bridge::push(const std::string& clientId, std::string body, bool binary, int timeoutMs)
+{
+    std::shared_ptr<Session> session = registry_.find(clientId);
+    if (!session) return PushResult::NotFound;
+    auto promise = std::make_shared<std::promise<PushResult>>();
+    std::future<PushResult> future = promise->get_future();
+    EventLoop* loop = session->loop;
+    std::uint64_t id = session->connId;
+    loop->post([loop, id, promise, body = std::move(body), binary] {
+        Connection* c = loop->findConnectionInLoop(id);
+        if (!c || c->state() != Connection::State::Open) {
+            promise->set_value(PushResult::NotFound);
+            return;
+        }
+        switch (c->sendMessageInLoop(body, binary)) {
+        case Connection::SendStatus::Sent:
+        case Connection::SendStatus::Queued: promise->set_value(PushResult::Delivered); break;
+        case Connection::SendStatus::Overflow: promise->set_value(PushResult::ClientNotReading); break;
+        case Connection::SendStatus::Closed: promise->set_value(PushResult::NotFound); break;
+        }
+    });
+    if (future.wait_for(std::chrono::milliseconds(timeoutMs)) != std::future_status::ready) return PushResult::Timeout;
+    return future.get();
+}
+
+void Bridge::stop()
+{
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    auto begin = std::chrono::steady_clock::now();
+    std::size_t clients = 0;
+    for (auto& loop : loops_) clients += loop->connectionCount();
+    log().information("ws2api: shutting down, closing %z clients", clients);
+
+    std::vector<std::future<void>> done;
+    for (auto& loop : loops_) {
+        auto p = std::make_shared<std::promise<void>>();
+        done.push_back(p->get_future());
+        EventLoop* l = loop.get();
+        l->post([l, p] {
+            l->stopAcceptingInLoop();
+            l->shutdownConnectionsInLoop();
+            p->set_value();
+        });
+    }
+    for (auto& f : done) f.wait();
+
+    // Clients answer the 1001 (or time out after limits.close_timeout_ms);
+    // their DELETEs drain through the upstream workers.
+    const auto deadline = begin + std::chrono::milliseconds(config_.getInt(KeyId::ServerShutdownTimeoutMs));
+    for (;;) {
+        std::size_t open = 0;
+        for (auto& loop : loops_) open += loop->connectionCount();
+        if (open == 0 && upstream_->pending() == 0) break;
+        if (std::chrono::steady_clock::now() >= deadline) {
+            log().warning("ws2api: shutdown timeout: %z clients still open, %z upstream requests not sent", open,
+                          upstream_->pending());
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    internal_->stop();
+    for (auto& loop : loops_) loop->stop();
+    upstream_->stop();
+    loops_.clear();
+    log().information("ws2api: stopped");
+}
+
+} // namespace ws2api

@@ -1,0 +1,81 @@
+#pragma once
+// The running bridge: public listeners and event loops, the upstream
+// dispatcher, the registry, the counters and the internal listener.
+//
+// Lifecycle: construct with a validated Config, start() (throws
+// Poco::Exception with a one-line message when an address cannot be used),
+// stop() (graceful: see stop()). Not copyable; one per process in practice,
+// several in tests.
+#include "common/Config.h"
+#include "server/loop/Registry.h"
+#include "server/metrics/Metrics.h"
+#include "server/upstream/UpstreamDispatcher.h"
+
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/URI.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ws2api {
+
+class EventLoop;
+class InternalServer;
+
+class Bridge {
+public:
+    explicit Bridge(Config& config);
+    ~Bridge();
+    Bridge(const Bridge&) = delete;
+    Bridge& operator=(const Bridge&) = delete;
+
+    void start();
+    /// Graceful shutdown: stop accepting, close every client with 1001, send
+    /// every DELETE (waiting up to server.shutdown_timeout_ms), then stop the threads.
+    void stop();
+
+    Poco::Net::SocketAddress publicAddress() const { return publicAddress_; }
+    Poco::Net::SocketAddress internalAddress() const;
+
+    Config& config() { return config_; }
+    Metrics& metrics() { return metrics_; }
+    Registry& registry() { return registry_; }
+    UpstreamDispatcher& upstream() { return *upstream_; }
+
+    /// Counts a new client socket against server.max_connections. Any thread.
+    bool tryReserveConnection();
+    void releaseConnection();
+    std::size_t maxConnections() const;
+
+    /// A newer connection claimed previous->clientId: queue the old session's
+    /// DELETE (before the new GET) and close the old connection on its loop.
+    void replaceSession(const std::shared_ptr<Session>& previous);
+
+    enum class PushResult { Delivered, NotFound, ClientNotReading, Timeout };
+    /// Delivers a push to the client connected with clientId. Blocks the
+    /// calling (HTTP handler) thread up to timeoutMs for the loop's answer.
+    PushResult push(const std::string& clientId, std::string body, bool binary, int timeoutMs);
+
+    /// Checks upstream.url: http://host[:port]/path, no query, no fragment.
+    static Poco::URI parseUpstreamUrl(const std::string& url);
+
+private:
+    int openListener(const Poco::Net::SocketAddress& address, bool reusePort);
+    void deliverResult(const std::shared_ptr<Session>& session, UpstreamResult&& result);
+
+    Config& config_;
+    Metrics metrics_;
+    Registry registry_;
+    std::unique_ptr<UpstreamDispatcher> upstream_;
+    std::vector<std::unique_ptr<EventLoop>> loops_;
+    std::unique_ptr<InternalServer> internal_;
+    Poco::Net::SocketAddress publicAddress_;
+    std::atomic<std::size_t> connections_{0};
+    std::size_t fdLimitConnections_ = 0;
+    bool started_ = false;
+    bool stopped_ = false;
+};
+
+} // namespace ws2api

@@ -1,0 +1,129 @@
+#include "server/app/ServerApp.h"
+
+#include "server/app/Bridge.h"
+#include "ws2api/Version.h"
+
+#include <Poco/ConsoleChannel.h>
+#include <Poco/FormattingChannel.h>
+#include <Poco/Logger.h>
+#include <Poco/PatternFormatter.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/IntValidator.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionException.h>
+#include <Poco/Util/OptionSet.h>
+
+#include <csignal>
+#include <iostream>
+
+namespace ws2api {
+
+using Poco::Util::Option;
+using Poco::Util::OptionCallback;
+
+ServerApp::ServerApp() { setUnixOptions(true); }
+
+void ServerApp::defineOptions(Poco::Util::OptionSet& options)
+{
+    // Not ServerApplication::defineOptions: systemd runs us in the foreground,
+    // and --daemon/--pidfile would only be a second way to do that.
+    options.addOption(Option("listen", "", "public WebSocket listener HOST:PORT (default 0.0.0.0:7001)")
+                          .required(false).repeatable(false).argument("HOST:PORT"));
+    options.addOption(Option("internal-listen", "",
+                             "internal listener for pushes and counters HOST:PORT (default 127.0.0.1:7002)")
+                          .required(false).repeatable(false).argument("HOST:PORT"));
+    options.addOption(Option("upstream", "", "base URL of the API (default http://127.0.0.1:8000/)")
+                          .required(false).repeatable(false).argument("URL"));
+    options.addOption(Option("db", "", "SQLite file for configuration and statistics")
+                          .required(false).repeatable(false).argument("PATH"));
+    options.addOption(Option("set", "", "set a configuration key for this run (repeatable; see docs/configuration.md)")
+                          .required(false).repeatable(true).argument("KEY=VALUE"));
+    options.addOption(Option("help", "h", "print this help and exit").required(false).repeatable(false));
+    options.addOption(Option("version", "", "print the version and exit").required(false).repeatable(false));
+}
+
+void ServerApp::setKey(const char* key, const std::string& value)
+{
+    std::string error;
+    if (!config_.set(key, value, error)) throw Poco::Util::InvalidArgumentException(error);
+}
+
+void ServerApp::handleOption(const std::string& name, const std::string& value)
+{
+    Poco::Util::ServerApplication::handleOption(name, value);
+    if (name == "listen") {
+        setKey("server.listen", value);
+    } else if (name == "internal-listen") {
+        setKey("server.internal_listen", value);
+    } else if (name == "upstream") {
+        setKey("upstream.url", value);
+    } else if (name == "db") {
+        dbPath_ = value;
+    } else if (name == "set") {
+        std::size_t eq = value.find('=');
+        if (eq == std::string::npos) throw Poco::Util::InvalidArgumentException("--set needs KEY=VALUE, got '" + value + "'");
+        std::string error;
+        if (!config_.set(value.substr(0, eq), value.substr(eq + 1), error))
+            throw Poco::Util::InvalidArgumentException(error);
+    } else if (name == "help") {
+        Poco::Util::HelpFormatter help(options());
+        help.setCommand("ws2api");
+        help.setUsage("[--listen HOST:PORT] [--internal-listen HOST:PORT] [--upstream URL] [--db PATH] "
+                      "[--set KEY=VALUE]...");
+        help.setHeader("ws2api " + std::string(kVersion) +
+                       ": a WebSocket-to-HTTP bridge. Every WebSocket event becomes an HTTP request to the "
+                       "upstream API; the API pushes with POST /<ClientId> on the internal listener.");
+        help.setFooter("Configuration keys: docs/configuration.md. SIGTERM/SIGINT: graceful shutdown.");
+        help.format(std::cout);
+        exitEarly_ = true;
+        stopOptionsProcessing();
+    } else if (name == "version") {
+        std::cout << "ws2api " << kVersion << '\n';
+        exitEarly_ = true;
+        stopOptionsProcessing();
+    }
+}
+
+int ServerApp::main(const std::vector<std::string>& args)
+{
+    if (exitEarly_) return EXIT_OK;
+    if (!args.empty()) {
+        std::cerr << "ws2api: unexpected argument '" << args.front() << "' (see --help)\n";
+        return EXIT_USAGE;
+    }
+    Poco::Logger& log = Poco::Logger::get("ws2api");
+    Poco::Logger::root().setLevel(config_.getString(KeyId::LogLevel));
+    log.setLevel(config_.getString(KeyId::LogLevel));
+
+    // Block the termination signals before any thread exists, so every thread
+    // inherits the mask and waitForTerminationRequest() (sigwait) receives them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    Bridge bridge(config_);
+    try {
+        bridge.start();
+    } catch (const Poco::Exception& e) {
+        std::cerr << "ws2api: " << e.message() << '\n';
+        return EXIT_UNAVAILABLE;
+    } catch (const std::exception& e) {
+        std::cerr << "ws2api: " << e.what() << '\n';
+        return EXIT_SOFTWARE;
+    }
+    if (!dbPath_.empty())
+        log.information("--db %s: noted; configuration and statistics are not stored yet (in-memory only)", dbPath_);
+    log.information("public listener: %s (clients connect to ws://%s/<ClientId>)", bridge.publicAddress().toString(),
+                    bridge.publicAddress().toString());
+    log.information("internal listener: %s (POST /<ClientId> pushes, GET / counters)",
+                    bridge.internalAddress().toString());
+    waitForTerminationRequest();
+    bridge.stop();
+    return EXIT_OK;
+}
+
+} // namespace ws2api

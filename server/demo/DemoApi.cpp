@@ -1,0 +1,172 @@
+// ws2api-demo-api: the example upstream API of the quick start.
+//   GET    /<ClientId>  -> "ok"          (every client is accepted)
+//   POST   /<ClientId>  -> the body back (echo, same Content-Type)
+//   DELETE /<ClientId>  -> "ok"
+//   GET    /            -> a browser page that connects to the bridge
+// Every request is logged on stdout, so a newcomer sees what the bridge sends.
+#include "ws2api/Version.h"
+
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionSet.h>
+#include <Poco/Util/ServerApplication.h>
+
+#include <iostream>
+#include <mutex>
+
+namespace {
+
+using Poco::Net::HTTPRequest;
+using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+std::mutex coutMutex;
+bool quiet = false;
+
+const char* const kPage = R"HTML(<!doctype html>
+<html><head><meta charset="utf-8"><title>ws2api demo</title>
+<style>body{font:15px sans-serif;margin:2em;max-width:50em}input{font:inherit}#log{white-space:pre-wrap;
+background:#f4f4f4;padding:1em;min-height:10em;font-family:monospace}</style></head><body>
+<h1>ws2api demo</h1>
+<p>This page talks to the bridge over WebSocket; the bridge turns each event into an HTTP request to
+<code>ws2api-demo-api</code>, which echoes your messages.</p>
+<p><input id="url" size="45"> <button id="connect">Connect</button> <button id="close">Close</button></p>
+<p><input id="msg" size="45" value="hello"> <button id="send">Send</button></p>
+<div id="log"></div>
+<script>
+const $ = id => document.getElementById(id);
+$('url').value = 'ws://' + (location.hostname || 'localhost') + ':7001/demo-' + Math.random().toString(36).slice(2, 8);
+let ws;
+const log = t => { $('log').textContent += t + '\n'; };
+$('connect').onclick = () => {
+  ws = new WebSocket($('url').value);
+  ws.onopen = () => log('open ' + $('url').value);
+  ws.onmessage = e => log('< ' + e.data);
+  ws.onclose = e => log('closed ' + e.code + ' ' + e.reason);
+  ws.onerror = () => log('error (is the bridge running on port 7001?)');
+};
+$('send').onclick = () => { if (ws) { ws.send($('msg').value); log('> ' + $('msg').value); } };
+$('close').onclick = () => { if (ws) ws.close(1000, 'bye'); };
+</script></body></html>
+)HTML";
+
+void say(const std::string& line)
+{
+    if (quiet) return;
+    std::lock_guard<std::mutex> lock(coutMutex);
+    std::cout << line << std::endl;
+}
+
+class DemoHandler : public Poco::Net::HTTPRequestHandler {
+public:
+    void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override
+    {
+        std::string body;
+        Poco::StreamCopier::copyToString(request.stream(), body);
+        const std::string& method = request.getMethod();
+        const std::string& uri = request.getURI();
+        if (uri == "/" && method == HTTPRequest::HTTP_GET) {
+            response.setContentType("text/html; charset=utf-8");
+            response.sendBuffer(kPage, std::char_traits<char>::length(kPage));
+            return;
+        }
+        std::string reply = "ok";
+        std::string type = "text/plain; charset=utf-8";
+        if (method == HTTPRequest::HTTP_GET) {
+            say("GET " + uri + " from " + request.get("X-Forwarded-For", "?") + " -> ok (client accepted)");
+        } else if (method == HTTPRequest::HTTP_POST) {
+            reply = body;
+            if (request.has("Content-Type")) type = request.getContentType();
+            bool binary = type.rfind("application/octet-stream", 0) == 0;
+            say("POST " + uri + " " + std::to_string(body.size()) + " bytes" + (binary ? " (binary)" : ": " + body) +
+                " -> echoed");
+        } else if (method == HTTPRequest::HTTP_DELETE) {
+            say("DELETE " + uri + " reason: " + (body.empty() ? "(none)" : body));
+        } else {
+            response.setStatusAndReason(HTTPResponse::HTTP_METHOD_NOT_ALLOWED);
+            reply = "method not allowed\n";
+        }
+        response.setContentType(type);
+        response.sendBuffer(reply.data(), reply.size());
+    }
+};
+
+class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+public:
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override { return new DemoHandler; }
+};
+
+class DemoApi : public Poco::Util::ServerApplication {
+protected:
+    void defineOptions(Poco::Util::OptionSet& options) override
+    {
+        options.addOption(Poco::Util::Option("listen", "", "HOST:PORT to listen on (default 127.0.0.1:8000)")
+                              .required(false).repeatable(false).argument("HOST:PORT"));
+        options.addOption(Poco::Util::Option("quiet", "q", "do not log requests").required(false).repeatable(false));
+        options.addOption(Poco::Util::Option("help", "h", "print this help").required(false).repeatable(false));
+    }
+    void handleOption(const std::string& name, const std::string& value) override
+    {
+        if (name == "listen") listen_ = value;
+        if (name == "quiet") quiet = true;
+        if (name == "help") {
+            Poco::Util::HelpFormatter help(options());
+            help.setCommand("ws2api-demo-api");
+            help.setHeader("The example API for ws2api: accepts every client and echoes its messages.");
+            help.format(std::cout);
+            help_ = true;
+            stopOptionsProcessing();
+        }
+    }
+    int main(const std::vector<std::string>&) override
+    {
+        if (help_) return EXIT_OK;
+        Poco::Net::ServerSocket socket;
+        try {
+            socket.bind(Poco::Net::SocketAddress(listen_), true);
+            socket.listen(1024);
+        } catch (const Poco::Exception& e) {
+            std::cerr << "ws2api-demo-api: cannot listen on " << listen_ << ": " << e.displayText() << '\n';
+            return EXIT_UNAVAILABLE;
+        }
+        auto* params = new Poco::Net::HTTPServerParams;
+        params->setMaxQueued(1024);
+        params->setMaxThreads(64);
+        params->setKeepAliveTimeout(Poco::Timespan(60, 0));
+        Poco::Net::HTTPServer server(new Factory, socket, params);
+        server.start();
+        say("ws2api-demo-api " + std::string(ws2api::kVersion) + " listening on http://" +
+            socket.address().toString() + "/ (open it in a browser for a test page)");
+        waitForTerminationRequest();
+        server.stopAll(true);
+        return EXIT_OK;
+    }
+
+private:
+    std::string listen_ = "127.0.0.1:8000";
+    bool help_ = false;
+};
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    DemoApi app;
+    try {
+        app.init(argc, argv);
+    } catch (const Poco::Exception& e) {
+        std::cerr << "ws2api-demo-api: " << e.displayText() << '\n';
+        return 64;
+    }
+    // ServerApplication::run() is protected; Application::run() is the same call.
+    return static_cast<Poco::Util::Application&>(app).run();
+}

@@ -1,0 +1,545 @@
+#include "server/loop/Connection.h"
+
+#include "common/ClientId.h"
+#include "server/app/Bridge.h"
+#include "server/codec/FrameWriter.h"
+#include "server/codec/Handshake.h"
+#include "server/loop/EventLoop.h"
+
+#include <Poco/Logger.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace ws2api {
+
+namespace CloseCode = codec::CloseCode;
+using codec::FrameWriter;
+using codec::Opcode;
+
+namespace {
+Poco::Logger& log() { return Poco::Logger::get("ws2api"); }
+
+std::string jsonEscape(const std::string& s)
+{
+    std::string out;
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c < 0x20) {
+            out += ' ';
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+void replaceAll(std::string& s, const std::string& what, const std::string& with)
+{
+    for (std::size_t pos = s.find(what); pos != std::string::npos; pos = s.find(what, pos + with.size()))
+        s.replace(pos, what.size(), with);
+}
+
+bool offered(const std::string& offer, const std::string& protocol)
+{
+    std::istringstream in(offer);
+    std::string token;
+    while (std::getline(in, token, ',')) {
+        std::size_t b = token.find_first_not_of(" \t");
+        std::size_t e = token.find_last_not_of(" \t");
+        if (b != std::string::npos && token.compare(b, e - b + 1, protocol) == 0) return true;
+    }
+    return false;
+}
+} // namespace
+
+Connection::Connection(EventLoop& loop, std::uint64_t id, int fd, std::string peer)
+    : loop_(loop), id_(id), fd_(fd), events_(EPOLLIN), createdMs_(loop.nowMs()), lastReadMs_(loop.nowMs()),
+      peer_(std::move(peer))
+{
+}
+
+Connection::~Connection()
+{
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void Connection::onEventsInLoop(std::uint32_t events)
+{
+    if (events & EPOLLIN) readInLoop();
+    if (state_ != State::Closed && (events & EPOLLOUT)) writeInLoop();
+    if (state_ != State::Closed && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
+        dropInLoop((events & EPOLLERR) ? "connection reset" : "EOF");
+}
+
+void Connection::updateEventsInLoop()
+{
+    if (fd_ < 0) return;
+    std::uint32_t want = 0;
+    bool reading = state_ == State::Handshake || state_ == State::Closing || (state_ == State::Open && !readPaused_);
+    if (reading) want |= EPOLLIN;
+    if (outHead_ < out_.size()) want |= EPOLLOUT;
+    if (want != events_) {
+        events_ = want;
+        loop_.updateEventsInLoop(*this, want);
+    }
+}
+
+void Connection::readInLoop()
+{
+    char* buf = loop_.readBuffer();
+    // A few reads per wake-up, then let the other clients of this loop have a turn.
+    for (int i = 0; i < 4; ++i) {
+        if (state_ == State::Closed || state_ == State::Upgrading) return;
+        if (state_ == State::Open && readPaused_) return;
+        ssize_t n = ::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
+        if (n > 0) {
+            lastReadMs_ = loop_.nowMs();
+            std::size_t size = static_cast<std::size_t>(n);
+            switch (state_) {
+            case State::Handshake:
+                inbuf_.append(buf, size);
+                processHandshakeInLoop();
+                break;
+            case State::Open:
+                feedInLoop(buf, size);
+                break;
+            case State::Closing:
+                // Waiting for the client's close frame; after it, bytes are discarded.
+                if (parser_ && parser_->status() == codec::FrameParser::Status::Ok) feedInLoop(buf, size);
+                break;
+            default:
+                break;
+            }
+            if (size < EventLoop::kReadBufferSize) return;
+        } else if (n == 0) {
+            if (state_ == State::Closing)
+                closeSocketInLoop();
+            else
+                dropInLoop("EOF");
+            return;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return;
+        } else {
+            dropInLoop(std::strerror(errno));
+            return;
+        }
+    }
+}
+
+void Connection::processHandshakeInLoop()
+{
+    Bridge& bridge = loop_.bridge();
+    const std::size_t maxHead = static_cast<std::size_t>(bridge.config().getInt(KeyId::LimitsMaxHandshakeBytes));
+    std::size_t end = codec::Handshake::findHeadEnd(inbuf_);
+    if (end == std::string::npos) {
+        if (inbuf_.size() > maxHead) rejectInLoop(431, "upgrade request larger than limits.max_handshake_bytes");
+        return;
+    }
+    if (end > maxHead) {
+        rejectInLoop(431, "upgrade request larger than limits.max_handshake_bytes");
+        return;
+    }
+    codec::HandshakeResult hs = codec::Handshake::parse(std::string_view(inbuf_).substr(0, end));
+    if (!hs.ok) {
+        rejectInLoop(hs.httpStatus, hs.message);
+        return;
+    }
+    inbuf_.erase(0, end); // what is left arrived with the handshake: frames, kept for when the socket opens
+    key_ = std::move(hs.request.key);
+    offeredProtocols_ = std::move(hs.request.protocols);
+
+    auto session = std::make_shared<Session>();
+    session->clientId = std::move(hs.request.clientId);
+    session->encodedId = ClientId::encode(session->clientId);
+    session->rawQuery = std::move(hs.request.rawQuery);
+    session->peerAddress = peer_;
+    session->forwardHeaders = std::move(hs.request.forwardHeaders);
+    session->loop = &loop_;
+    session->connId = id_;
+    session_ = session;
+
+    // A connection already using this ClientId is replaced: its DELETE is queued
+    // in the ClientId's strand before our GET, so the API sees DELETE(old), GET(new).
+    if (std::shared_ptr<Session> previous = bridge.registry().claim(session)) bridge.replaceSession(previous);
+
+    state_ = State::Upgrading;
+    updateEventsInLoop();
+    UpstreamJob job;
+    job.kind = UpstreamKind::Connect;
+    job.session = session;
+    bridge.upstream().submit(std::move(job));
+}
+
+void Connection::rejectInLoop(int status, const std::string& message)
+{
+    if (state_ == State::Closing || state_ == State::Closed) return;
+    if (status != 408) loop_.bridge().metrics().handshakesRejected.fetch_add(1, std::memory_order_relaxed);
+    if (log().debug()) log().debug("client %s: refused %d: %s", peer_, status, message);
+    state_ = State::Closing;
+    inbuf_.clear();
+    inbuf_.shrink_to_fit();
+    closeAfterFlush_ = true;
+    closeDeadlineMs_ = loop_.nowMs() + loop_.bridge().config().getInt(KeyId::LimitsCloseTimeoutMs);
+    sendRawInLoop(codec::Handshake::errorResponse(status, message), true);
+}
+
+void Connection::openInLoop(const std::string& protocol)
+{
+    Bridge& bridge = loop_.bridge();
+    std::string chosen;
+    if (!protocol.empty()) {
+        if (offered(offeredProtocols_, protocol))
+            chosen = protocol;
+        else
+            log().warning("client %s: upstream chose subprotocol '%s' the client did not offer; not sent",
+                          session_->clientId, protocol);
+    }
+    state_ = State::Open;
+    countedOpen_ = true;
+    bridge.metrics().connectionsOpened.fetch_add(1, std::memory_order_relaxed);
+    parser_ = std::make_unique<codec::FrameParser>(
+        static_cast<std::size_t>(bridge.config().getInt(KeyId::LimitsMaxMessageBytes)));
+    lastReadMs_ = loop_.nowMs();
+    std::string response = codec::Handshake::switchingProtocols(key_, chosen);
+    std::string().swap(key_);
+    std::string().swap(offeredProtocols_);
+    if (sendRawInLoop(std::move(response), true) == SendStatus::Closed) return;
+    if (!inbuf_.empty()) {
+        std::string early;
+        early.swap(inbuf_);
+        feedInLoop(early.data(), early.size());
+    } else {
+        std::string().swap(inbuf_);
+    }
+    updateEventsInLoop();
+}
+
+void Connection::feedInLoop(const char* data, std::size_t size)
+{
+    parser_->setMaxMessageBytes(static_cast<std::size_t>(loop_.bridge().config().getInt(KeyId::LimitsMaxMessageBytes)));
+    codec::FrameParser::Status st = parser_->feed(data, size, *this);
+    if (st != codec::FrameParser::Status::Error || state_ == State::Closed) return;
+    Metrics& m = loop_.bridge().metrics();
+    std::uint16_t code = parser_->errorCode();
+    if (state_ == State::Closing) { // garbage instead of the close frame we wait for
+        closeSocketInLoop();
+        return;
+    }
+    if (code == CloseCode::MessageTooBig)
+        m.messagesTooBig.fetch_add(1, std::memory_order_relaxed);
+    else
+        m.protocolErrors.fetch_add(1, std::memory_order_relaxed);
+    closeInLoop(code, parser_->errorReason(), code == CloseCode::MessageTooBig ? "message too big"
+                                                                              : "protocol error: " + parser_->errorReason());
+}
+
+void Connection::onMessage(bool binary, std::string& payload)
+{
+    if (state_ != State::Open) return;
+    Bridge& bridge = loop_.bridge();
+    bridge.metrics().messagesReceived.fetch_add(1, std::memory_order_relaxed);
+    UpstreamJob job;
+    job.kind = UpstreamKind::Message;
+    job.session = session_;
+    job.body = std::move(payload);
+    job.binary = binary;
+    if (bridge.upstream().submit(std::move(job)) == UpstreamDispatcher::Submit::Overloaded) {
+        bridge.metrics().messagesRejected.fetch_add(1, std::memory_order_relaxed);
+        sendErrorMessageInLoop(503, "overloaded");
+        return;
+    }
+    ++pending_;
+    if (pending_ >= static_cast<std::uint32_t>(bridge.config().getInt(KeyId::LimitsMaxPendingMessages)) &&
+        !readPaused_) {
+        readPaused_ = true; // TCP backpressure until the upstream catches up
+        updateEventsInLoop();
+    }
+}
+
+void Connection::onPing(std::string& payload)
+{
+    if (state_ == State::Open) sendRawInLoop(FrameWriter::frame(Opcode::Pong, payload), true);
+}
+
+void Connection::onPong(std::string&) {}
+
+void Connection::onClose(std::uint16_t code, std::string& reason)
+{
+    if (state_ == State::Open) {
+        // Echo the code (RFC 6455 5.5.1), then end the session with the reason as DELETE body.
+        std::string reply = code == CloseCode::NoStatus ? FrameWriter::frame(Opcode::Close, "")
+                                                        : FrameWriter::close(code, "");
+        closeFrameSent_ = true;
+        state_ = State::Closing;
+        closeAfterFlush_ = true;
+        closeDeadlineMs_ = loop_.nowMs() + loop_.bridge().config().getInt(KeyId::LimitsCloseTimeoutMs);
+        endSessionInLoop(reason);
+        sendRawInLoop(std::move(reply), true);
+    } else if (state_ == State::Closing) {
+        // The client answered our close frame.
+        if (outHead_ >= out_.size())
+            closeSocketInLoop();
+        else
+            closeAfterFlush_ = true;
+    }
+}
+
+void Connection::closeInLoop(std::uint16_t code, const std::string& reason, const std::string& cause)
+{
+    if (state_ != State::Open) return;
+    state_ = State::Closing;
+    closeFrameSent_ = true;
+    closeDeadlineMs_ = loop_.nowMs() + loop_.bridge().config().getInt(KeyId::LimitsCloseTimeoutMs);
+    readPaused_ = false;
+    endSessionInLoop(cause);
+    sendRawInLoop(FrameWriter::close(code, reason), true);
+    updateEventsInLoop();
+}
+
+void Connection::replacedInLoop()
+{
+    if (state_ == State::Open) {
+        loop_.bridge().metrics().replacedConnections.fetch_add(1, std::memory_order_relaxed);
+        closeInLoop(CloseCode::Replaced, "replaced by a new connection with the same ClientId", "replaced");
+    } else if (state_ == State::Upgrading) {
+        loop_.bridge().metrics().replacedConnections.fetch_add(1, std::memory_order_relaxed);
+        endSessionInLoop("replaced");
+        rejectInLoop(409, "replaced by a new connection with the same ClientId");
+    }
+}
+
+void Connection::shutdownInLoop()
+{
+    switch (state_) {
+    case State::Handshake:
+        rejectInLoop(503, "server is shutting down");
+        break;
+    case State::Upgrading:
+        endSessionInLoop("shutdown");
+        rejectInLoop(503, "server is shutting down");
+        break;
+    case State::Open:
+        closeInLoop(CloseCode::GoingAway, "server shutdown", "shutdown");
+        break;
+    default:
+        break;
+    }
+}
+
+void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
+{
+    Bridge& bridge = loop_.bridge();
+    if (result.kind == UpstreamKind::Connect) {
+        if (state_ != State::Upgrading || result.skipped) return;
+        if (session_->accepted.load()) {
+            openInLoop(result.response.protocol);
+            return;
+        }
+        endSessionInLoop("refused");
+        if (result.ok())
+            rejectInLoop(403, "refused by the API");
+        else if (result.response.answered)
+            rejectInLoop(502, "upstream answered " + std::to_string(result.response.status));
+        else
+            rejectInLoop(502, "upstream unavailable: " + result.response.error);
+        return;
+    }
+    if (result.kind != UpstreamKind::Message) return;
+
+    if (pending_ > 0) --pending_;
+    if (readPaused_ &&
+        pending_ < static_cast<std::uint32_t>(bridge.config().getInt(KeyId::LimitsMaxPendingMessages))) {
+        readPaused_ = false;
+        updateEventsInLoop();
+    }
+    if (state_ != State::Open || result.skipped) {
+        bridge.metrics().repliesDropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (!result.ok()) {
+        if (result.response.answered)
+            sendErrorMessageInLoop(result.response.status, "upstream answered " + std::to_string(result.response.status));
+        else
+            sendErrorMessageInLoop(0, result.response.error);
+        return;
+    }
+    if (result.response.body.empty()) return;
+    bool binary = result.binary;
+    if (!binary) {
+        // Never send a text frame that is not UTF-8: the client would have to fail the connection.
+        codec::Utf8Validator v;
+        if (!v.feed(result.response.body.data(), result.response.body.size()) || !v.complete()) binary = true;
+    }
+    sendMessageInLoop(result.response.body, binary);
+}
+
+void Connection::sendErrorMessageInLoop(int status, const std::string& reason)
+{
+    Bridge& bridge = loop_.bridge();
+    std::string text = bridge.config().getString(KeyId::UpstreamErrorMessage);
+    replaceAll(text, "{status}", std::to_string(status));
+    replaceAll(text, "{reason}", jsonEscape(reason));
+    bridge.metrics().errorMessagesSent.fetch_add(1, std::memory_order_relaxed);
+    sendMessageInLoop(text, false);
+}
+
+Connection::SendStatus Connection::sendMessageInLoop(const std::string& payload, bool binary)
+{
+    if (state_ != State::Open) return SendStatus::Closed;
+    SendStatus st = sendRawInLoop(FrameWriter::frame(binary ? Opcode::Binary : Opcode::Text, payload));
+    if (st == SendStatus::Overflow) {
+        loop_.bridge().metrics().slowClients.fetch_add(1, std::memory_order_relaxed);
+        closeInLoop(CloseCode::PolicyViolation, "outbound queue full: client is not reading",
+                    "outbound queue overflow");
+        return SendStatus::Overflow;
+    }
+    if (st != SendStatus::Closed) loop_.bridge().metrics().messagesSent.fetch_add(1, std::memory_order_relaxed);
+    return st;
+}
+
+Connection::SendStatus Connection::sendRawInLoop(std::string&& bytes, bool force)
+{
+    if (fd_ < 0) return SendStatus::Closed;
+    if (outHead_ >= out_.size()) {
+        ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == static_cast<ssize_t>(bytes.size())) {
+            if (closeAfterFlush_) writeInLoop();
+            return SendStatus::Sent;
+        }
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                dropInLoop(std::strerror(errno));
+                return SendStatus::Closed;
+            }
+            n = 0;
+        }
+        out_.clear();
+        outHead_ = 0;
+        outOffset_ = static_cast<std::size_t>(n);
+        outBytes_ = bytes.size() - outOffset_;
+        out_.push_back(std::move(bytes));
+        updateEventsInLoop();
+        return SendStatus::Queued;
+    }
+    std::size_t limit = static_cast<std::size_t>(loop_.bridge().config().getInt(KeyId::LimitsMaxOutboundBytes));
+    if (!force && outBytes_ + bytes.size() > limit) return SendStatus::Overflow;
+    outBytes_ += bytes.size();
+    out_.push_back(std::move(bytes));
+    return SendStatus::Queued;
+}
+
+void Connection::writeInLoop()
+{
+    while (fd_ >= 0 && outHead_ < out_.size()) {
+        std::string& chunk = out_[outHead_];
+        ssize_t n = ::send(fd_, chunk.data() + outOffset_, chunk.size() - outOffset_, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            dropInLoop(std::strerror(errno));
+            return;
+        }
+        outOffset_ += static_cast<std::size_t>(n);
+        outBytes_ -= static_cast<std::size_t>(n);
+        if (outOffset_ == chunk.size()) {
+            std::string().swap(chunk);
+            ++outHead_;
+            outOffset_ = 0;
+        }
+    }
+    if (fd_ < 0) return;
+    if (outHead_ >= out_.size()) {
+        if (out_.capacity() > 16)
+            std::vector<std::string>().swap(out_);
+        else
+            out_.clear();
+        outHead_ = 0;
+        outBytes_ = 0;
+        if (closeAfterFlush_ && state_ == State::Closing) {
+            closeAfterFlush_ = false;
+            // Half-close and wait for the client's EOF (or the close deadline), so
+            // the last bytes are not lost to a reset.
+            ::shutdown(fd_, SHUT_WR);
+        }
+    }
+    updateEventsInLoop();
+}
+
+void Connection::endSessionInLoop(const std::string& cause)
+{
+    if (sessionEnded_) return;
+    sessionEnded_ = true;
+    Bridge& bridge = loop_.bridge();
+    if (countedOpen_) bridge.metrics().connectionsClosed.fetch_add(1, std::memory_order_relaxed);
+    if (!session_) return;
+    session_->ended.store(true);
+    if (!session_->deleteQueued.exchange(true)) {
+        UpstreamJob job;
+        job.kind = UpstreamKind::Disconnect;
+        job.session = session_;
+        job.body = cause;
+        bridge.upstream().submit(std::move(job));
+    }
+    bridge.registry().release(*session_);
+}
+
+void Connection::dropInLoop(const std::string& cause)
+{
+    if (state_ == State::Closed) return;
+    endSessionInLoop(cause); // no-op when the session already ended (or never started)
+    closeSocketInLoop();
+}
+
+void Connection::closeSocketInLoop()
+{
+    if (fd_ < 0) return;
+    ::close(fd_); // also removes it from epoll
+    fd_ = -1;
+    state_ = State::Closed;
+    std::vector<std::string>().swap(out_);
+    outHead_ = outOffset_ = outBytes_ = 0;
+    parser_.reset();
+    loop_.releaseInLoop(*this);
+}
+
+void Connection::onSweepInLoop(std::int64_t nowMs)
+{
+    const Config& cfg = loop_.bridge().config();
+    switch (state_) {
+    case State::Handshake:
+        if (nowMs - createdMs_ >= cfg.getInt(KeyId::LimitsHandshakeTimeoutMs)) {
+            loop_.bridge().metrics().handshakeTimeouts.fetch_add(1, std::memory_order_relaxed);
+            rejectInLoop(408, "upgrade request not complete in time");
+        }
+        break;
+    case State::Open: {
+        std::int64_t idle = nowMs - lastReadMs_;
+        std::int64_t ping = cfg.getInt(KeyId::LimitsPingIntervalMs);
+        if (idle >= cfg.getInt(KeyId::LimitsIdleTimeoutMs)) {
+            loop_.bridge().metrics().idleTimeouts.fetch_add(1, std::memory_order_relaxed);
+            closeInLoop(CloseCode::GoingAway, "idle timeout", "timeout");
+        } else if (ping > 0 && idle >= ping && nowMs - lastPingMs_ >= ping) {
+            lastPingMs_ = nowMs;
+            loop_.bridge().metrics().pingsSent.fetch_add(1, std::memory_order_relaxed);
+            sendRawInLoop(FrameWriter::frame(Opcode::Ping, ""), true);
+        }
+        break;
+    }
+    case State::Closing:
+        if (nowMs >= closeDeadlineMs_) closeSocketInLoop();
+        break;
+    default:
+        break;
+    }
+}
+
+} // namespace ws2api

@@ -1,0 +1,106 @@
+#pragma once
+// One client socket and its WebSocket state machine:
+//
+//   Handshake --head parsed--> Upgrading --GET answered "ok"--> Open --> Closing --> Closed
+//        \--bad request / timeout--------\--403/502--------------------/
+//
+// Thread rules: every method runs on the owning EventLoop's thread
+// (the *InLoop suffix); other threads reach a connection only through
+// EventLoop::post() and its id. Owned by its EventLoop.
+#include "server/codec/FrameParser.h"
+#include "server/upstream/UpstreamDispatcher.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ws2api {
+
+class EventLoop;
+
+class Connection : public codec::FrameHandler {
+public:
+    enum class State : std::uint8_t { Handshake, Upgrading, Open, Closing, Closed };
+
+    /// Result of queueing a message for the client (backpressure is part of the API).
+    enum class SendStatus : std::uint8_t {
+        Sent,     ///< written to the socket
+        Queued,   ///< part or all waits in the outbound queue
+        Overflow, ///< the outbound queue is over limits.max_outbound_bytes: not queued, client is being closed (1008)
+        Closed,   ///< the connection is not open
+    };
+
+    /// Takes ownership of fd (connected, non-blocking).
+    Connection(EventLoop& loop, std::uint64_t id, int fd, std::string peer);
+    ~Connection() override;
+
+    std::uint64_t id() const { return id_; }
+    int fd() const { return fd_; }
+    State state() const { return state_; }
+
+    void onEventsInLoop(std::uint32_t events);
+    void onSweepInLoop(std::int64_t nowMs);
+    void onUpstreamResultInLoop(UpstreamResult&& result);
+    /// A push from the API (or any server-originated message).
+    SendStatus sendMessageInLoop(const std::string& payload, bool binary);
+    /// Starts the closing handshake: close frame with code/reason, DELETE with `cause`.
+    void closeInLoop(std::uint16_t code, const std::string& reason, const std::string& cause);
+    /// Server shutdown: 1001 for open clients, 503 for handshakes.
+    void shutdownInLoop();
+    /// Another connection claimed this ClientId: 4000 if open, 409 if still upgrading.
+    /// Its DELETE was already queued by the replacer.
+    void replacedInLoop();
+
+    // codec::FrameHandler
+    void onMessage(bool binary, std::string& payload) override;
+    void onPing(std::string& payload) override;
+    void onPong(std::string& payload) override;
+    void onClose(std::uint16_t code, std::string& reason) override;
+
+private:
+    void readInLoop();
+    void writeInLoop();
+    void processHandshakeInLoop();
+    void rejectInLoop(int status, const std::string& message);
+    void openInLoop(const std::string& protocol);
+    void feedInLoop(const char* data, std::size_t size);
+    SendStatus sendRawInLoop(std::string&& bytes, bool force = false);
+    void sendErrorMessageInLoop(int status, const std::string& reason);
+    void endSessionInLoop(const std::string& cause);
+    void dropInLoop(const std::string& cause);
+    void closeSocketInLoop();
+    void updateEventsInLoop();
+
+    EventLoop& loop_;
+    const std::uint64_t id_;
+    int fd_;
+    State state_ = State::Handshake;
+    bool readPaused_ = false;       ///< backpressure: too many messages waiting for the upstream
+    bool closeFrameSent_ = false;
+    bool closeAfterFlush_ = false;  ///< close the socket as soon as the outbound queue is empty
+    bool countedOpen_ = false;      ///< connections_opened was incremented
+    bool sessionEnded_ = false;
+    std::uint32_t pending_ = 0;     ///< messages sent upstream, reply not yet back
+    std::uint32_t events_ = 0;      ///< current epoll interest
+
+    std::int64_t createdMs_;
+    std::int64_t lastReadMs_;
+    std::int64_t lastPingMs_ = 0;
+    std::int64_t closeDeadlineMs_ = 0;
+
+    std::string peer_;
+    std::string inbuf_;        ///< handshake bytes, then bytes that arrived with it
+    std::string key_;          ///< Sec-WebSocket-Key until the 101 is sent
+    std::string offeredProtocols_;
+    std::shared_ptr<Session> session_;
+    std::unique_ptr<codec::FrameParser> parser_; ///< created when the connection opens
+
+    // Outbound queue: out_[outHead_] is partly sent up to outOffset_.
+    std::vector<std::string> out_;
+    std::size_t outHead_ = 0;
+    std::size_t outOffset_ = 0;
+    std::size_t outBytes_ = 0;
+};
+
+} // namespace ws2api

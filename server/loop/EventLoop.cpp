@@ -1,0 +1,258 @@
+#include "server/loop/EventLoop.h"
+
+#include "server/app/Bridge.h"
+#include "server/codec/Handshake.h"
+
+#include <Poco/Logger.h>
+#include <Poco/Net/SocketAddress.h>
+
+#include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdexcept>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace ws2api {
+
+namespace {
+// epoll data: small numbers are the loop's own descriptors, the rest are connection ids.
+constexpr std::uint64_t kWakeTag = 1;
+constexpr std::uint64_t kListenTag = 2;
+constexpr std::uint64_t kFirstConnectionId = 16;
+constexpr int kSweepIntervalMs = 250;
+constexpr int kMaxAcceptsPerWakeup = 512;
+} // namespace
+
+EventLoop::EventLoop(int index, Bridge& bridge, int listenFd)
+    : index_(index), bridge_(bridge), listenFd_(listenFd), readBuffer_(new char[kReadBufferSize])
+{
+    // Ids are unique across loops (the loop index is in the top byte), which
+    // makes log lines and the connection list unambiguous.
+    nextId_ = (static_cast<std::uint64_t>(index) << 56) + kFirstConnectionId;
+    epollFd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (epollFd_ < 0 || wakeFd_ < 0) throw std::runtime_error(std::string("epoll/eventfd: ") + std::strerror(errno));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kWakeTag;
+    ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &ev);
+    ev.data.u64 = kListenTag;
+    ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, listenFd_, &ev);
+}
+
+EventLoop::~EventLoop()
+{
+    stop();
+    connections_.clear(); // closes their sockets
+    if (listenFd_ >= 0) ::close(listenFd_);
+    if (reserveFd_ >= 0) ::close(reserveFd_);
+    ::close(wakeFd_);
+    ::close(epollFd_);
+}
+
+void EventLoop::start()
+{
+    thread_ = std::thread([this] { run(); });
+}
+
+void EventLoop::stop()
+{
+    if (!thread_.joinable()) return;
+    quit_.store(true);
+    post([] {});
+    thread_.join();
+}
+
+void EventLoop::assertInLoopThread() const
+{
+    if (!isInLoopThread()) {
+        Poco::Logger::get("ws2api").fatal("loop %d: called from a foreign thread", index_);
+        std::abort();
+    }
+}
+
+void EventLoop::post(std::function<void()> task)
+{
+    bool wasEmpty;
+    {
+        std::lock_guard<std::mutex> lock(tasksMutex_);
+        wasEmpty = tasks_.empty();
+        tasks_.push_back(std::move(task));
+    }
+    if (wasEmpty) {
+        std::uint64_t one = 1;
+        ssize_t n = ::write(wakeFd_, &one, sizeof one);
+        (void)n; // EAGAIN means the counter is already non-zero: the loop wakes anyway
+    }
+}
+
+std::int64_t EventLoop::monotonicMs()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+void EventLoop::run()
+{
+    threadId_ = std::this_thread::get_id();
+    nowMs_ = monotonicMs();
+    lastSweepMs_ = nowMs_;
+    constexpr int kMaxEvents = 256;
+    epoll_event events[kMaxEvents];
+    while (!quit_.load()) {
+        int n = ::epoll_wait(epollFd_, events, kMaxEvents, kSweepIntervalMs);
+        nowMs_ = monotonicMs();
+        if (n < 0 && errno != EINTR) {
+            Poco::Logger::get("ws2api").error("loop %d: epoll_wait: %s", index_, std::string(std::strerror(errno)));
+            break;
+        }
+        for (int i = 0; i < n; ++i) {
+            std::uint64_t tag = events[i].data.u64;
+            if (tag == kWakeTag) {
+                std::uint64_t count;
+                while (::read(wakeFd_, &count, sizeof count) > 0) {
+                }
+                runTasksInLoop();
+            } else if (tag == kListenTag) {
+                acceptInLoop();
+            } else {
+                Connection* c = findConnectionInLoop(tag);
+                if (c) c->onEventsInLoop(events[i].events);
+            }
+        }
+        if (nowMs_ - lastSweepMs_ >= kSweepIntervalMs) {
+            lastSweepMs_ = nowMs_;
+            sweepInLoop();
+        }
+        for (std::uint64_t id : released_) connections_.erase(id);
+        released_.clear();
+    }
+    runTasksInLoop(); // answer waiting pushes before the connections go away
+    for (std::uint64_t id : released_) connections_.erase(id);
+    released_.clear();
+}
+
+void EventLoop::runTasksInLoop()
+{
+    std::vector<std::function<void()>> tasks;
+    {
+        std::lock_guard<std::mutex> lock(tasksMutex_);
+        tasks.swap(tasks_);
+    }
+    for (auto& t : tasks) t();
+}
+
+void EventLoop::refuse(int fd, const std::string& response)
+{
+    // Best effort: the socket is new, its send buffer is empty.
+    ssize_t n = ::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    ::close(fd);
+}
+
+void EventLoop::acceptInLoop()
+{
+    if (listenFd_ < 0) return;
+    for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        int fd = ::accept4(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            bridge_.metrics().acceptErrors.fetch_add(1, std::memory_order_relaxed);
+            if ((errno == EMFILE || errno == ENFILE) && reserveFd_ >= 0) {
+                // Out of descriptors: use the spare one to take the client off
+                // the backlog and tell it, instead of spinning on a listening
+                // socket that stays readable.
+                ::close(reserveFd_);
+                reserveFd_ = -1;
+                int shed = ::accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (shed >= 0) {
+                    bridge_.metrics().connectionsRefused.fetch_add(1, std::memory_order_relaxed);
+                    refuse(shed, codec::Handshake::errorResponse(503, "server is out of file descriptors"));
+                }
+                reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+                Poco::Logger::get("ws2api").warning("loop %d: out of file descriptors, client refused", index_);
+                continue;
+            }
+            Poco::Logger::get("ws2api").error("loop %d: accept: %s", index_, std::string(std::strerror(errno)));
+            return;
+        }
+        if (!bridge_.tryReserveConnection()) {
+            bridge_.metrics().connectionsRefused.fetch_add(1, std::memory_order_relaxed);
+            refuse(fd, codec::Handshake::errorResponse(503, "server is full"));
+            continue;
+        }
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        std::string peer;
+        try {
+            peer = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&addr), len).host().toString();
+        } catch (const Poco::Exception&) {
+        }
+        std::uint64_t id = nextId_++;
+        auto conn = std::make_unique<Connection>(*this, id, fd, std::move(peer));
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = id;
+        if (::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            bridge_.releaseConnection();
+            ::close(fd);
+            continue;
+        }
+        connections_.emplace(id, std::move(conn));
+        connectionCount_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void EventLoop::updateEventsInLoop(Connection& c, std::uint32_t events)
+{
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = c.id();
+    ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, c.fd(), &ev);
+}
+
+void EventLoop::releaseInLoop(Connection& c)
+{
+    // The socket is already closed (closing removes it from epoll).
+    released_.push_back(c.id());
+    connectionCount_.fetch_sub(1, std::memory_order_relaxed);
+    bridge_.releaseConnection();
+}
+
+Connection* EventLoop::findConnectionInLoop(std::uint64_t id)
+{
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : it->second.get();
+}
+
+void EventLoop::sweepInLoop()
+{
+    for (auto& entry : connections_) entry.second->onSweepInLoop(nowMs_);
+}
+
+void EventLoop::stopAcceptingInLoop()
+{
+    if (listenFd_ < 0) return;
+    ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
+    ::close(listenFd_);
+    listenFd_ = -1;
+}
+
+void EventLoop::shutdownConnectionsInLoop()
+{
+    for (auto& entry : connections_) entry.second->shutdownInLoop();
+}
+
+} // namespace ws2api

@@ -1,0 +1,95 @@
+#pragma once
+// One epoll event loop thread. It owns its listening socket (SO_REUSEPORT: the
+// kernel spreads new clients over the loops) and every connection it accepts;
+// a connection is only ever touched on its loop's thread.
+//
+// Other threads talk to a loop with post(): the task is queued and the loop is
+// woken through an eventfd (POCO's PollSet/SocketReactor have no wake-up).
+//
+// Connections are addressed by a 64-bit id, never by pointer, from outside the
+// loop and in epoll's event data: an event or an upstream result for a
+// connection that went away finds no id and is dropped. A connection that
+// ends is removed from the map only after the current batch of events
+// (deferred free), so a callback never frees its own object.
+#include "server/loop/Connection.h"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace ws2api {
+
+class Bridge;
+
+class EventLoop {
+public:
+    /// listenFd: a bound, listening, non-blocking socket; the loop takes ownership.
+    EventLoop(int index, Bridge& bridge, int listenFd);
+    ~EventLoop();
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    void start();
+    /// Asks the loop to exit and joins its thread. Connections still open are dropped.
+    void stop();
+
+    /// Runs `task` on the loop thread. Any thread.
+    void post(std::function<void()> task);
+
+    bool isInLoopThread() const { return std::this_thread::get_id() == threadId_; }
+    void assertInLoopThread() const;
+
+    int index() const { return index_; }
+    Bridge& bridge() { return bridge_; }
+    /// Connections owned by this loop (any state). Any thread.
+    std::size_t connectionCount() const { return connectionCount_.load(std::memory_order_relaxed); }
+
+    // ---- loop thread only ----
+    void stopAcceptingInLoop();
+    /// Graceful shutdown: clients get 1001 (or 503 while still in the handshake).
+    void shutdownConnectionsInLoop();
+    Connection* findConnectionInLoop(std::uint64_t id);
+    void updateEventsInLoop(Connection& c, std::uint32_t events);
+    /// Called by a connection whose socket is closed; it is destroyed after the current events.
+    void releaseInLoop(Connection& c);
+    std::int64_t nowMs() const { return nowMs_; }
+    /// Scratch buffer for reads, shared by the loop's connections.
+    char* readBuffer() { return readBuffer_.get(); }
+    static constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+private:
+    void run();
+    void acceptInLoop();
+    void runTasksInLoop();
+    void sweepInLoop();
+    void refuse(int fd, const std::string& response);
+    static std::int64_t monotonicMs();
+
+    const int index_;
+    Bridge& bridge_;
+    int listenFd_;
+    int epollFd_ = -1;
+    int wakeFd_ = -1;
+    int reserveFd_ = -1; ///< spare descriptor, given up to shed a client when out of descriptors
+    std::thread thread_;
+    std::thread::id threadId_;
+    std::atomic<bool> quit_{false};
+
+    std::mutex tasksMutex_;
+    std::vector<std::function<void()>> tasks_;
+
+    std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+    std::vector<std::uint64_t> released_;
+    std::atomic<std::size_t> connectionCount_{0};
+    std::uint64_t nextId_;
+    std::int64_t nowMs_ = 0;
+    std::int64_t lastSweepMs_ = 0;
+    std::unique_ptr<char[]> readBuffer_;
+};
+
+} // namespace ws2api

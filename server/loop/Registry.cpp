@@ -1,0 +1,49 @@
+#include "server/loop/Registry.h"
+
+#include <functional>
+
+namespace ws2api {
+
+Registry::Shard& Registry::shardFor(const std::string& id) const
+{
+    return shards_[std::hash<std::string>{}(id) % kShards];
+}
+
+std::shared_ptr<Session> Registry::claim(const std::shared_ptr<Session>& session)
+{
+    Shard& shard = shardFor(session->clientId);
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    auto [it, inserted] = shard.map.try_emplace(session->clientId, session);
+    if (inserted) return nullptr;
+    std::shared_ptr<Session> previous = std::move(it->second);
+    it->second = session;
+    return previous;
+}
+
+void Registry::release(const Session& session)
+{
+    Shard& shard = shardFor(session.clientId);
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    auto it = shard.map.find(session.clientId);
+    if (it != shard.map.end() && it->second.get() == &session) shard.map.erase(it);
+}
+
+std::shared_ptr<Session> Registry::find(const std::string& clientId) const
+{
+    Shard& shard = shardFor(clientId);
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    auto it = shard.map.find(clientId);
+    return it == shard.map.end() ? nullptr : it->second;
+}
+
+std::size_t Registry::size() const
+{
+    std::size_t n = 0;
+    for (const auto& shard : shards_) {
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        n += shard.map.size();
+    }
+    return n;
+}
+
+} // namespace ws2api

@@ -1,0 +1,102 @@
+#include "server/metrics/Metrics.h"
+
+#include <cstdio>
+
+namespace ws2api {
+
+void LatencyHistogram::observeMicros(std::uint64_t micros)
+{
+    double seconds = static_cast<double>(micros) / 1e6;
+    std::size_t i = 0;
+    while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+    buckets_[i].fetch_add(1, std::memory_order_relaxed);
+    sumMicros_.fetch_add(micros, std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void LatencyHistogram::render(std::string& out, const char* name, const char* help) const
+{
+    char line[160];
+    out += "# TYPE ";
+    out += name;
+    out += " histogram\n# UNIT ";
+    out += name;
+    out += " seconds\n# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += '\n';
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kBounds.size(); ++i) {
+        cumulative += buckets_[i].load(std::memory_order_relaxed);
+        std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name, kBounds[i],
+                      static_cast<unsigned long long>(cumulative));
+        out += line;
+    }
+    cumulative += buckets_[kBounds.size()].load(std::memory_order_relaxed);
+    std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+                  static_cast<unsigned long long>(cumulative), name,
+                  static_cast<double>(sumMicros_.load(std::memory_order_relaxed)) / 1e6, name,
+                  static_cast<unsigned long long>(cumulative));
+    out += line;
+}
+
+namespace {
+void counter(std::string& out, const char* name, const Counter& c, const char* help)
+{
+    out += "# TYPE ";
+    out += name;
+    out += " counter\n# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += '\n';
+    out += name;
+    out += "_total ";
+    out += std::to_string(c.load(std::memory_order_relaxed));
+    out += '\n';
+}
+} // namespace
+
+std::string Metrics::renderOpenMetrics() const
+{
+    std::string out;
+    out.reserve(6000);
+    counter(out, "connections_opened", connectionsOpened, "WebSocket upgrades completed.");
+    counter(out, "connections_closed", connectionsClosed, "Opened connections that ended.");
+    counter(out, "requests_started", requestsStarted, "Upstream HTTP requests sent.");
+    counter(out, "requests_failed", requestsFailed,
+            "Upstream requests with no answer or a non-2xx status.");
+    counter(out, "requests_succeeded", requestsSucceeded, "Upstream requests answered with 2xx.");
+
+    std::uint64_t opened = connectionsOpened.load(std::memory_order_relaxed);
+    std::uint64_t closed = connectionsClosed.load(std::memory_order_relaxed);
+    out += "# TYPE connections_open gauge\n# HELP connections_open Open WebSocket connections.\nconnections_open ";
+    out += std::to_string(opened >= closed ? opened - closed : 0);
+    out += '\n';
+
+    upstreamLatency.render(out, "upstream_request_duration", "Time from sending an upstream request to its answer.");
+
+    counter(out, "handshakes_rejected", handshakesRejected, "Upgrade requests refused (400/403/405/426/431/502).");
+    counter(out, "handshake_timeouts", handshakeTimeouts, "Upgrade requests not complete in time (408).");
+    counter(out, "connections_refused", connectionsRefused, "Connections refused with 503: server.max_connections.");
+    counter(out, "accept_errors", acceptErrors, "accept() failures, e.g. out of file descriptors.");
+    counter(out, "messages_received", messagesReceived, "Client messages received.");
+    counter(out, "messages_sent", messagesSent, "Messages queued to clients.");
+    counter(out, "messages_rejected", messagesRejected, "Client messages refused: upstream.max_queued reached.");
+    counter(out, "error_messages_sent", errorMessagesSent, "upstream.error_message sent to clients.");
+    counter(out, "replies_dropped", repliesDropped, "Upstream replies whose client had gone.");
+    counter(out, "protocol_errors", protocolErrors, "Clients closed with 1002/1007.");
+    counter(out, "messages_too_big", messagesTooBig, "Clients closed with 1009.");
+    counter(out, "slow_clients", slowClients, "Clients closed with 1008: not reading.");
+    counter(out, "idle_timeouts", idleTimeouts, "Clients closed after limits.idle_timeout_ms of silence.");
+    counter(out, "replaced_connections", replacedConnections, "Connections replaced by a newer one (4000).");
+    counter(out, "pings_sent", pingsSent, "Keep-alive pings sent.");
+    counter(out, "pushes_delivered", pushesDelivered, "Pushes queued to a client (200).");
+    counter(out, "pushes_not_found", pushesNotFound, "Pushes to a ClientId not connected here (404).");
+    counter(out, "pushes_failed", pushesFailed, "Pushes refused for another reason (4xx/5xx).");
+    out += "# EOF\n";
+    return out;
+}
+
+} // namespace ws2api

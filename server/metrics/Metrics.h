@@ -1,0 +1,64 @@
+#pragma once
+// The bridge's counters, rendered as OpenMetrics text for GET / and /metrics
+// on the internal listener. Counters are relaxed atomics: any thread bumps
+// them, readers get a consistent-enough snapshot for monitoring.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace ws2api {
+
+using Counter = std::atomic<std::uint64_t>;
+
+/// Upstream request latency histogram (seconds buckets, as Prometheus expects).
+class LatencyHistogram {
+public:
+    static constexpr std::array<double, 13> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                       0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+    void observeMicros(std::uint64_t micros);
+    void render(std::string& out, const char* name, const char* help) const;
+
+private:
+    std::array<Counter, kBounds.size() + 1> buckets_{}; // last = +Inf
+    Counter sumMicros_{0};
+    Counter count_{0};
+};
+
+struct Metrics {
+    // The SPEC's five; open connections = opened - closed.
+    Counter connectionsOpened{0};  ///< upgrades completed (101 sent)
+    Counter connectionsClosed{0};  ///< opened connections that ended, for any reason
+    Counter requestsStarted{0};    ///< upstream HTTP requests sent
+    Counter requestsFailed{0};     ///< ... that got no answer or a non-2xx status
+    Counter requestsSucceeded{0};  ///< ... that got a 2xx
+
+    // Client side.
+    Counter handshakesRejected{0};  ///< upgrade refused with 4xx/5xx (bad request, 403, 502, ...)
+    Counter handshakeTimeouts{0};   ///< 408: upgrade request not complete in time
+    Counter connectionsRefused{0};  ///< 503 at accept: server.max_connections reached
+    Counter acceptErrors{0};        ///< accept() failed (EMFILE/ENFILE: descriptor limit)
+    Counter messagesReceived{0};    ///< client messages (text + binary)
+    Counter messagesSent{0};        ///< messages queued to clients (replies, pushes, error messages)
+    Counter messagesRejected{0};    ///< refused because upstream.max_queued was reached
+    Counter errorMessagesSent{0};   ///< upstream.error_message sent to a client
+    Counter repliesDropped{0};      ///< upstream replies whose client had gone
+    Counter protocolErrors{0};      ///< closed with 1002/1007 (malformed frames, bad UTF-8)
+    Counter messagesTooBig{0};      ///< closed with 1009
+    Counter slowClients{0};         ///< closed with 1008: outbound queue over limits.max_outbound_bytes
+    Counter idleTimeouts{0};        ///< closed with 1001 after limits.idle_timeout_ms of silence
+    Counter replacedConnections{0}; ///< closed with 4000: same ClientId connected again
+    Counter pingsSent{0};
+
+    // Push side (internal listener).
+    Counter pushesDelivered{0}; ///< 200
+    Counter pushesNotFound{0};  ///< 404
+    Counter pushesFailed{0};    ///< 4xx/5xx other than 404 (bad body, client not reading, timeout)
+
+    LatencyHistogram upstreamLatency;
+
+    /// OpenMetrics text exposition, ending in "# EOF".
+    std::string renderOpenMetrics() const;
+};
+
+} // namespace ws2api

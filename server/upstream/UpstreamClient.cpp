@@ -1,0 +1,106 @@
+#include "server/upstream/UpstreamClient.h"
+
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Timespan.h>
+
+#include <istream>
+#include <ostream>
+
+namespace ws2api {
+
+UpstreamClient::UpstreamClient(const Poco::URI& base, const Config& config)
+    : config_(config), session_(base.getHost(), base.getPort())
+{
+    session_.setKeepAlive(true);
+    hostHeader_ = base.getAuthority();
+}
+
+bool UpstreamClient::connectionLooksStale()
+{
+    // An idle keep-alive connection has nothing to read; if it is readable the
+    // server closed it (EOF) or sent garbage: either way, do not send on it.
+    try {
+        return session_.socket().poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ |
+                                                             Poco::Net::Socket::SELECT_ERROR);
+    } catch (const Poco::Exception&) {
+        return true;
+    }
+}
+
+UpstreamResponse UpstreamClient::request(const std::string& method, const std::string& pathAndQuery,
+                                         const std::vector<std::pair<std::string, std::string>>& headers,
+                                         const std::string& body, const char* contentType, bool idempotent,
+                                         std::size_t maxBody)
+{
+    UpstreamResponse out;
+    const Poco::Timespan timeout(static_cast<long>(config_.getInt(KeyId::UpstreamTimeoutMs)) * 1000);
+    session_.setTimeout(timeout, timeout, timeout);
+    session_.setKeepAliveTimeout(
+        Poco::Timespan(static_cast<long>(config_.getInt(KeyId::UpstreamKeepAliveTimeoutMs)) * 1000));
+
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        bool reused = session_.connected();
+        if (reused && connectionLooksStale()) {
+            session_.reset();
+            reused = false;
+        }
+        try {
+            Poco::Net::HTTPRequest req(method, pathAndQuery, Poco::Net::HTTPMessage::HTTP_1_1);
+            req.setHost(hostHeader_);
+            req.setKeepAlive(true);
+            for (const auto& h : headers) req.add(h.first, h.second);
+            if (method != Poco::Net::HTTPRequest::HTTP_GET || !body.empty()) {
+                req.setContentLength(static_cast<std::streamsize>(body.size()));
+                if (contentType) req.setContentType(contentType);
+            }
+            std::ostream& os = session_.sendRequest(req);
+            os.write(body.data(), static_cast<std::streamsize>(body.size()));
+
+            Poco::Net::HTTPResponse resp;
+            std::istream& is = session_.receiveResponse(resp);
+            out.answered = true;
+            out.status = static_cast<int>(resp.getStatus());
+            out.protocol = resp.get("Sec-WebSocket-Protocol", "");
+            char buf[8192];
+            while (is) {
+                is.read(buf, sizeof buf);
+                std::streamsize n = is.gcount();
+                if (n <= 0) break;
+                if (out.body.size() + static_cast<std::size_t>(n) > maxBody) {
+                    // Too big to send to a client: treat as a failed request and
+                    // drop the connection (the rest of the body is still coming).
+                    session_.reset();
+                    out.answered = false;
+                    out.status = 0;
+                    out.body.clear();
+                    out.error = "upstream reply larger than limits.max_message_bytes";
+                    return out;
+                }
+                out.body.append(buf, static_cast<std::size_t>(n));
+            }
+            if (!resp.getKeepAlive()) session_.reset();
+            return out;
+        } catch (const Poco::TimeoutException&) {
+            session_.reset();
+            out = UpstreamResponse{};
+            out.error = "timeout";
+            return out; // never retried: the API may still be working on it
+        } catch (const Poco::Exception& e) {
+            session_.reset();
+            out = UpstreamResponse{};
+            out.error = e.displayText();
+            if (attempt == 0 && reused && idempotent) continue;
+            return out;
+        } catch (const std::exception& e) {
+            session_.reset();
+            out = UpstreamResponse{};
+            out.error = e.what();
+            return out;
+        }
+    }
+    return out;
+}
+
+} // namespace ws2api

@@ -1,0 +1,46 @@
+#pragma once
+// One worker's connection to the upstream API: a keep-alive
+// Poco::Net::HTTPClientSession reused across requests.
+//
+// Thread rules: owned and used by exactly one upstream worker thread.
+#include "common/Config.h"
+
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/URI.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ws2api {
+
+struct UpstreamResponse {
+    bool answered = false; ///< an HTTP response arrived (any status)
+    int status = 0;
+    std::string body;
+    std::string protocol; ///< Sec-WebSocket-Protocol header of the answer
+    std::string error;    ///< when !answered: why (timeout, refused, ...)
+};
+
+class UpstreamClient {
+public:
+    UpstreamClient(const Poco::URI& base, const Config& config);
+
+    /// Sends one request and reads the whole answer (body capped at maxBody).
+    /// A kept-alive connection the server has closed is detected before
+    /// sending; if one fails anyway, the request is retried once on a fresh
+    /// connection only when `idempotent` (GET, DELETE), because a POST that
+    /// may have reached the API must not be delivered twice.
+    UpstreamResponse request(const std::string& method, const std::string& pathAndQuery,
+                             const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
+                             const char* contentType, bool idempotent, std::size_t maxBody);
+
+private:
+    bool connectionLooksStale();
+
+    const Config& config_;
+    Poco::Net::HTTPClientSession session_;
+    std::string hostHeader_;
+};
+
+} // namespace ws2api
