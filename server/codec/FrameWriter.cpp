@@ -1,0 +1,87 @@
+#include "server/codec/FrameWriter.h"
+
+#include <cstring>
+
+namespace ws2api::codec {
+
+namespace {
+
+constexpr std::size_t kMaxControlPayload = 125;
+
+// XORs data with the 4-byte key, 8 bytes per step (the key repeated twice).
+void applyMask(char* data, std::size_t n, const unsigned char* mask)
+{
+    unsigned char key[8];
+    for (int i = 0; i < 8; ++i) key[i] = mask[i & 3];
+    std::uint64_t word;
+    std::memcpy(&word, key, sizeof word);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t v;
+        std::memcpy(&v, data + i, sizeof v);
+        v ^= word;
+        std::memcpy(data + i, &v, sizeof v);
+    }
+    for (; i < n; ++i) data[i] = static_cast<char>(static_cast<unsigned char>(data[i]) ^ key[i & 7]);
+}
+
+} // namespace
+
+void FrameWriter::appendFrame(std::string& out, Opcode opcode, std::string_view payload, bool fin,
+                              const unsigned char* mask)
+{
+    const std::uint64_t n = payload.size();
+    unsigned char h[14];
+    std::size_t hl = 2;
+    h[0] = static_cast<unsigned char>((fin ? 0x80 : 0x00) | static_cast<unsigned char>(opcode));
+    const unsigned char maskBit = mask ? 0x80 : 0x00;
+    if (n < 126) {
+        h[1] = static_cast<unsigned char>(maskBit | n);
+    } else if (n <= 0xFFFF) {
+        h[1] = static_cast<unsigned char>(maskBit | 126);
+        h[2] = static_cast<unsigned char>(n >> 8);
+        h[3] = static_cast<unsigned char>(n);
+        hl = 4;
+    } else {
+        h[1] = static_cast<unsigned char>(maskBit | 127);
+        for (int i = 0; i < 8; ++i) h[2 + i] = static_cast<unsigned char>(n >> (56 - 8 * i));
+        hl = 10;
+    }
+    if (mask) {
+        std::memcpy(h + hl, mask, 4);
+        hl += 4;
+    }
+    const std::size_t start = out.size();
+    out.reserve(start + hl + payload.size());
+    out.append(reinterpret_cast<const char*>(h), hl);
+    out.append(payload.data(), payload.size());
+    if (mask) applyMask(&out[start + hl], payload.size(), mask);
+}
+
+std::string FrameWriter::frame(Opcode opcode, std::string_view payload, bool fin, const unsigned char* mask)
+{
+    std::string out;
+    appendFrame(out, opcode, payload, fin, mask);
+    return out;
+}
+
+std::string FrameWriter::close(std::uint16_t code, std::string_view reason, const unsigned char* mask)
+{
+    // 1005 means "no status code": its wire form is a close frame with no payload.
+    if (code == CloseCode::NoStatus) return frame(Opcode::Close, {}, true, mask);
+
+    std::size_t cut = reason.size();
+    if (cut > kMaxControlPayload - 2) {
+        cut = kMaxControlPayload - 2;
+        // Back up to the first byte of the sequence the limit falls into.
+        while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80) --cut;
+    }
+    std::string payload;
+    payload.reserve(2 + cut);
+    payload.push_back(static_cast<char>(code >> 8));
+    payload.push_back(static_cast<char>(code & 0xFF));
+    payload.append(reason.data(), cut);
+    return frame(Opcode::Close, payload, true, mask);
+}
+
+} // namespace ws2api::codec

@@ -1,0 +1,102 @@
+#include "tests/support/BridgeProcess.h"
+
+#include <Poco/PipeStream.h>
+
+#include <cppunit/TestAssert.h>
+
+#include <chrono>
+#include <csignal>
+#include <sys/wait.h>
+
+namespace ws2api::test {
+
+std::string BridgeProcess::binary(const std::string& name) { return std::string(WS2API_BINARY_DIR) + "/" + name; }
+
+BridgeProcess::BridgeProcess(const std::vector<std::string>& args, bool waitForListeners, const std::string& program)
+{
+    Poco::Process::Args a(args.begin(), args.end());
+    handle_ = std::make_unique<Poco::ProcessHandle>(Poco::Process::launch(binary(program), a, nullptr, &outPipe_, &outPipe_));
+    pid_ = handle_->id();
+    reader_ = std::thread([this] { drain(); });
+    if (!waitForListeners) return;
+
+    bool ok = waitForOutput("internal listener: ", 10000) && waitForOutput("public listener: ", 10000);
+    if (!ok) {
+        std::string out = output();
+        ::kill(pid_, SIGKILL);
+        waitExit(5000);
+        CPPUNIT_FAIL("ws2api did not start:\n" + out);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto portAfter = [&](const std::string& marker) -> unsigned short {
+        std::size_t pos = output_.find(marker);
+        std::size_t end = output_.find_first_of(" \n", pos + marker.size());
+        std::string addr = output_.substr(pos + marker.size(), end - pos - marker.size());
+        return static_cast<unsigned short>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+    };
+    publicPort_ = portAfter("public listener: ");
+    internalPort_ = portAfter("internal listener: ");
+}
+
+BridgeProcess::~BridgeProcess()
+{
+    if (!exited_ && waitExit(0) == -1) {
+        ::kill(pid_, SIGKILL);
+        waitExit(10000);
+    }
+    outPipe_.close();
+    if (reader_.joinable()) reader_.join();
+}
+
+void BridgeProcess::drain()
+{
+    Poco::PipeInputStream in(outPipe_);
+    char buf[4096];
+    while (in) {
+        in.read(buf, 1); // block for the first byte, then take what is there
+        std::streamsize n = in.gcount();
+        if (n <= 0) break;
+        std::streamsize more = in.readsome(buf + 1, sizeof buf - 1);
+        std::lock_guard<std::mutex> lock(mutex_);
+        output_.append(buf, static_cast<std::size_t>(n + (more > 0 ? more : 0)));
+        changed_.notify_all();
+    }
+}
+
+std::string BridgeProcess::output() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return output_;
+}
+
+bool BridgeProcess::waitForOutput(const std::string& text, int timeoutMs) const
+{
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::milliseconds(timeoutMs),
+                             [&] { return output_.find(text) != std::string::npos; });
+}
+
+int BridgeProcess::waitExit(int timeoutMs)
+{
+    if (exited_) return exitStatus_;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+        int status = 0;
+        pid_t r = ::waitpid(pid_, &status, WNOHANG);
+        if (r == pid_) {
+            exited_ = true;
+            exitStatus_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return exitStatus_;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) return -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+int BridgeProcess::terminate(int timeoutMs)
+{
+    if (!exited_) ::kill(pid_, SIGTERM);
+    return waitExit(timeoutMs);
+}
+
+} // namespace ws2api::test
