@@ -30,7 +30,9 @@ bool Config::validate(const KeyInfo& key, std::string_view value, std::string& e
         char* end = nullptr;
         errno = 0;
         long long parsed = std::strtoll(text.c_str(), &end, 10);
-        if (errno != 0 || end == nullptr || *end != '\0' || text[0] == ' ' || text[0] == '+') {
+        // strtoll skips leading whitespace and takes '+': neither is a plain integer.
+        bool plain = (text[0] >= '0' && text[0] <= '9') || text[0] == '-';
+        if (errno != 0 || end == nullptr || *end != '\0' || !plain) {
             error = std::string(key.name) + ": '" + text + "' is not an integer";
             return false;
         }

@@ -20,20 +20,19 @@ int main(int argc, char** argv)
     controller.addListener(&progress);
 
     CppUnit::TestRunner runner;
-    CppUnit::Test* all = CppUnit::TestFactoryRegistry::getRegistry().makeTest();
+    runner.addTest(CppUnit::TestFactoryRegistry::getRegistry().makeTest()); // the runner owns it
     if (argc <= 1) {
-        runner.addTest(all);
+        runner.run(controller);
     } else {
         for (int i = 1; i < argc; ++i) {
             try {
-                runner.addTest(all->findTest(argv[i]));
-            } catch (const std::exception& e) {
+                runner.run(controller, argv[i]);
+            } catch (const std::invalid_argument&) {
                 std::cerr << "no test suite named " << argv[i] << '\n';
                 return 2;
             }
         }
     }
-    runner.run(controller);
     CppUnit::CompilerOutputter outputter(&result, std::cerr);
     outputter.write();
     return result.wasSuccessful() ? 0 : 1;

@@ -81,7 +81,7 @@ void InternalServer::start(const std::string& hostPort)
     }
     Poco::Net::ServerSocket socket;
     try {
-        socket.bind(address, true);
+        socket.bind(address, true, false); // SO_REUSEADDR, not SO_REUSEPORT: a port in use must fail
         socket.listen(1024);
     } catch (const Poco::Exception& e) {
         throw Poco::Net::NetException("cannot listen on " + hostPort + " (internal): " + e.displayText());

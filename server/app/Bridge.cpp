@@ -27,6 +27,7 @@ Bridge::Bridge(Config& config) : config_(config) {}
 Bridge::~Bridge()
 {
     if (started_ && !stopped_) stop();
+    if (listenFd_ >= 0) ::close(listenFd_);
 }
 
 Poco::URI Bridge::parseUpstreamUrl(const std::string& url)
@@ -46,14 +47,14 @@ Poco::URI Bridge::parseUpstreamUrl(const std::string& url)
     return uri;
 }
 
-int Bridge::openListener(const Poco::Net::SocketAddress& address, bool reusePort)
+int Bridge::openListener(const Poco::Net::SocketAddress& address)
 {
     int fd = ::socket(address.family() == Poco::Net::SocketAddress::IPv6 ? AF_INET6 : AF_INET,
                       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) throw Poco::Net::NetException(std::string("socket: ") + std::strerror(errno));
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (reusePort) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    // No SO_REUSEPORT: a second bridge on the same port must fail, not share it.
     if (::bind(fd, address.addr(), address.length()) != 0 || ::listen(fd, 4096) != 0) {
         int err = errno;
         ::close(fd);
@@ -89,28 +90,18 @@ void Bridge::start()
     long usable = static_cast<long>(rl.rlim_cur == RLIM_INFINITY ? 1000000 : rl.rlim_cur) - reserve;
     fdLimitConnections_ = static_cast<std::size_t>(std::max(1L, usable));
 
-    // One listening socket per loop on the same port (SO_REUSEPORT); the first
-    // one fixes the port when port 0 was asked for.
-    std::vector<int> listeners;
-    try {
-        int first = openListener(listenAddress, true);
-        listeners.push_back(first);
-        sockaddr_storage bound{};
-        socklen_t len = sizeof bound;
-        ::getsockname(first, reinterpret_cast<sockaddr*>(&bound), &len);
-        publicAddress_ = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&bound), len);
-        for (int i = 1; i < loops; ++i) listeners.push_back(openListener(publicAddress_, true));
-    } catch (...) {
-        for (int fd : listeners) ::close(fd);
-        throw;
-    }
+    listenFd_ = openListener(listenAddress);
+    sockaddr_storage bound{};
+    socklen_t len = sizeof bound;
+    ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&bound), &len);
+    publicAddress_ = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&bound), len);
 
     upstream_ = std::make_unique<UpstreamDispatcher>(
         upstreamUri, config_, metrics_,
         [this](const std::shared_ptr<Session>& s, UpstreamResult&& r) { deliverResult(s, std::move(r)); });
     upstream_->start(static_cast<int>(config_.getInt(KeyId::UpstreamPoolSize)));
 
-    for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *this, listeners[i]));
+    for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *this, listenFd_));
 
     internal_ = std::make_unique<InternalServer>(*this);
     try {
@@ -118,6 +109,8 @@ void Bridge::start()
     } catch (...) {
         loops_.clear();
         upstream_->stop();
+        ::close(listenFd_);
+        listenFd_ = -1;
         throw;
     }
     for (auto& loop : loops_) loop->start();
@@ -224,6 +217,8 @@ void Bridge::stop()
         });
     }
     for (auto& f : done) f.wait();
+    ::close(listenFd_); // no loop watches it any more
+    listenFd_ = -1;
 
     // Clients answer the 1001 (or time out after limits.close_timeout_ms);
     // their DELETEs drain through the upstream workers.

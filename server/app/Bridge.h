@@ -62,7 +62,7 @@ public:
     static Poco::URI parseUpstreamUrl(const std::string& url);
 
 private:
-    int openListener(const Poco::Net::SocketAddress& address, bool reusePort);
+    int openListener(const Poco::Net::SocketAddress& address);
     void deliverResult(const std::shared_ptr<Session>& session, UpstreamResult&& result);
 
     Config& config_;
@@ -72,6 +72,7 @@ private:
     std::vector<std::unique_ptr<EventLoop>> loops_;
     std::unique_ptr<InternalServer> internal_;
     Poco::Net::SocketAddress publicAddress_;
+    int listenFd_ = -1;
     std::atomic<std::size_t> connections_{0};
     std::size_t fdLimitConnections_ = 0;
     bool started_ = false;

@@ -3,6 +3,7 @@
 #include "server/app/Bridge.h"
 #include "ws2api/Version.h"
 
+#include <Poco/AutoPtr.h>
 #include <Poco/ConsoleChannel.h>
 #include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
@@ -91,8 +92,11 @@ int ServerApp::main(const std::vector<std::string>& args)
         std::cerr << "ws2api: unexpected argument '" << args.front() << "' (see --help)\n";
         return EXIT_USAGE;
     }
+    // One line per event on stderr (the journal under systemd), with a timestamp when run by hand.
+    Poco::AutoPtr<Poco::PatternFormatter> format(new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %p: %t"));
+    Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(format, new Poco::ConsoleChannel));
     Poco::Logger& log = Poco::Logger::get("ws2api");
-    Poco::Logger::root().setLevel(config_.getString(KeyId::LogLevel));
+    log.setChannel(channel);
     log.setLevel(config_.getString(KeyId::LogLevel));
 
     // Block the termination signals before any thread exists, so every thread

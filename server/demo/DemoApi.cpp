@@ -132,7 +132,7 @@ protected:
         if (help_) return EXIT_OK;
         Poco::Net::ServerSocket socket;
         try {
-            socket.bind(Poco::Net::SocketAddress(listen_), true);
+            socket.bind(Poco::Net::SocketAddress(listen_), true, false);
             socket.listen(1024);
         } catch (const Poco::Exception& e) {
             std::cerr << "ws2api-demo-api: cannot listen on " << listen_ << ": " << e.displayText() << '\n';

@@ -44,6 +44,7 @@ EventLoop::EventLoop(int index, Bridge& bridge, int listenFd)
     ev.events = EPOLLIN;
     ev.data.u64 = kWakeTag;
     ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &ev);
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
     ev.data.u64 = kListenTag;
     ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, listenFd_, &ev);
 }
@@ -52,7 +53,6 @@ EventLoop::~EventLoop()
 {
     stop();
     connections_.clear(); // closes their sockets
-    if (listenFd_ >= 0) ::close(listenFd_);
     if (reserveFd_ >= 0) ::close(reserveFd_);
     ::close(wakeFd_);
     ::close(epollFd_);
@@ -246,8 +246,7 @@ void EventLoop::stopAcceptingInLoop()
 {
     if (listenFd_ < 0) return;
     ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
-    ::close(listenFd_);
-    listenFd_ = -1;
+    listenFd_ = -1; // the Bridge closes it
 }
 
 void EventLoop::shutdownConnectionsInLoop()

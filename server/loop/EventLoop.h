@@ -1,7 +1,8 @@
 #pragma once
-// One epoll event loop thread. It owns its listening socket (SO_REUSEPORT: the
-// kernel spreads new clients over the loops) and every connection it accepts;
-// a connection is only ever touched on its loop's thread.
+// One epoll event loop thread. All loops watch the one public listening socket
+// (EPOLLEXCLUSIVE: one loop is woken per new client, no thundering herd) and
+// each owns the connections it accepts; a connection is only ever touched on
+// its loop's thread.
 //
 // Other threads talk to a loop with post(): the task is queued and the loop is
 // woken through an eventfd (POCO's PollSet/SocketReactor have no wake-up).
@@ -28,7 +29,8 @@ class Bridge;
 
 class EventLoop {
 public:
-    /// listenFd: a bound, listening, non-blocking socket; the loop takes ownership.
+    /// listenFd: the bound, listening, non-blocking public socket, shared by
+    /// the loops and owned by the Bridge (closed after every loop let go of it).
     EventLoop(int index, Bridge& bridge, int listenFd);
     ~EventLoop();
     EventLoop(const EventLoop&) = delete;
