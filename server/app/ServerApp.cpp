@@ -41,6 +41,8 @@ void ServerApp::defineOptions(Poco::Util::OptionSet& options)
                           .required(false).repeatable(true).argument("KEY=VALUE"));
     options.addOption(Option("help", "h", "print this help and exit").required(false).repeatable(false));
     options.addOption(Option("version", "", "print the version and exit").required(false).repeatable(false));
+    options.addOption(Option("config-reference", "", "print every configuration key (Markdown) and exit")
+                          .required(false).repeatable(false));
 }
 
 void ServerApp::setKey(const char* key, const std::string& value)
@@ -78,10 +80,31 @@ void ServerApp::handleOption(const std::string& name, const std::string& value)
         help.format(std::cout);
         exitEarly_ = true;
         stopOptionsProcessing();
+    } else if (name == "config-reference") {
+        printConfigReference(std::cout);
+        exitEarly_ = true;
+        stopOptionsProcessing();
     } else if (name == "version") {
         std::cout << "ws2api " << kVersion << '\n';
         exitEarly_ = true;
         stopOptionsProcessing();
+    }
+}
+
+void ServerApp::printConfigReference(std::ostream& out)
+{
+    out << "| key | type | default | range | live | what it does |\n| --- | --- | --- | --- | --- | --- |\n";
+    for (int i = 0; i < kKeyCount; ++i) {
+        const KeyInfo& k = configKeys()[i];
+        const char* type = k.type == KeyType::Int ? "int" : k.type == KeyType::Bool ? "bool" : "string";
+        std::string range = k.type == KeyType::Int ? std::to_string(k.min) + " .. " + std::to_string(k.max)
+                            : k.type == KeyType::String ? "length " + std::to_string(k.min) + " .. " + std::to_string(k.max)
+                                                        : "true/false";
+        std::string def = k.defaultValue;
+        std::string escaped;
+        for (char c : def) escaped += (c == '|') ? std::string("\\|") : std::string(1, c);
+        out << "| `" << k.name << "` | " << type << " | `" << escaped << "` | " << range << " | "
+            << (k.live ? "yes" : "restart") << " | " << k.help << " |\n";
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include <Poco/Util/ServerApplication.h>
 
+#include <ostream>
 #include <string>
 
 namespace ws2api {
@@ -20,6 +21,7 @@ protected:
 
 private:
     void setKey(const char* key, const std::string& value);
+    static void printConfigReference(std::ostream& out);
 
     Config config_;
     std::string dbPath_;

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs everything ws2api needs to build, test and run, from Debian 12 packages.
+# Usage: installer/install-deps.sh        (as root, or with sudo available)
+set -eu
+PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev python3-websockets curl"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+        echo "install-deps: run as root or install sudo" >&2; exit 1
+    fi
+fi
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    echo "install-deps: all packages present"
+    exit 0
+fi
+echo "install-deps: installing$missing"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
