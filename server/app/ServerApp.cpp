@@ -14,10 +14,25 @@
 #include <Poco/Util/OptionException.h>
 #include <Poco/Util/OptionSet.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 #include <iostream>
 
 namespace ws2api {
+
+namespace {
+int terminationPipe[2] = {-1, -1};
+
+extern "C" void onTerminationSignal(int sig)
+{
+    char byte = static_cast<char>(sig);
+    ssize_t n = ::write(terminationPipe[1], &byte, 1); // async-signal-safe
+    (void)n;
+}
+} // namespace
 
 using Poco::Util::Option;
 using Poco::Util::OptionCallback;
@@ -122,15 +137,20 @@ int ServerApp::main(const std::vector<std::string>& args)
     log.setChannel(channel);
     log.setLevel(config_.getString(KeyId::LogLevel));
 
-    // Block the termination signals before any thread exists, so every thread
-    // inherits the mask and waitForTerminationRequest() (sigwait) receives them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGQUIT);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // SIGTERM/SIGINT/SIGQUIT: a handler wakes this thread through a pipe.
+    // (POCO's waitForTerminationRequest() relies on every thread blocking the
+    // signals; a thread started by a runtime, e.g. a sanitizer's, breaks that
+    // and the default action would kill the process without a shutdown.)
     std::signal(SIGPIPE, SIG_IGN);
+    if (::pipe2(terminationPipe, O_CLOEXEC) != 0) {
+        std::cerr << "ws2api: pipe: " << std::strerror(errno) << '\n';
+        return EXIT_OSERR;
+    }
+    struct sigaction action {};
+    action.sa_handler = onTerminationSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART; // other threads' system calls continue
+    for (int sig : {SIGTERM, SIGINT, SIGQUIT}) ::sigaction(sig, &action, nullptr);
 
     Bridge bridge(config_);
     try {
@@ -148,7 +168,10 @@ int ServerApp::main(const std::vector<std::string>& args)
                     bridge.publicAddress().toString());
     log.information("internal listener: %s (POST /<ClientId> pushes, GET / counters)",
                     bridge.internalAddress().toString());
-    waitForTerminationRequest();
+    char signalNumber = 0;
+    while (::read(terminationPipe[0], &signalNumber, 1) < 0 && errno == EINTR) {
+    }
+    log.information("received signal %d: shutting down", static_cast<int>(signalNumber));
     bridge.stop();
     return EXIT_OK;
 }

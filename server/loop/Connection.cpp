@@ -507,7 +507,8 @@ void Connection::closeSocketInLoop()
     state_ = State::Closed;
     std::vector<std::string>().swap(out_);
     outHead_ = outOffset_ = outBytes_ = 0;
-    parser_.reset();
+    // parser_ stays: we may be inside its feed() (a close frame, a failed
+    // write); it goes with the connection after this batch of events.
     loop_.releaseInLoop(*this);
 }
 
