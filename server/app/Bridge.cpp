@@ -228,8 +228,10 @@ void Bridge::stop()
         for (auto& loop : loops_) open += loop->connectionCount();
         if (open == 0 && upstream_->pending() == 0) break;
         if (std::chrono::steady_clock::now() >= deadline) {
-            log().warning("ws2api: shutdown timeout: %z clients still open, %z upstream requests not sent", open,
-                          upstream_->pending());
+            log().warning("ws2api: shutdown timeout (server.shutdown_timeout_ms): %z clients still open, %z upstream "
+                          "requests (DELETEs among them) queued or in flight are abandoned",
+                          open, upstream_->pending());
+            upstream_->abortInFlight(); // do not wait for a slow API past the deadline
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -267,7 +267,13 @@ void Connection::onMessage(bool binary, std::string& payload)
 
 void Connection::onPing(std::string& payload)
 {
-    if (state_ == State::Open) sendRawInLoop(FrameWriter::frame(Opcode::Pong, payload), true);
+    if (state_ != State::Open) return;
+    // Counted against the outbound bound: a client that pings without reading
+    // must not grow the queue without limit.
+    if (sendRawInLoop(FrameWriter::frame(Opcode::Pong, payload)) == SendStatus::Overflow) {
+        loop_.bridge().metrics().slowClients.fetch_add(1, std::memory_order_relaxed);
+        closeInLoop(CloseCode::PolicyViolation, "outbound queue full: client is not reading", "outbound queue overflow");
+    }
 }
 
 void Connection::onPong(std::string&) {}
@@ -479,6 +485,7 @@ void Connection::endSessionInLoop(const std::string& cause)
     if (sessionEnded_) return;
     sessionEnded_ = true;
     Bridge& bridge = loop_.bridge();
+    if (session_ && log().debug()) log().debug("client %s (%s): ended: %s", session_->clientId, peer_, cause);
     if (countedOpen_) bridge.metrics().connectionsClosed.fetch_add(1, std::memory_order_relaxed);
     if (!session_) return;
     session_->ended.store(true);
@@ -523,6 +530,12 @@ void Connection::onSweepInLoop(std::int64_t nowMs)
         }
         break;
     case State::Open: {
+        if (pending_ > 0) {
+            // Waiting for the API on this client's behalf (and maybe not reading
+            // it: backpressure) is not idleness.
+            lastReadMs_ = nowMs;
+            break;
+        }
         std::int64_t idle = nowMs - lastReadMs_;
         std::int64_t ping = cfg.getInt(KeyId::LimitsPingIntervalMs);
         if (idle >= cfg.getInt(KeyId::LimitsIdleTimeoutMs)) {

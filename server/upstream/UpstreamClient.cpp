@@ -6,6 +6,7 @@
 #include <Poco/Timespan.h>
 
 #include <istream>
+#include <sys/socket.h>
 #include <ostream>
 
 namespace ws2api {
@@ -15,6 +16,19 @@ UpstreamClient::UpstreamClient(const Poco::URI& base, const Config& config)
 {
     session_.setKeepAlive(true);
     hostHeader_ = base.getAuthority();
+}
+
+void UpstreamClient::abort()
+{
+    aborted_.store(true);
+    std::lock_guard<std::mutex> lock(activeMutex_);
+    if (activeFd_ >= 0) ::shutdown(activeFd_, SHUT_RDWR);
+}
+
+void UpstreamClient::setActiveSocket(int fd)
+{
+    std::lock_guard<std::mutex> lock(activeMutex_);
+    activeFd_ = fd;
 }
 
 bool UpstreamClient::connectionLooksStale()
@@ -55,8 +69,17 @@ UpstreamResponse UpstreamClient::request(const std::string& method, const std::s
                 req.setContentLength(static_cast<std::streamsize>(body.size()));
                 if (contentType) req.setContentType(contentType);
             }
+            if (aborted_.load()) throw Poco::IOException("bridge is shutting down");
             std::ostream& os = session_.sendRequest(req);
             os.write(body.data(), static_cast<std::streamsize>(body.size()));
+
+            // Cleared before any exit from this block that may close the socket.
+            struct Active {
+                UpstreamClient& c;
+                ~Active() { c.setActiveSocket(-1); }
+            } active{*this};
+            setActiveSocket(session_.socket().impl()->sockfd());
+            if (aborted_.load()) throw Poco::IOException("bridge is shutting down");
 
             Poco::Net::HTTPResponse resp;
             std::istream& is = session_.receiveResponse(resp);
@@ -71,6 +94,7 @@ UpstreamResponse UpstreamClient::request(const std::string& method, const std::s
                 if (out.body.size() + static_cast<std::size_t>(n) > maxBody) {
                     // Too big to send to a client: treat as a failed request and
                     // drop the connection (the rest of the body is still coming).
+                    setActiveSocket(-1);
                     session_.reset();
                     out.answered = false;
                     out.status = 0;
@@ -80,6 +104,7 @@ UpstreamResponse UpstreamClient::request(const std::string& method, const std::s
                 }
                 out.body.append(buf, static_cast<std::size_t>(n));
             }
+            setActiveSocket(-1);
             if (!resp.getKeepAlive()) session_.reset();
             return out;
         } catch (const Poco::TimeoutException&) {
@@ -91,7 +116,7 @@ UpstreamResponse UpstreamClient::request(const std::string& method, const std::s
             session_.reset();
             out = UpstreamResponse{};
             out.error = e.displayText();
-            if (attempt == 0 && reused && idempotent) continue;
+            if (attempt == 0 && reused && idempotent && !aborted_.load()) continue;
             return out;
         } catch (const std::exception& e) {
             session_.reset();

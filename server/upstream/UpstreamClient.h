@@ -8,6 +8,8 @@
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/URI.h>
 
+#include <atomic>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,11 +37,22 @@ public:
                              const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
                              const char* contentType, bool idempotent, std::size_t maxBody);
 
+    /// Any thread: makes a request in progress fail at once (its socket is
+    /// shut down) and every later one fail without being sent. For a shutdown
+    /// that must not wait for a slow API.
+    void abort();
+
 private:
     bool connectionLooksStale();
+    void setActiveSocket(int fd);
 
     const Config& config_;
     Poco::Net::HTTPClientSession session_;
+    // The socket of the request waiting for its answer, so abort() can shut it
+    // down. The worker cannot close it while it is registered (same mutex).
+    std::mutex activeMutex_;
+    int activeFd_ = -1;
+    std::atomic<bool> aborted_{false};
     std::string hostHeader_;
 };
 

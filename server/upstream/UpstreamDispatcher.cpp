@@ -2,6 +2,7 @@
 
 #include <Poco/Net/HTTPRequest.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace ws2api {
@@ -71,10 +72,22 @@ std::string UpstreamDispatcher::pathFor(const Session& session, bool withQuery) 
     return path;
 }
 
+void UpstreamDispatcher::abortInFlight()
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (UpstreamClient* c : clients_) c->abort();
+}
+
 void UpstreamDispatcher::workerMain()
 {
     UpstreamClient client(base_, config_);
     std::unique_lock<std::mutex> lock(mutex_);
+    clients_.push_back(&client);
+    struct Unregister {
+        std::vector<UpstreamClient*>& list;
+        UpstreamClient* c;
+        ~Unregister() { list.erase(std::find(list.begin(), list.end(), c)); } // mutex_ is held on every exit
+    } unregister{clients_, &client};
     for (;;) {
         workAvailable_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
         if (stopping_) return;
@@ -87,6 +100,14 @@ void UpstreamDispatcher::workerMain()
         lock.unlock();
 
         UpstreamResult result = run(client, job);
+
+        // The request no longer counts against upstream.max_queued before its
+        // reply reaches the client: a client that sends its next message on
+        // the reply must not find the previous one still counted. The strand
+        // stays busy until the reply is handed over, which keeps replies in order.
+        lock.lock();
+        --total_;
+        lock.unlock();
         if (sink_) sink_(job.session, std::move(result));
 
         lock.lock();
@@ -95,7 +116,7 @@ void UpstreamDispatcher::workerMain()
             strands_.erase(it);
         else
             ready_.push_back(std::move(key));
-        if (--total_ == 0) idle_.notify_all();
+        if (total_ == 0) idle_.notify_all();
     }
 }
 

@@ -56,6 +56,9 @@ public:
     void start(int workers);
     /// Stops the workers after the jobs they are running; queued jobs are dropped.
     void stop();
+    /// Makes requests in flight fail now and later ones fail unsent; then stop()
+    /// returns without waiting for a slow API. Any thread.
+    void abortInFlight();
 
     /// Queues a job in its ClientId's strand. Messages are refused (Overloaded)
     /// when upstream.max_queued jobs are already waiting or running; Connect and
@@ -90,6 +93,7 @@ private:
     std::size_t total_ = 0;                           ///< jobs queued or running
     bool stopping_ = false;
     std::vector<std::thread> workers_;
+    std::vector<UpstreamClient*> clients_; ///< one per running worker (guarded by mutex_)
 };
 
 } // namespace ws2api
