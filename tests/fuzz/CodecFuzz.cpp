@@ -1,0 +1,73 @@
+// libFuzzer target for the pure codec: the bytes a client may send.
+// The first input byte picks how the rest is split into feed() calls, so
+// state kept across reads is exercised too; the rest is also parsed as an
+// upgrade request. Invariants are checked with abort(), which the fuzzer
+// (and the corpus replay test) report as a crash.
+#include "server/codec/FrameParser.h"
+#include "server/codec/Handshake.h"
+#include "server/codec/Utf8Validator.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+namespace {
+constexpr std::size_t kMaxMessage = 4096;
+
+class CheckingHandler : public ws2api::codec::FrameHandler {
+public:
+    void onMessage(bool binary, std::string& payload) override
+    {
+        if (payload.size() > kMaxMessage) std::abort();
+        if (!binary) {
+            ws2api::codec::Utf8Validator v;
+            if (!v.feed(payload.data(), payload.size()) || !v.complete()) std::abort();
+        }
+    }
+    void onPing(std::string& payload) override
+    {
+        if (payload.size() > 125) std::abort();
+    }
+    void onPong(std::string& payload) override
+    {
+        if (payload.size() > 125) std::abort();
+    }
+    void onClose(std::uint16_t code, std::string& reason) override
+    {
+        if (closed) std::abort(); // at most one close is delivered
+        closed = true;
+        if (code != 1005 && !ws2api::codec::isValidCloseCode(code)) std::abort();
+        if (reason.size() > 123) std::abort();
+    }
+    bool closed = false;
+};
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    if (size == 0) return 0;
+    const std::size_t step = static_cast<std::size_t>(data[0] % 17) + 1;
+    const char* bytes = reinterpret_cast<const char*>(data + 1);
+    const std::size_t n = size - 1;
+
+    ws2api::codec::FrameParser parser(kMaxMessage, true);
+    CheckingHandler handler;
+    for (std::size_t off = 0; off < n; off += step) {
+        auto st = parser.feed(bytes + off, std::min(step, n - off), handler);
+        if (st == ws2api::codec::FrameParser::Status::Error) {
+            std::uint16_t code = parser.errorCode();
+            if (code != 1002 && code != 1007 && code != 1009) std::abort();
+            break;
+        }
+    }
+
+    std::string text(bytes, n);
+    std::size_t end = ws2api::codec::Handshake::findHeadEnd(text);
+    if (end != std::string::npos) {
+        ws2api::codec::HandshakeResult r = ws2api::codec::Handshake::parse(std::string_view(text).substr(0, end));
+        if (r.ok && r.request.clientId.empty()) std::abort();
+        if (!r.ok && r.httpStatus != 400 && r.httpStatus != 405 && r.httpStatus != 426) std::abort();
+    }
+    return 0;
+}
