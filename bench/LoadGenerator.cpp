@@ -1,0 +1,387 @@
+#include "bench/LoadGenerator.h"
+
+#include "server/codec/FrameWriter.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <algorithm>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace ws2api::bench {
+
+namespace {
+std::int64_t monotonicUs()
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+std::uint32_t fnv1a(const std::string& s)
+{
+    std::uint32_t h = 2166136261u;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 16777619u;
+    }
+    return h;
+}
+} // namespace
+
+struct LoadGenerator::Client : codec::FrameHandler {
+    enum class State : std::uint8_t { Idle, Connecting, Handshaking, Open, Done };
+    LoadGenerator* gen = nullptr;
+    std::size_t index = 0;
+    int fd = -1;
+    State state = State::Idle;
+    std::int64_t startedUs = 0;
+    std::int64_t nextSendUs = 0;
+    std::string in;  ///< handshake answer
+    std::string out; ///< bytes the socket did not take yet
+    codec::FrameParser parser{16 * 1024 * 1024, false};
+    // Replies come back in order (the bridge guarantees it), so a ring of
+    // send times matches them.
+    std::int64_t sentAt[8]{};
+    std::uint8_t head = 0, outstanding = 0;
+
+    void onMessage(bool, std::string& payload) override { gen->onReply(*this, payload); }
+    void onPing(std::string& payload) override
+    {
+        unsigned char mask[4] = {9, 8, 7, 6};
+        gen->writeOut(index, codec::FrameWriter::frame(codec::Opcode::Pong, payload, true, mask));
+    }
+    void onPong(std::string&) override {}
+    void onClose(std::uint16_t, std::string&) override { gen->fail(index, gen->counters_.closedByServer); }
+};
+
+LoadGenerator::LoadGenerator(const BenchOptions& options, std::size_t first, std::size_t count)
+    : options_(options), first_(first)
+{
+    epollFd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    clients_.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        auto c = std::make_unique<Client>();
+        c->gen = this;
+        c->index = i;
+        clients_.push_back(std::move(c));
+    }
+    for (std::size_t t = 0; t < options_.targets.size(); ++t)
+        for (int v = 0; v < 160; ++v)
+            ring_.emplace_back(fnv1a(options_.targets[t].first + ":" + std::to_string(options_.targets[t].second) +
+                                     "#" + std::to_string(v)),
+                               t);
+    std::sort(ring_.begin(), ring_.end());
+    message_ = "m";
+    message_.resize(std::max<std::size_t>(1, options_.messageBytes), 'x');
+}
+
+LoadGenerator::~LoadGenerator()
+{
+    for (auto& c : clients_)
+        if (c->fd >= 0) ::close(c->fd);
+    ::close(epollFd_);
+}
+
+std::size_t LoadGenerator::pickTarget(const std::string& id) const
+{
+    // The way a consistent-hashing balancer spreads ClientIds over bridges.
+    std::uint32_t h = fnv1a(id);
+    auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(h, std::size_t(0)));
+    if (it == ring_.end()) it = ring_.begin();
+    return it->second;
+}
+
+void LoadGenerator::fail(std::size_t i, std::uint64_t& counter)
+{
+    Client& c = *clients_[i];
+    if (c.state == Client::State::Done) return;
+    if (c.state == Client::State::Connecting || c.state == Client::State::Handshaking) {
+        --connecting_;
+        ++done_;
+    }
+    ++counter;
+    counters_.missing += c.outstanding; // replies that will never come
+    c.outstanding = 0;
+    if (c.fd >= 0) ::close(c.fd);
+    c.fd = -1;
+    c.state = Client::State::Done;
+}
+
+void LoadGenerator::startConnect(std::size_t i)
+{
+    Client& c = *clients_[i];
+    std::string id = options_.idPrefix + std::to_string(first_ + i);
+    const auto& target = options_.targets[pickTarget(id)];
+    c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ++counters_.connectStarted;
+    if (c.fd < 0) {
+        c.state = Client::State::Done;
+        ++done_;
+        ++counters_.connectFailed;
+        return;
+    }
+    // Spread over source addresses 127.0.0.1..N: each has its own ephemeral port range.
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(0x7f000001u + static_cast<std::uint32_t>((first_ + i) % std::max(1, options_.sources)));
+    int one = 1;
+    ::setsockopt(c.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::bind(c.fd, reinterpret_cast<sockaddr*>(&src), sizeof src);
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(target.second);
+    ::inet_pton(AF_INET, target.first.c_str(), &dst.sin_addr);
+    c.state = Client::State::Connecting;
+    c.startedUs = nowUs_;
+    ++connecting_;
+    if (::connect(c.fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) {
+        fail(i, counters_.connectFailed);
+        return;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u64 = i;
+    ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, c.fd, &ev);
+    c.in = "GET /" + id + " HTTP/1.1\r\nHost: " + target.first + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+}
+
+void LoadGenerator::writeOut(std::size_t i, const std::string& bytes)
+{
+    Client& c = *clients_[i];
+    if (c.fd < 0) return;
+    if (!c.out.empty()) {
+        c.out += bytes;
+        return;
+    }
+    ssize_t n = ::send(c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN) {
+        fail(i, counters_.dropped);
+        return;
+    }
+    std::size_t done = n < 0 ? 0 : static_cast<std::size_t>(n);
+    if (done < bytes.size()) {
+        c.out = bytes.substr(done);
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT;
+        ev.data.u64 = i;
+        ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, c.fd, &ev);
+    }
+}
+
+void LoadGenerator::sendMessage(std::size_t i)
+{
+    Client& c = *clients_[i];
+    if (c.state != Client::State::Open || !sending_) return;
+    if (c.outstanding >= 8) return; // the bridge is far behind; do not pile up
+    static const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    c.sentAt[(c.head + c.outstanding) % 8] = nowUs_;
+    ++c.outstanding;
+    ++counters_.sent;
+    writeOut(i, codec::FrameWriter::frame(codec::Opcode::Text, message_, true, mask));
+}
+
+void LoadGenerator::onReply(Client& c, const std::string& payload)
+{
+    ++counters_.received;
+    if (payload.empty()) ++counters_.empty;
+    if (!options_.expect.empty() && payload != options_.expect) ++counters_.unexpected;
+    if (c.outstanding > 0) {
+        std::int64_t latency = nowUs_ - c.sentAt[c.head];
+        c.head = static_cast<std::uint8_t>((c.head + 1) % 8);
+        --c.outstanding;
+        if (inWindow_) {
+            latency_.add(latency);
+            ++counters_.receivedInWindow;
+        }
+    } else {
+        ++counters_.unexpected; // a message we did not ask for
+    }
+    if (options_.mode == BenchOptions::Mode::Closed) sendMessage(c.index);
+}
+
+void LoadGenerator::openClient(Client& c)
+{
+    c.state = Client::State::Open;
+    --connecting_;
+    ++done_;
+    ++counters_.opened;
+    std::string().swap(c.in);
+    if (options_.mode == BenchOptions::Mode::Ramp) {
+        // Spread the first message over one interval so the load is even.
+        c.nextSendUs = nowUs_ + static_cast<std::int64_t>((first_ + c.index) * 7919 % static_cast<std::size_t>(
+                                                              std::max(1, options_.intervalMs))) * 1000;
+    }
+}
+
+void LoadGenerator::onReadable(std::size_t i)
+{
+    Client& c = *clients_[i];
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+        if (n == 0) {
+            fail(i, c.state == Client::State::Open ? counters_.dropped : counters_.handshakeRefused);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            fail(i, counters_.dropped);
+            return;
+        }
+        std::size_t size = static_cast<std::size_t>(n);
+        if (c.state == Client::State::Handshaking) {
+            c.in.append(buf, size);
+            std::size_t end = c.in.find("\r\n\r\n");
+            if (end == std::string::npos) continue;
+            if (c.in.compare(0, 12, "HTTP/1.1 101") != 0) {
+                if (c.in.compare(0, 12, "HTTP/1.1 503") == 0) ++counters_.refusedStatus503;
+                fail(i, counters_.handshakeRefused);
+                return;
+            }
+            std::string rest = c.in.substr(end + 4);
+            openClient(c);
+            if (options_.mode == BenchOptions::Mode::Closed) sendMessage(i);
+            if (!rest.empty()) c.parser.feed(rest.data(), rest.size(), c);
+            continue;
+        }
+        if (c.state != Client::State::Open) return;
+        if (c.parser.feed(buf, size, c) == codec::FrameParser::Status::Error) {
+            fail(i, counters_.protocolErrors);
+            return;
+        }
+        if (c.state != Client::State::Open) return;
+    }
+}
+
+void LoadGenerator::onEvent(std::size_t i, std::uint32_t events)
+{
+    Client& c = *clients_[i];
+    if (c.fd < 0) return;
+    if (c.state == Client::State::Connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+            fail(i, counters_.connectFailed);
+            return;
+        }
+        c.state = Client::State::Handshaking;
+        std::string request;
+        request.swap(c.in);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = i;
+        ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, c.fd, &ev);
+        writeOut(i, request);
+        return;
+    }
+    if (events & EPOLLOUT && !c.out.empty()) {
+        ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+        if (n > 0) c.out.erase(0, static_cast<std::size_t>(n));
+        if (c.out.empty()) {
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.u64 = i;
+            ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, c.fd, &ev);
+        }
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) onReadable(i);
+}
+
+void LoadGenerator::run(const std::function<void()>& onRamped, const std::function<void()>& onWindowEnd)
+{
+    const std::size_t count = clients_.size();
+    nowUs_ = monotonicUs();
+    const std::int64_t startUs = nowUs_;
+    const std::int64_t hardEndUs = startUs + static_cast<std::int64_t>(options_.maxRunS) * 1000000;
+    std::size_t nextToStart = 0;
+    std::int64_t windowStartUs = 0, windowEndUs = 0;
+    bool ramped = false;
+    std::vector<epoll_event> events(1024);
+
+    while (nowUs_ < hardEndUs) {
+        // Ramp: start connections at the asked rate, a bounded number at a time.
+        if (nextToStart < count) {
+            double elapsedS = static_cast<double>(nowUs_ - startUs) / 1e6;
+            std::size_t allowed = options_.rampRate > 0 ? static_cast<std::size_t>(elapsedS * options_.rampRate) + 1 : count;
+            while (nextToStart < count && nextToStart < allowed &&
+                   connecting_ < static_cast<std::size_t>(options_.maxConnecting))
+                startConnect(nextToStart++);
+        }
+        if (!ramped && done_ >= count) {
+            ramped = true;
+            counters_.rampSeconds = static_cast<double>(nowUs_ - startUs) / 1e6;
+            windowStartUs = nowUs_;
+            windowEndUs = nowUs_ + static_cast<std::int64_t>(options_.durationS) * 1000000;
+            inWindow_ = options_.mode != BenchOptions::Mode::Connect;
+            if (onRamped) onRamped();
+            if (options_.mode == BenchOptions::Mode::Connect) break;
+        }
+        if (ramped && nowUs_ >= windowEndUs) break;
+
+        int timeoutMs = 5;
+        int n = ::epoll_wait(epollFd_, events.data(), static_cast<int>(events.size()), timeoutMs);
+        nowUs_ = monotonicUs();
+        for (int e = 0; e < n; ++e) onEvent(static_cast<std::size_t>(events[static_cast<std::size_t>(e)].data.u64),
+                                           events[static_cast<std::size_t>(e)].events);
+
+        // Timers: handshake timeouts, and sends in ramp mode (a scan every ~5 ms
+        // is cheap next to the network work, and keeps the client small).
+        static std::int64_t lastScanUs = 0;
+        if (nowUs_ - lastScanUs >= 5000) {
+            lastScanUs = nowUs_;
+            for (std::size_t i = 0; i < nextToStart; ++i) {
+                Client& c = *clients_[i];
+                if ((c.state == Client::State::Connecting || c.state == Client::State::Handshaking) &&
+                    nowUs_ - c.startedUs > options_.handshakeTimeoutMs * 1000LL) {
+                    fail(i, counters_.handshakeTimeouts);
+                } else if (options_.mode == BenchOptions::Mode::Ramp && c.state == Client::State::Open &&
+                           nowUs_ >= c.nextSendUs) {
+                    c.nextSendUs += options_.intervalMs * 1000LL;
+                    sendMessage(i);
+                }
+            }
+        }
+    }
+    counters_.windowSeconds = ramped ? static_cast<double>(nowUs_ - windowStartUs) / 1e6 : 0;
+    inWindow_ = false;
+    if (onWindowEnd) onWindowEnd();
+
+    // Collect the replies still on their way (up to 3 s), then close politely
+    // so the bridge sends its DELETEs.
+    sending_ = false;
+    std::int64_t drainEndUs = nowUs_ + 3000000;
+    auto outstanding = [&] {
+        std::size_t o = 0;
+        for (auto& c : clients_) o += c->state == Client::State::Open ? c->outstanding : 0;
+        return o;
+    };
+    while (options_.mode != BenchOptions::Mode::Connect && outstanding() > 0 && nowUs_ < drainEndUs) {
+        int n = ::epoll_wait(epollFd_, events.data(), static_cast<int>(events.size()), 20);
+        nowUs_ = monotonicUs();
+        for (int e = 0; e < n; ++e) onEvent(static_cast<std::size_t>(events[static_cast<std::size_t>(e)].data.u64),
+                                           events[static_cast<std::size_t>(e)].events);
+    }
+    static const unsigned char mask[4] = {1, 2, 3, 4};
+    const std::string closeFrame = codec::FrameWriter::close(1000, "bench done", mask);
+    for (auto& c : clients_) {
+        if (c->state == Client::State::Open) {
+            counters_.missing += c->outstanding;
+            ssize_t n = ::send(c->fd, closeFrame.data(), closeFrame.size(), MSG_NOSIGNAL);
+            (void)n;
+        }
+        if (c->fd >= 0) ::close(c->fd);
+        c->fd = -1;
+        c->state = Client::State::Done;
+    }
+}
+
+} // namespace ws2api::bench

@@ -1,0 +1,77 @@
+#pragma once
+// One load-generator process: a single epoll loop driving clients
+// [first, first + count) of the run. No thread per connection.
+#include "bench/LatencyHistogram.h"
+#include "server/codec/FrameParser.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ws2api::bench {
+
+struct BenchOptions {
+    std::vector<std::pair<std::string, unsigned short>> targets; ///< bridges (host, port)
+    std::size_t clients = 1000;
+    enum class Mode { Ramp, Closed, Connect } mode = Mode::Closed;
+    int intervalMs = 10000;      ///< Ramp: one message per client every intervalMs
+    double rampRate = 0;         ///< new connections per second, 0 = as fast as allowed
+    int maxConnecting = 1000;    ///< handshakes in flight at once
+    int durationS = 30;          ///< traffic time after the ramp
+    int sources = 8;             ///< source addresses 127.0.0.1 .. 127.0.0.<sources>
+    std::size_t messageBytes = 32;
+    std::string expect;          ///< expected reply ("" = any non-empty)
+    std::string idPrefix = "c";
+    int handshakeTimeoutMs = 10000;
+    int maxRunS = 600;           ///< hard bound on the whole run
+};
+
+struct BenchCounters {
+    std::uint64_t connectStarted = 0, opened = 0, connectFailed = 0, handshakeRefused = 0, handshakeTimeouts = 0;
+    std::uint64_t sent = 0, received = 0, receivedInWindow = 0, empty = 0, unexpected = 0, missing = 0;
+    std::uint64_t closedByServer = 0, dropped = 0, protocolErrors = 0;
+    double rampSeconds = 0, windowSeconds = 0;
+    std::uint64_t refusedStatus503 = 0;
+};
+
+class LoadGenerator {
+public:
+    LoadGenerator(const BenchOptions& options, std::size_t first, std::size_t count);
+    ~LoadGenerator();
+    /// Runs the whole scenario; `onRamped` is called once every client is open
+    /// (or failed), `onWindowEnd` when the traffic stops (before closing).
+    void run(const std::function<void()>& onRamped, const std::function<void()>& onWindowEnd);
+    const BenchCounters& counters() const { return counters_; }
+    const LatencyHistogram& latency() const { return latency_; }
+
+    struct Client; // defined in LoadGenerator.cpp
+
+private:
+    void startConnect(std::size_t i);
+    void onEvent(std::size_t i, std::uint32_t events);
+    void onReadable(std::size_t i);
+    void sendMessage(std::size_t i);
+    void onReply(Client& c, const std::string& payload);
+    void openClient(Client& c);
+    void writeOut(std::size_t i, const std::string& bytes);
+    void fail(std::size_t i, std::uint64_t& counter);
+    std::size_t pickTarget(const std::string& id) const;
+
+    const BenchOptions& options_;
+    std::size_t first_;
+    std::vector<std::unique_ptr<Client>> clients_;
+    int epollFd_ = -1;
+    BenchCounters counters_;
+    LatencyHistogram latency_;
+    std::vector<std::pair<std::uint32_t, std::size_t>> ring_; ///< consistent-hash ring: (point, target)
+    std::string message_;
+    bool inWindow_ = false;
+    bool sending_ = true;
+    std::int64_t nowUs_ = 0;
+    std::size_t connecting_ = 0;
+    std::size_t done_ = 0; ///< clients open or failed
+};
+
+} // namespace ws2api::bench

@@ -1,0 +1,286 @@
+// ws2api-bench: load generator for ws2api (and any server speaking its protocol).
+//
+//   ws2api-bench --target 127.0.0.1:7001 --clients 1000 --mode closed --duration 30
+//   ws2api-bench --target 127.0.0.1:7001 --clients 19000 --mode ramp --interval-ms 10000 --duration 90 --bridge-pid 1234
+//   ws2api-bench --target 127.0.0.1:7001 --clients 20000 --mode connect
+//
+// It forks one process per (open-files limit - 100) clients, each an epoll
+// loop; the parent samples the bridge's RSS and CPU from /proc and merges the
+// results into one summary line (also appended to --results FILE).
+#include "bench/LoadGenerator.h"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <poll.h>
+#include <sstream>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace ws2api::bench;
+
+namespace {
+
+void usage()
+{
+    std::cerr << "usage: ws2api-bench --target HOST:PORT[,HOST:PORT...] --clients N --mode ramp|closed|connect\n"
+                 "       [--interval-ms T] [--duration S] [--ramp-rate R] [--max-connecting N] [--sources K]\n"
+                 "       [--message-bytes B] [--expect TEXT] [--id-prefix P] [--bridge-pid PID[,PID...]]\n"
+                 "       [--label NAME] [--results FILE] [--max-run S]\n";
+}
+
+struct ProcSample {
+    double rssKb = 0;
+    double cpuTicks = 0;
+};
+
+ProcSample sample(const std::vector<int>& pids)
+{
+    ProcSample s;
+    for (int pid : pids) {
+        std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+        std::string line;
+        while (std::getline(status, line))
+            if (line.rfind("VmRSS:", 0) == 0) s.rssKb += std::stod(line.substr(6));
+        std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+        std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        auto close = all.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream rest(all.substr(close + 2));
+        std::string field;
+        // fields after the name start at 3 (state); utime is 14, stime 15
+        for (int i = 3; i <= 15 && rest >> field; ++i)
+            if (i == 14 || i == 15) s.cpuTicks += std::stod(field);
+    }
+    return s;
+}
+
+std::string counterLine(const BenchCounters& c)
+{
+    std::ostringstream out;
+    out << "C " << c.connectStarted << ' ' << c.opened << ' ' << c.connectFailed << ' ' << c.handshakeRefused << ' '
+        << c.handshakeTimeouts << ' ' << c.sent << ' ' << c.received << ' ' << c.receivedInWindow << ' ' << c.empty
+        << ' ' << c.unexpected << ' ' << c.missing << ' ' << c.closedByServer << ' ' << c.dropped << ' '
+        << c.protocolErrors << ' ' << c.rampSeconds << ' ' << c.windowSeconds << ' ' << c.refusedStatus503;
+    return out.str();
+}
+
+void mergeCounters(BenchCounters& into, const std::string& line)
+{
+    std::istringstream in(line.substr(2));
+    BenchCounters c;
+    in >> c.connectStarted >> c.opened >> c.connectFailed >> c.handshakeRefused >> c.handshakeTimeouts >> c.sent >>
+        c.received >> c.receivedInWindow >> c.empty >> c.unexpected >> c.missing >> c.closedByServer >> c.dropped >>
+        c.protocolErrors >> c.rampSeconds >> c.windowSeconds >> c.refusedStatus503;
+    into.connectStarted += c.connectStarted;
+    into.opened += c.opened;
+    into.connectFailed += c.connectFailed;
+    into.handshakeRefused += c.handshakeRefused;
+    into.handshakeTimeouts += c.handshakeTimeouts;
+    into.sent += c.sent;
+    into.received += c.received;
+    into.receivedInWindow += c.receivedInWindow;
+    into.empty += c.empty;
+    into.unexpected += c.unexpected;
+    into.missing += c.missing;
+    into.closedByServer += c.closedByServer;
+    into.dropped += c.dropped;
+    into.protocolErrors += c.protocolErrors;
+    into.rampSeconds = std::max(into.rampSeconds, c.rampSeconds);
+    into.windowSeconds = std::max(into.windowSeconds, c.windowSeconds);
+    into.refusedStatus503 += c.refusedStatus503;
+}
+
+std::vector<std::string> split(const std::string& s, char sep)
+{
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    std::string item;
+    while (std::getline(in, item, sep))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    BenchOptions o;
+    std::vector<int> bridgePids;
+    std::string label = "run", resultsFile;
+    try {
+        for (int i = 1; i < argc; ++i) {
+            std::string a = argv[i];
+            auto value = [&]() -> std::string {
+                if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+                return argv[++i];
+            };
+            if (a == "--target") {
+                for (const auto& t : split(value(), ',')) {
+                    auto colon = t.rfind(':');
+                    if (colon == std::string::npos) throw std::invalid_argument("--target needs HOST:PORT");
+                    o.targets.emplace_back(t.substr(0, colon), static_cast<unsigned short>(std::stoi(t.substr(colon + 1))));
+                }
+            } else if (a == "--clients") o.clients = std::stoul(value());
+            else if (a == "--mode") {
+                std::string m = value();
+                o.mode = m == "ramp" ? BenchOptions::Mode::Ramp : m == "closed" ? BenchOptions::Mode::Closed
+                         : m == "connect" ? BenchOptions::Mode::Connect : throw std::invalid_argument("bad --mode " + m);
+            } else if (a == "--interval-ms") o.intervalMs = std::stoi(value());
+            else if (a == "--duration") o.durationS = std::stoi(value());
+            else if (a == "--ramp-rate") o.rampRate = std::stod(value());
+            else if (a == "--max-connecting") o.maxConnecting = std::stoi(value());
+            else if (a == "--sources") o.sources = std::stoi(value());
+            else if (a == "--message-bytes") o.messageBytes = std::stoul(value());
+            else if (a == "--expect") o.expect = value();
+            else if (a == "--id-prefix") o.idPrefix = value();
+            else if (a == "--max-run") o.maxRunS = std::stoi(value());
+            else if (a == "--bridge-pid") {
+                for (const auto& p : split(value(), ',')) bridgePids.push_back(std::stoi(p));
+            } else if (a == "--label") label = value();
+            else if (a == "--results") resultsFile = value();
+            else if (a == "--help" || a == "-h") {
+                usage();
+                return 0;
+            } else throw std::invalid_argument("unknown option " + a);
+        }
+        if (o.targets.empty()) throw std::invalid_argument("--target is required");
+        if (o.clients == 0 || o.clients > 2000000) throw std::invalid_argument("--clients must be 1..2000000");
+        if (o.durationS < 0 || o.durationS > 3600) throw std::invalid_argument("--duration must be 0..3600");
+        if (o.sources < 1 || o.sources > 250) throw std::invalid_argument("--sources must be 1..250");
+    } catch (const std::exception& e) {
+        std::cerr << "ws2api-bench: " << e.what() << '\n';
+        usage();
+        return 64;
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+
+    // One process per (descriptor limit - reserve) clients.
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    const std::size_t perProcess = rl.rlim_cur > 200 ? static_cast<std::size_t>(rl.rlim_cur) - 100 : 100;
+    const std::size_t procs = (o.clients + perProcess - 1) / perProcess;
+
+    ProcSample before = sample(bridgePids);
+    std::vector<pid_t> children;
+    std::vector<int> pipes;
+    for (std::size_t p = 0; p < procs; ++p) {
+        std::size_t first = p * o.clients / procs, last = (p + 1) * o.clients / procs;
+        int fds[2];
+        if (::pipe(fds) != 0) return 70;
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            ::close(fds[0]);
+            FILE* out = ::fdopen(fds[1], "w");
+            LoadGenerator gen(o, first, last - first);
+            gen.run(
+                [&] {
+                    std::fputs("R\n", out);
+                    std::fflush(out);
+                },
+                [&] {
+                    std::fputs("E\n", out);
+                    std::fflush(out);
+                });
+            std::fprintf(out, "%s\nH %s\n", counterLine(gen.counters()).c_str(), gen.latency().serialize().c_str());
+            std::fclose(out);
+            ::_exit(0);
+        }
+        ::close(fds[1]);
+        children.push_back(pid);
+        pipes.push_back(fds[0]);
+    }
+
+    // Parent: wait for every child's "ramped" mark, sample the bridge then and at the end.
+    BenchCounters total;
+    LatencyHistogram latency;
+    std::vector<std::string> buffers(pipes.size());
+    std::size_t ramped = 0, ended = 0, finished = 0;
+    ProcSample atRamp, atEnd;
+    std::chrono::steady_clock::time_point rampWall, endWall;
+    while (finished < pipes.size()) {
+        std::vector<pollfd> pfds;
+        for (int fd : pipes) pfds.push_back(pollfd{fd, POLLIN, 0});
+        if (::poll(pfds.data(), pfds.size(), 1000) <= 0) continue;
+        for (std::size_t i = 0; i < pfds.size(); ++i) {
+            if (!(pfds[i].revents & (POLLIN | POLLHUP))) continue;
+            char buf[65536];
+            ssize_t n = ::read(pipes[i], buf, sizeof buf);
+            if (n <= 0) {
+                if (pipes[i] >= 0) {
+                    ::close(pipes[i]);
+                    ++finished;
+                }
+                pipes[i] = -1;
+                continue;
+            }
+            buffers[i].append(buf, static_cast<std::size_t>(n));
+            std::size_t nl;
+            while ((nl = buffers[i].find('\n')) != std::string::npos) {
+                std::string line = buffers[i].substr(0, nl);
+                buffers[i].erase(0, nl + 1);
+                if (line == "R") {
+                    if (++ramped == pipes.size()) {
+                        atRamp = sample(bridgePids);
+                        rampWall = std::chrono::steady_clock::now();
+                    }
+                } else if (line == "E") {
+                    if (++ended == pipes.size()) { // traffic over, connections still open
+                        atEnd = sample(bridgePids);
+                        endWall = std::chrono::steady_clock::now();
+                    }
+                } else if (line.rfind("C ", 0) == 0) {
+                    mergeCounters(total, line);
+                } else if (line.rfind("H ", 0) == 0) {
+                    latency.merge(line.substr(2));
+                }
+            }
+        }
+    }
+    for (pid_t pid : children) ::waitpid(pid, nullptr, 0);
+
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    double windowWall = std::chrono::duration<double>(endWall - rampWall).count();
+    double cpuPct = bridgePids.empty() || windowWall <= 0 ? 0 : (atEnd.cpuTicks - atRamp.cpuTicks) / tick / windowWall * 100;
+    double rate = total.windowSeconds > 0 ? static_cast<double>(total.receivedInWindow) / total.windowSeconds : 0;
+    double connectRate = total.rampSeconds > 0 ? static_cast<double>(total.opened) / total.rampSeconds : 0;
+    std::uint64_t errors = total.connectFailed + total.handshakeRefused + total.handshakeTimeouts + total.closedByServer +
+                           total.dropped + total.protocolErrors;
+    auto ms = [](double us) { return us / 1000.0; };
+    char line[1024];
+    std::snprintf(line, sizeof line,
+                  "%s: mode=%s clients=%zu procs=%zu reached=%llu ramp_s=%.2f connect_per_s=%.0f msgs=%llu "
+                  "msg_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f errors=%llu "
+                  "(connect_failed=%llu refused=%llu refused_503=%llu handshake_timeouts=%llu closed_by_server=%llu "
+                  "dropped=%llu protocol=%llu) empty=%llu unexpected=%llu missing=%llu bridge_rss_mb_start=%.1f "
+                  "bridge_rss_mb_ramped=%.1f bridge_rss_mb_end=%.1f bridge_kb_per_conn=%.2f bridge_cpu_pct=%.0f",
+                  label.c_str(),
+                  o.mode == BenchOptions::Mode::Ramp ? "ramp" : o.mode == BenchOptions::Mode::Closed ? "closed" : "connect",
+                  o.clients, procs, static_cast<unsigned long long>(total.opened), total.rampSeconds, connectRate,
+                  static_cast<unsigned long long>(total.receivedInWindow), rate, ms(latency.quantile(0.5)),
+                  ms(latency.quantile(0.9)), ms(latency.quantile(0.99)), ms(latency.quantile(0.999)),
+                  ms(static_cast<double>(latency.max())), static_cast<unsigned long long>(errors),
+                  static_cast<unsigned long long>(total.connectFailed),
+                  static_cast<unsigned long long>(total.handshakeRefused),
+                  static_cast<unsigned long long>(total.refusedStatus503),
+                  static_cast<unsigned long long>(total.handshakeTimeouts),
+                  static_cast<unsigned long long>(total.closedByServer), static_cast<unsigned long long>(total.dropped),
+                  static_cast<unsigned long long>(total.protocolErrors), static_cast<unsigned long long>(total.empty),
+                  static_cast<unsigned long long>(total.unexpected), static_cast<unsigned long long>(total.missing),
+                  before.rssKb / 1024, atRamp.rssKb / 1024, atEnd.rssKb / 1024,
+                  total.opened ? (atEnd.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0, cpuPct);
+    std::cout << line << std::endl;
+    if (!resultsFile.empty()) {
+        std::ofstream out(resultsFile, std::ios::app);
+        out << line << '\n';
+    }
+    return 0;
+}
