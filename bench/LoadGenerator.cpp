@@ -30,6 +30,13 @@ std::uint32_t fnv1a(const std::string& s)
         h ^= c;
         h *= 16777619u;
     }
+    // FNV alone clusters similar strings ("host:port#1", "#2", ...) on the
+    // ring; a final avalanche (murmur3 fmix32) spreads them evenly.
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
     return h;
 }
 } // namespace

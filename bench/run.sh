@@ -23,7 +23,7 @@ PIDS=""
 cleanup() {
     for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
+    if [ -n "${KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -39,7 +39,7 @@ start_bridge() {
         --upstream http://127.0.0.1:$NGINX_PORT/ --set log.level=warning "$@" > "$WORK/bridge-$pub.log" 2>&1 &
     BRIDGE_PID=$!
     PIDS="$PIDS $BRIDGE_PID"
-    for i in $(seq 50); do
+    for _try in $(seq 50); do
         curl -sf http://127.0.0.1:$int/ >/dev/null 2>&1 && return 0
         sleep 0.1
     done

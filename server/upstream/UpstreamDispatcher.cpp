@@ -94,9 +94,11 @@ void UpstreamDispatcher::workerMain()
         std::string key = std::move(ready_.front());
         ready_.pop_front();
         // The strand stays in the map (not in ready_) while its job runs, so
-        // no other worker can start the next job of this ClientId.
-        UpstreamJob job = std::move(strands_[key].jobs.front());
-        strands_[key].jobs.pop_front();
+        // no other worker can start the next job of this ClientId. References
+        // to map elements survive rehashing (iterators do not).
+        Strand& strand = strands_.find(key)->second;
+        UpstreamJob job = std::move(strand.jobs.front());
+        strand.jobs.pop_front();
         lock.unlock();
 
         UpstreamResult result = run(client, job);
@@ -111,9 +113,8 @@ void UpstreamDispatcher::workerMain()
         if (sink_) sink_(job.session, std::move(result));
 
         lock.lock();
-        auto it = strands_.find(key);
-        if (it->second.jobs.empty())
-            strands_.erase(it);
+        if (strand.jobs.empty())
+            strands_.erase(key);
         else
             ready_.push_back(std::move(key));
         if (total_ == 0) idle_.notify_all();
