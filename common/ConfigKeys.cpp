@@ -24,7 +24,8 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::UpstreamTimeoutMs, "upstream.timeout_ms", KeyType::Int, 100, 600000, "10000", true,
      "Connect/send/receive timeout of one upstream request."},
     {KeyId::UpstreamPoolSize, "upstream.pool_size", KeyType::Int, 1, 4096, "64", false,
-     "Upstream worker threads, each with its own keep-alive HTTP connection."},
+     "Upstream worker threads, each with its own keep-alive HTTP connection: at most this many requests at "
+     "once, so size it as messages per second x API latency, with headroom."},
     {KeyId::UpstreamKeepAliveTimeoutMs, "upstream.keepalive_timeout_ms", KeyType::Int, 0, 3600000, "4000", true,
      "Reuse an idle upstream connection only this long; keep it below the API server's keep-alive timeout."},
     {KeyId::UpstreamMaxQueued, "upstream.max_queued", KeyType::Int, 1, 100000000, "100000", true,
