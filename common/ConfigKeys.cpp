@@ -56,6 +56,9 @@ const KeyInfo kKeys[kKeyCount] = {
      "After the bridge sends a close frame, how long it waits for the client's before dropping the socket."},
     {KeyId::LogLevel, "log.level", KeyType::String, 4, 11, "information", true,
      "Log level: error, warning, information or debug (debug logs every refused client)."},
+    {KeyId::PushToken, "push.token", KeyType::String, 0, 256, "", true,
+     "When set, a push (POST /<ClientId> on the internal listener) must carry 'Authorization: Bearer <token>'; "
+     "otherwise 401. Never logged. Empty: pushes need no token (the internal listener must then stay private)."},
 };
 } // namespace
 

@@ -31,6 +31,7 @@ enum class KeyId : int {
     LimitsPingIntervalMs,
     LimitsCloseTimeoutMs,
     LogLevel,
+    PushToken,
     Count
 };
 

@@ -22,6 +22,16 @@ void reply(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTT
     response.setContentLength(static_cast<std::streamsize>(body.size()));
     response.send() << body;
 }
+// Constant-time comparison: the time taken must not tell how much of a guess was right.
+bool tokenMatches(const std::string& header, const std::string& token)
+{
+    const std::string prefix = "Bearer ";
+    if (header.size() != prefix.size() + token.size() || header.compare(0, prefix.size(), prefix) != 0) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < token.size(); ++i)
+        diff |= static_cast<unsigned char>(header[prefix.size() + i] ^ token[i]);
+    return diff == 0;
+}
 } // namespace
 
 PushHandler::PushHandler(Bridge& bridge, std::string rawClientId) : bridge_(bridge), rawClientId_(std::move(rawClientId))
@@ -32,6 +42,14 @@ void PushHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net
 {
     using Poco::Net::HTTPResponse;
     Metrics& m = bridge_.metrics();
+    const std::string token = bridge_.config().getString(KeyId::PushToken);
+    if (!token.empty() && !tokenMatches(request.get("Authorization", ""), token)) {
+        m.authFailures.fetch_add(1, std::memory_order_relaxed);
+        response.set("WWW-Authenticate", "Bearer realm=\"ws2api\"");
+        response.setKeepAlive(false); // the body was not read
+        reply(response, HTTPResponse::HTTP_UNAUTHORIZED, "missing or wrong push token (Authorization: Bearer ...)\n");
+        return;
+    }
     std::string clientId;
     std::string why;
     if (!ClientId::parse(rawClientId_, clientId, why)) {

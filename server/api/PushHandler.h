@@ -3,6 +3,7 @@
 // one message. Content-Type application/octet-stream sends a binary frame,
 // anything else a text frame (the body must then be UTF-8).
 //   200 ok          queued for the client
+//   401             push.token is set and the request lacks 'Authorization: Bearer <token>'
 //   400             bad ClientId, or a text body that is not UTF-8
 //   404 not found   no open connection with that ClientId here
 //   413             body over limits.max_message_bytes

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <iostream>
+#include <thread>
 
 namespace ws2api {
 
@@ -171,7 +172,17 @@ int ServerApp::main(const std::vector<std::string>& args)
     char signalNumber = 0;
     while (::read(terminationPipe[0], &signalNumber, 1) < 0 && errno == EINTR) {
     }
-    log.information("received signal %d: shutting down", static_cast<int>(signalNumber));
+    log.information("received signal %d: shutting down (a second signal forces exit)", static_cast<int>(signalNumber));
+    // A second signal during the graceful shutdown means "now": exit without
+    // waiting for clients and DELETEs (they are counted as lost in the log).
+    Poco::Logger* logger = &log;
+    std::thread([logger] {
+        char again = 0;
+        while (::read(terminationPipe[0], &again, 1) < 0 && errno == EINTR) {
+        }
+        logger->warning("received signal %d again: exiting without finishing the shutdown", static_cast<int>(again));
+        std::_Exit(EXIT_SOFTWARE);
+    }).detach();
     bridge.stop();
     return EXIT_OK;
 }

@@ -95,6 +95,7 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "pushes_delivered", pushesDelivered, "Pushes queued to a client (200).");
     counter(out, "pushes_not_found", pushesNotFound, "Pushes to a ClientId not connected here (404).");
     counter(out, "pushes_failed", pushesFailed, "Pushes refused for another reason (4xx/5xx).");
+    counter(out, "auth_failures", authFailures, "Internal requests refused with 401 (missing or wrong token).");
     out += "# EOF\n";
     return out;
 }

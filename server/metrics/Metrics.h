@@ -54,6 +54,7 @@ struct Metrics {
     Counter pushesDelivered{0}; ///< 200
     Counter pushesNotFound{0};  ///< 404
     Counter pushesFailed{0};    ///< 4xx/5xx other than 404 (bad body, client not reading, timeout)
+    Counter authFailures{0};    ///< 401: push without the right push.token
 
     LatencyHistogram upstreamLatency;
 
