@@ -152,6 +152,13 @@ int ServerApp::main(const std::vector<std::string>& args)
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART; // other threads' system calls continue
     for (int sig : {SIGTERM, SIGINT, SIGQUIT}) ::sigaction(sig, &action, nullptr);
+    // Blocked before any thread starts, so every thread inherits the mask and
+    // the signals stay pending for sigtimedwait() below (a handler running on
+    // an arbitrary thread was deferred indefinitely under ThreadSanitizer).
+    sigset_t termination;
+    sigemptyset(&termination);
+    for (int sig : {SIGTERM, SIGINT, SIGQUIT}) sigaddset(&termination, sig);
+    pthread_sigmask(SIG_BLOCK, &termination, nullptr);
 
     Bridge bridge(config_);
     try {
@@ -169,18 +176,36 @@ int ServerApp::main(const std::vector<std::string>& args)
                     bridge.publicAddress().toString());
     log.information("internal listener: %s (POST /<ClientId> pushes, GET / counters)",
                     bridge.internalAddress().toString());
-    char signalNumber = 0;
-    while (::read(terminationPipe[0], &signalNumber, 1) < 0 && errno == EINTR) {
+    // Every thread of ours blocks the signals: take them here with
+    // sigtimedwait. A thread a runtime started with them unblocked runs the
+    // handler instead, which writes to the pipe polled in the same loop.
+    int signalNumber = 0;
+    ::fcntl(terminationPipe[0], F_SETFL, O_NONBLOCK);
+    while (signalNumber == 0) {
+        timespec tick{0, 200 * 1000 * 1000};
+        int sig = ::sigtimedwait(&termination, nullptr, &tick);
+        char byte = 0;
+        if (sig > 0)
+            signalNumber = sig;
+        else if (::read(terminationPipe[0], &byte, 1) == 1)
+            signalNumber = byte;
     }
     log.information("received signal %d: shutting down (a second signal forces exit)", static_cast<int>(signalNumber));
     // A second signal during the graceful shutdown means "now": exit without
     // waiting for clients and DELETEs (they are counted as lost in the log).
     Poco::Logger* logger = &log;
-    std::thread([logger] {
-        char again = 0;
-        while (::read(terminationPipe[0], &again, 1) < 0 && errno == EINTR) {
+    std::thread([logger, termination] {
+        int again = 0;
+        while (again == 0) {
+            timespec tick{0, 200 * 1000 * 1000};
+            int sig = ::sigtimedwait(&termination, nullptr, &tick);
+            char byte = 0;
+            if (sig > 0)
+                again = sig;
+            else if (::read(terminationPipe[0], &byte, 1) == 1)
+                again = byte;
         }
-        logger->warning("received signal %d again: exiting without finishing the shutdown", static_cast<int>(again));
+        logger->warning("received signal %d again: exiting without finishing the shutdown", again);
         std::_Exit(EXIT_SOFTWARE);
     }).detach();
     bridge.stop();

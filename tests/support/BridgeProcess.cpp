@@ -44,8 +44,10 @@ BridgeProcess::~BridgeProcess()
         ::kill(pid_, SIGKILL);
         waitExit(10000);
     }
-    outPipe_.close();
+    // The child is gone, so the reader sees EOF (launch() closed our write end);
+    // join it before closing the read end it is using.
     if (reader_.joinable()) reader_.join();
+    outPipe_.close();
 }
 
 void BridgeProcess::drain()

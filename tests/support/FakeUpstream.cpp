@@ -28,6 +28,7 @@ public:
         for (const auto& h : request) r.headers[Poco::toLower(h.first)] = h.second;
         r.contentType = request.get("Content-Type", "");
         Poco::StreamCopier::copyToString(request.stream(), r.body);
+        FakeUpstream::InFlight guard(owner_);
         FakeReply reply = owner_.handle(std::move(r));
         if (reply.delayMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(reply.delayMs));
         response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
@@ -77,6 +78,10 @@ void FakeUpstream::stop()
         server_->stopAll(true);
         server_.reset();
     }
+    // Handlers that were already running (a delayed reply, say) still use this
+    // object: wait for them before it can go away.
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait_for(lock, std::chrono::seconds(30), [this] { return inFlight_ == 0; });
 }
 
 FakeReply FakeUpstream::defaultReply(const RecordedRequest& request)

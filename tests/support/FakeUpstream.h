@@ -60,6 +60,22 @@ public:
 
     // Internal: called by the handler.
     FakeReply handle(RecordedRequest&& request);
+    /// Internal: marks a handler as running, so stop() can wait for it.
+    struct InFlight {
+        explicit InFlight(FakeUpstream& u) : owner(u)
+        {
+            std::lock_guard<std::mutex> lock(owner.mutex_);
+            ++owner.inFlight_;
+        }
+        ~InFlight()
+        {
+            // Notify under the lock: stop() may destroy the owner as soon as it sees 0.
+            std::lock_guard<std::mutex> lock(owner.mutex_);
+            --owner.inFlight_;
+            owner.changed_.notify_all();
+        }
+        FakeUpstream& owner;
+    };
 
 private:
     mutable std::mutex mutex_;
@@ -68,6 +84,7 @@ private:
     Behaviour behaviour_;
     std::unique_ptr<Poco::Net::HTTPServer> server_;
     unsigned short port_ = 0;
+    int inFlight_ = 0;
 };
 
 } // namespace ws2api::test

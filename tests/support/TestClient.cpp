@@ -97,7 +97,7 @@ std::string TestClient::responseHeader(const std::string& name) const
 
 std::string TestClient::frame(Opcode opcode, const std::string& payload, bool fin)
 {
-    static std::mt19937 rng(12345);
+    thread_local std::mt19937 rng(12345); // tests drive clients from several threads
     unsigned char mask[4];
     for (auto& b : mask) b = static_cast<unsigned char>(rng());
     return FrameWriter::frame(opcode, payload, fin, mask);
