@@ -71,6 +71,14 @@ bool Config::validate(const KeyInfo& key, std::string_view value, std::string& e
             error = std::string(key.name) + ": must be error, warning, information or debug";
             return false;
         }
+        if (key.id == KeyId::LimitsSlowClientPolicy && value != "close" && value != "drop") {
+            error = std::string(key.name) + ": must be close or drop";
+            return false;
+        }
+        if (key.id == KeyId::UpstreamErrorPolicy && value != "message" && value != "close") {
+            error = std::string(key.name) + ": must be message or close";
+            return false;
+        }
         break;
     }
     if (intOut) *intOut = v;

@@ -59,6 +59,12 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::PushToken, "push.token", KeyType::String, 0, 256, "", true,
      "When set, a push (POST /<ClientId> on the internal listener) must carry 'Authorization: Bearer <token>'; "
      "otherwise 401. Never logged. Empty: pushes need no token (the internal listener must then stay private)."},
+    {KeyId::LimitsSlowClientPolicy, "limits.slow_client_policy", KeyType::String, 1, 16, "close", true,
+     "A client whose outbound queue is over limits.max_outbound_bytes: 'close' (close it with 1008) or 'drop' "
+     "(keep it, drop the message: the push gets 503, a reply is counted in replies_dropped)."},
+    {KeyId::UpstreamErrorPolicy, "upstream.error_policy", KeyType::String, 1, 16, "message", true,
+     "When the API does not take a client's message: 'message' (send upstream.error_message, keep the "
+     "connection) or 'close' (close the client with 1011 and DELETE body 'upstream failure')."},
 };
 } // namespace
 

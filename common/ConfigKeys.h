@@ -32,6 +32,8 @@ enum class KeyId : int {
     LimitsCloseTimeoutMs,
     LogLevel,
     PushToken,
+    LimitsSlowClientPolicy,
+    UpstreamErrorPolicy,
     Count
 };
 

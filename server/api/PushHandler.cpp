@@ -102,7 +102,8 @@ void PushHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net
     case Bridge::PushResult::ClientNotReading:
         m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
         reply(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE,
-              "client is not reading: outbound queue full, connection closed with 1008\n");
+              "client is not reading: outbound queue over limits.max_outbound_bytes (limits.slow_client_policy: " +
+                  bridge_.config().getString(KeyId::LimitsSlowClientPolicy) + ")\n");
         break;
     case Bridge::PushResult::Timeout:
         m.pushesFailed.fetch_add(1, std::memory_order_relaxed);

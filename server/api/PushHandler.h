@@ -7,7 +7,8 @@
 //   400             bad ClientId, or a text body that is not UTF-8
 //   404 not found   no open connection with that ClientId here
 //   413             body over limits.max_message_bytes
-//   503             the client is not reading (it is closed with 1008), or its loop did not answer
+//   503             the client is not reading (closed with 1008, or the push dropped: limits.slow_client_policy),
+//                   or its loop did not answer
 #include <Poco/Net/HTTPRequestHandler.h>
 
 #include <string>

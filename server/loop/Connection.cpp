@@ -271,6 +271,10 @@ void Connection::onPing(std::string& payload)
     // Counted against the outbound bound: a client that pings without reading
     // must not grow the queue without limit.
     if (sendRawInLoop(FrameWriter::frame(Opcode::Pong, payload)) == SendStatus::Overflow) {
+        if (loop_.bridge().config().getString(KeyId::LimitsSlowClientPolicy) == "drop") {
+            loop_.bridge().metrics().messagesDroppedSlow.fetch_add(1, std::memory_order_relaxed);
+            return; // RFC 6455 5.5.3 allows answering only the latest ping
+        }
         loop_.bridge().metrics().slowClients.fetch_add(1, std::memory_order_relaxed);
         closeInLoop(CloseCode::PolicyViolation, "outbound queue full: client is not reading", "outbound queue overflow");
     }
@@ -391,6 +395,10 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
 void Connection::sendErrorMessageInLoop(int status, const std::string& reason)
 {
     Bridge& bridge = loop_.bridge();
+    if (bridge.config().getString(KeyId::UpstreamErrorPolicy) == "close") {
+        closeInLoop(CloseCode::InternalError, "upstream unavailable", "upstream failure");
+        return;
+    }
     std::string text = bridge.config().getString(KeyId::UpstreamErrorMessage);
     replaceAll(text, "{status}", std::to_string(status));
     replaceAll(text, "{reason}", jsonEscape(reason));
@@ -403,7 +411,12 @@ Connection::SendStatus Connection::sendMessageInLoop(const std::string& payload,
     if (state_ != State::Open) return SendStatus::Closed;
     SendStatus st = sendRawInLoop(FrameWriter::frame(binary ? Opcode::Binary : Opcode::Text, payload));
     if (st == SendStatus::Overflow) {
-        loop_.bridge().metrics().slowClients.fetch_add(1, std::memory_order_relaxed);
+        Bridge& bridge = loop_.bridge();
+        if (bridge.config().getString(KeyId::LimitsSlowClientPolicy) == "drop") {
+            bridge.metrics().messagesDroppedSlow.fetch_add(1, std::memory_order_relaxed);
+            return SendStatus::Overflow; // the caller reports it (push: 503)
+        }
+        bridge.metrics().slowClients.fetch_add(1, std::memory_order_relaxed);
         closeInLoop(CloseCode::PolicyViolation, "outbound queue full: client is not reading",
                     "outbound queue overflow");
         return SendStatus::Overflow;

@@ -89,6 +89,8 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "protocol_errors", protocolErrors, "Clients closed with 1002/1007.");
     counter(out, "messages_too_big", messagesTooBig, "Clients closed with 1009.");
     counter(out, "slow_clients", slowClients, "Clients closed with 1008: not reading.");
+    counter(out, "messages_dropped_slow_client", messagesDroppedSlow,
+            "Messages not queued for a client that is not reading (limits.slow_client_policy=drop).");
     counter(out, "idle_timeouts", idleTimeouts, "Clients closed after limits.idle_timeout_ms of silence.");
     counter(out, "replaced_connections", replacedConnections, "Connections replaced by a newer one (4000).");
     counter(out, "pings_sent", pingsSent, "Keep-alive pings sent.");

@@ -46,6 +46,7 @@ struct Metrics {
     Counter protocolErrors{0};      ///< closed with 1002/1007 (malformed frames, bad UTF-8)
     Counter messagesTooBig{0};      ///< closed with 1009
     Counter slowClients{0};         ///< closed with 1008: outbound queue over limits.max_outbound_bytes
+    Counter messagesDroppedSlow{0}; ///< not queued for a slow client (limits.slow_client_policy=drop)
     Counter idleTimeouts{0};        ///< closed with 1001 after limits.idle_timeout_ms of silence
     Counter replacedConnections{0}; ///< closed with 4000: same ClientId connected again
     Counter pingsSent{0};
