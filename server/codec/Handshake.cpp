@@ -59,8 +59,76 @@ std::size_t Handshake::findHeadEnd(std::string_view buffer)
     return pos == std::string_view::npos ? std::string_view::npos : pos + 4;
 }
 
+namespace {
+bool isTokenChar(unsigned char c)
+{
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+    case '^': case '_': case '`': case '|': case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+// RFC 9112 syntax that POCO's lenient parser lets through: the request line
+// is exactly three parts, every header line is "token: value", lines end in
+// CRLF, and no control character but HTAB appears anywhere. Anything else is
+// refused before it can reach the upstream request.
+bool wellFormedHead(std::string_view head, std::string& why)
+{
+    std::size_t lineNo = 0;
+    std::size_t pos = 0;
+    while (pos < head.size()) {
+        std::size_t eol = head.find("\r\n", pos);
+        if (eol == std::string_view::npos) {
+            why = "request head does not end in CRLF";
+            return false;
+        }
+        std::string_view line = head.substr(pos, eol - pos);
+        pos = eol + 2;
+        if (line.empty()) break; // end of head
+        for (unsigned char c : line) {
+            if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                why = "control character in the request head";
+                return false;
+            }
+        }
+        if (lineNo++ == 0) {
+            std::size_t sp1 = line.find(' ');
+            std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+            if (sp1 == 0 || sp2 == std::string_view::npos || sp2 == sp1 + 1 ||
+                line.find(' ', sp2 + 1) != std::string_view::npos || line.substr(sp2 + 1).rfind("HTTP/", 0) != 0) {
+                why = "malformed request line";
+                return false;
+            }
+            for (std::size_t i = 0; i < sp1; ++i)
+                if (!isTokenChar(static_cast<unsigned char>(line[i]))) {
+                    why = "malformed request method";
+                    return false;
+                }
+            continue;
+        }
+        std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0) {
+            why = "malformed header line";
+            return false;
+        }
+        for (std::size_t i = 0; i < colon; ++i)
+            if (!isTokenChar(static_cast<unsigned char>(line[i]))) {
+                why = "malformed header name";
+                return false;
+            }
+    }
+    return true;
+}
+} // namespace
+
 HandshakeResult Handshake::parse(std::string_view head)
 {
+    std::string why;
+    if (!wellFormedHead(head, why)) return reject(400, "malformed HTTP request: " + why);
     Poco::Net::HTTPRequest request;
     try {
         std::istringstream in{std::string(head)};

@@ -28,6 +28,7 @@ constexpr std::uint64_t kListenTag = 2;
 constexpr std::uint64_t kFirstConnectionId = 16;
 constexpr int kSweepIntervalMs = 250;
 constexpr int kMaxAcceptsPerWakeup = 512;
+constexpr int kAcceptPauseMs = 100; // out of descriptors: look again this much later
 } // namespace
 
 EventLoop::EventLoop(int index, Bridge& bridge, int listenFd)
@@ -109,7 +110,7 @@ void EventLoop::run()
     constexpr int kMaxEvents = 256;
     epoll_event events[kMaxEvents];
     while (!quit_.load()) {
-        int n = ::epoll_wait(epollFd_, events, kMaxEvents, kSweepIntervalMs);
+        int n = ::epoll_wait(epollFd_, events, kMaxEvents, acceptPausedUntilMs_ != 0 ? 20 : kSweepIntervalMs);
         nowMs_ = monotonicMs();
         if (n < 0 && errno != EINTR) {
             Poco::Logger::get("ws2api").error("loop %d: epoll_wait: %s", index_, std::string(std::strerror(errno)));
@@ -129,6 +130,7 @@ void EventLoop::run()
                 if (c) c->onEventsInLoop(events[i].events);
             }
         }
+        if (acceptPausedUntilMs_ != 0 && nowMs_ >= acceptPausedUntilMs_) resumeAcceptingInLoop();
         if (nowMs_ - lastSweepMs_ >= kSweepIntervalMs) {
             lastSweepMs_ = nowMs_;
             sweepInLoop();
@@ -167,13 +169,13 @@ void EventLoop::acceptInLoop()
         socklen_t len = sizeof addr;
         int fd = ::accept4(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            if (errno == EINTR || errno == ECONNABORTED) continue;
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) return;
+            if (err == EINTR || err == ECONNABORTED) continue;
             bridge_.metrics().acceptErrors.fetch_add(1, std::memory_order_relaxed);
-            if ((errno == EMFILE || errno == ENFILE) && reserveFd_ >= 0) {
+            if ((err == EMFILE || err == ENFILE) && reserveFd_ >= 0) {
                 // Out of descriptors: use the spare one to take the client off
-                // the backlog and tell it, instead of spinning on a listening
-                // socket that stays readable.
+                // the backlog and tell it, instead of leaving it to time out.
                 ::close(reserveFd_);
                 reserveFd_ = -1;
                 int shed = ::accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -182,10 +184,14 @@ void EventLoop::acceptInLoop()
                     refuse(shed, codec::Handshake::errorResponse(503, "server is out of file descriptors"));
                 }
                 reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-                Poco::Logger::get("ws2api").warning("loop %d: out of file descriptors, client refused", index_);
-                continue;
+                logAcceptProblemInLoop(err);
+                if (reserveFd_ >= 0) continue;
             }
-            Poco::Logger::get("ws2api").error("loop %d: accept: %s", index_, std::string(std::strerror(errno)));
+            // No spare descriptor (another thread took it) or another error:
+            // stop watching the listening socket for a moment, or the
+            // level-triggered epoll would wake this loop again at once.
+            logAcceptProblemInLoop(err);
+            pauseAcceptingInLoop();
             return;
         }
         if (!bridge_.tryReserveConnection()) {
@@ -213,6 +219,38 @@ void EventLoop::acceptInLoop()
         connections_.emplace(id, std::move(conn));
         connectionCount_.fetch_add(1, std::memory_order_relaxed);
     }
+}
+
+void EventLoop::pauseAcceptingInLoop()
+{
+    if (listenFd_ < 0 || acceptPausedUntilMs_ != 0) return;
+    ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
+    acceptPausedUntilMs_ = nowMs_ + kAcceptPauseMs;
+}
+
+void EventLoop::resumeAcceptingInLoop()
+{
+    acceptPausedUntilMs_ = 0;
+    if (reserveFd_ < 0) reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (listenFd_ < 0) return;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u64 = kListenTag;
+    ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, listenFd_, &ev);
+}
+
+void EventLoop::logAcceptProblemInLoop(int err)
+{
+    // At most one line a second: a descriptor shortage can last.
+    if (nowMs_ - lastAcceptLogMs_ < 1000) {
+        ++suppressedAcceptLogs_;
+        return;
+    }
+    std::string more = suppressedAcceptLogs_ ? " (" + std::to_string(suppressedAcceptLogs_) + " more since last report)" : "";
+    Poco::Logger::get("ws2api").warning("loop %d: accept: %s: new clients are refused or wait%s", index_,
+                                        std::string(std::strerror(err)), more);
+    lastAcceptLogMs_ = nowMs_;
+    suppressedAcceptLogs_ = 0;
 }
 
 void EventLoop::updateEventsInLoop(Connection& c, std::uint32_t events)
@@ -245,7 +283,8 @@ void EventLoop::sweepInLoop()
 void EventLoop::stopAcceptingInLoop()
 {
     if (listenFd_ < 0) return;
-    ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
+    if (acceptPausedUntilMs_ == 0) ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
+    acceptPausedUntilMs_ = 0;
     listenFd_ = -1; // the Bridge closes it
 }
 

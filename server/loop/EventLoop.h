@@ -70,6 +70,9 @@ private:
     void runTasksInLoop();
     void sweepInLoop();
     void refuse(int fd, const std::string& response);
+    void pauseAcceptingInLoop();
+    void resumeAcceptingInLoop();
+    void logAcceptProblemInLoop(int err);
     static std::int64_t monotonicMs();
 
     const int index_;
@@ -91,6 +94,9 @@ private:
     std::uint64_t nextId_;
     std::int64_t nowMs_ = 0;
     std::int64_t lastSweepMs_ = 0;
+    std::int64_t acceptPausedUntilMs_ = 0; ///< listening socket taken out of epoll until then (0 = watched)
+    std::int64_t lastAcceptLogMs_ = -1000000;
+    std::uint64_t suppressedAcceptLogs_ = 0;
     std::unique_ptr<char[]> readBuffer_;
 };
 

@@ -105,8 +105,18 @@ UpstreamResponse UpstreamClient::request(const std::string& method, const std::s
                 }
                 out.body.append(buf, static_cast<std::size_t>(n));
             }
+            // A reset or close in the middle of the body does not throw (the
+            // istream swallows it): a short body must not pass for a reply.
+            bool complete = !is.bad() && session_.networkException() == nullptr &&
+                            (!resp.hasContentLength() || static_cast<Poco::Int64>(out.body.size()) == resp.getContentLength64());
             setActiveSocket(-1);
-            if (!resp.getKeepAlive()) session_.reset();
+            if (!complete) {
+                session_.reset();
+                out = UpstreamResponse{};
+                out.error = "upstream closed the connection in the middle of its answer";
+                return out;
+            }
+            if (!resp.getKeepAlive() || session_.buffered() > 0) session_.reset(); // bytes after the answer: desynchronised
             return out;
         } catch (const Poco::TimeoutException&) {
             session_.reset();

@@ -46,8 +46,15 @@ private:
     bool connectionLooksStale();
     void setActiveSocket(int fd);
 
+    /// Exposes how many received bytes POCO holds that no answer consumed.
+    class Session : public Poco::Net::HTTPClientSession {
+    public:
+        using HTTPClientSession::HTTPClientSession;
+        using HTTPSession::buffered;
+    };
+
     const Config& config_;
-    Poco::Net::HTTPClientSession session_;
+    Session session_;
     // The socket of the request waiting for its answer, so abort() can shut it
     // down. The worker cannot close it while it is registered (same mutex).
     std::mutex activeMutex_;
