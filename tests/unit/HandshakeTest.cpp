@@ -32,6 +32,7 @@ class HandshakeTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testBadQuery);
     CPPUNIT_TEST(testMalformedRequestLine);
     CPPUNIT_TEST(testHttp10Refused);
+    CPPUNIT_TEST(testStrictHeadSyntax);
     CPPUNIT_TEST(testSwitchingProtocols);
     CPPUNIT_TEST(testErrorResponse);
     CPPUNIT_TEST_SUITE_END();
@@ -158,6 +159,27 @@ public:
         std::string req = request("/alice");
         req.replace(req.find("HTTP/1.1"), 8, "HTTP/1.0");
         CPPUNIT_ASSERT_EQUAL(400, Handshake::parse(req).httpStatus);
+    }
+
+    void testStrictHeadSyntax()
+    {
+        const std::string ok = request("/alice");
+        CPPUNIT_ASSERT(Handshake::parse(ok).ok);
+        std::string extra = ok;
+        extra.replace(extra.find("HTTP/1.1"), 8, "HTTP/1.1 extra");
+        CPPUNIT_ASSERT_EQUAL(400, Handshake::parse(extra).httpStatus);
+        CPPUNIT_ASSERT_EQUAL(400, Handshake::parse(request("/alice", "This is not a header\r\n")).httpStatus);
+        CPPUNIT_ASSERT_EQUAL(400, Handshake::parse(request("/alice", "Bad Name: x\r\n")).httpStatus);
+        CPPUNIT_ASSERT_EQUAL(400, Handshake::parse(request("/alice", std::string("User-Agent: a\0b\r\n", 19))).httpStatus);
+        CPPUNIT_ASSERT_EQUAL(400, Handshake::parse(request("/alice", "User-Agent: a\x01b\r\n")).httpStatus);
+        std::string bareLf = ok;
+        bareLf.replace(bareLf.find("\r\nHost"), 2, "\n");
+        CPPUNIT_ASSERT_EQUAL(400, Handshake::parse(bareLf).httpStatus);
+        std::string doubleSpace = ok;
+        doubleSpace.replace(doubleSpace.find(' '), 1, "  ");
+        CPPUNIT_ASSERT_EQUAL(400, Handshake::parse(doubleSpace).httpStatus);
+        // Tabs and non-ASCII bytes in values stay allowed (RFC 9110 obs-text).
+        CPPUNIT_ASSERT(Handshake::parse(request("/alice", "User-Agent: a\tb \xc3\xa9\r\n")).ok);
     }
 
     void testSwitchingProtocols()
