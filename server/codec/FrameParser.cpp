@@ -1,5 +1,7 @@
 #include "server/codec/FrameParser.h"
 
+#include "server/codec/Masking.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -30,22 +32,6 @@ std::size_t headerTarget(const unsigned char* h, std::size_t have)
     return lengthEnd + ((h[1] & 0x80) ? 4 : 0);
 }
 
-// XORs a chunk of payload that starts at byte `offset` of the frame, 8 bytes per step.
-void applyMask(char* data, std::size_t n, const unsigned char* mask, std::uint64_t offset)
-{
-    unsigned char key[8];
-    for (unsigned i = 0; i < 8; ++i) key[i] = mask[(offset + i) & 3];
-    std::uint64_t word;
-    std::memcpy(&word, key, sizeof word);
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t v;
-        std::memcpy(&v, data + i, sizeof v);
-        v ^= word;
-        std::memcpy(data + i, &v, sizeof v);
-    }
-    for (; i < n; ++i) data[i] = static_cast<char>(static_cast<unsigned char>(data[i]) ^ key[i & 7]);
-}
 
 void release(std::string& s) { std::string().swap(s); }
 

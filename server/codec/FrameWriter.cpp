@@ -1,5 +1,7 @@
 #include "server/codec/FrameWriter.h"
 
+#include "server/codec/Masking.h"
+
 #include <cstring>
 
 namespace ws2api::codec {
@@ -8,22 +10,6 @@ namespace {
 
 constexpr std::size_t kMaxControlPayload = 125;
 
-// XORs data with the 4-byte key, 8 bytes per step (the key repeated twice).
-void applyMask(char* data, std::size_t n, const unsigned char* mask)
-{
-    unsigned char key[8];
-    for (int i = 0; i < 8; ++i) key[i] = mask[i & 3];
-    std::uint64_t word;
-    std::memcpy(&word, key, sizeof word);
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t v;
-        std::memcpy(&v, data + i, sizeof v);
-        v ^= word;
-        std::memcpy(data + i, &v, sizeof v);
-    }
-    for (; i < n; ++i) data[i] = static_cast<char>(static_cast<unsigned char>(data[i]) ^ key[i & 7]);
-}
 
 } // namespace
 
