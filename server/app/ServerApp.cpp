@@ -172,8 +172,12 @@ int ServerApp::main(const std::vector<std::string>& args)
     }
     if (!dbPath_.empty())
         log.information("--db %s: noted; configuration and statistics are not stored yet (in-memory only)", dbPath_);
-    log.information("public listener: %s (clients connect to ws://%s/<ClientId>)", bridge.publicAddress().toString(),
-                    bridge.publicAddress().toString());
+    // On a wildcard address, show a URL a newcomer can paste on this machine.
+    const Poco::Net::SocketAddress pub = bridge.publicAddress();
+    const bool wildcard = pub.host().isWildcard();
+    const std::string reachable = wildcard ? "localhost:" + std::to_string(pub.port()) : pub.toString();
+    log.information("public listener: %s (%sclients connect to ws://%s/<ClientId>)", pub.toString(),
+                    std::string(wildcard ? "all interfaces; " : ""), reachable);
     log.information("internal listener: %s (POST /<ClientId> pushes, GET / counters)",
                     bridge.internalAddress().toString());
     // Every thread of ours blocks the signals: take them here with
