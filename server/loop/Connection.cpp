@@ -240,6 +240,13 @@ void Connection::feedInLoop(const char* data, std::size_t size)
         m.protocolErrors.fetch_add(1, std::memory_order_relaxed);
     closeInLoop(code, parser_->errorReason(), code == CloseCode::MessageTooBig ? "message too big"
                                                                               : "protocol error: " + parser_->errorReason());
+    // The stream can no longer be parsed, so the client's close frame would go
+    // unseen: half-close once our close frame is out, and drop the socket on
+    // the client's EOF instead of waiting for limits.close_timeout_ms.
+    if (state_ == State::Closing) {
+        closeAfterFlush_ = true;
+        writeInLoop();
+    }
 }
 
 void Connection::onMessage(bool binary, std::string& payload)
