@@ -33,6 +33,20 @@ extern "C" void onTerminationSignal(int sig)
     ssize_t n = ::write(terminationPipe[1], &byte, 1); // async-signal-safe
     (void)n;
 }
+
+// Blocks until SIGTERM/SIGINT/SIGQUIT: taken with sigtimedwait (they are
+// blocked in every thread of ours), or reported through the pipe by the
+// handler when a thread a runtime started got it. The pipe is non-blocking.
+int waitForTerminationSignal(const sigset_t& signals)
+{
+    for (;;) {
+        timespec tick{0, 200 * 1000 * 1000};
+        int sig = ::sigtimedwait(&signals, nullptr, &tick);
+        if (sig > 0) return sig;
+        char byte = 0;
+        if (::read(terminationPipe[0], &byte, 1) == 1) return byte;
+    }
+}
 } // namespace
 
 using Poco::Util::Option;
@@ -180,35 +194,14 @@ int ServerApp::main(const std::vector<std::string>& args)
                     std::string(wildcard ? "all interfaces; " : ""), reachable);
     log.information("internal listener: %s (POST /<ClientId> pushes, GET / counters)",
                     bridge.internalAddress().toString());
-    // Every thread of ours blocks the signals: take them here with
-    // sigtimedwait. A thread a runtime started with them unblocked runs the
-    // handler instead, which writes to the pipe polled in the same loop.
-    int signalNumber = 0;
     ::fcntl(terminationPipe[0], F_SETFL, O_NONBLOCK);
-    while (signalNumber == 0) {
-        timespec tick{0, 200 * 1000 * 1000};
-        int sig = ::sigtimedwait(&termination, nullptr, &tick);
-        char byte = 0;
-        if (sig > 0)
-            signalNumber = sig;
-        else if (::read(terminationPipe[0], &byte, 1) == 1)
-            signalNumber = byte;
-    }
-    log.information("received signal %d: shutting down (a second signal forces exit)", static_cast<int>(signalNumber));
+    const int signalNumber = waitForTerminationSignal(termination);
+    log.information("received signal %d: shutting down (a second signal forces exit)", signalNumber);
     // A second signal during the graceful shutdown means "now": exit without
     // waiting for clients and DELETEs (they are counted as lost in the log).
     Poco::Logger* logger = &log;
     std::thread([logger, termination] {
-        int again = 0;
-        while (again == 0) {
-            timespec tick{0, 200 * 1000 * 1000};
-            int sig = ::sigtimedwait(&termination, nullptr, &tick);
-            char byte = 0;
-            if (sig > 0)
-                again = sig;
-            else if (::read(terminationPipe[0], &byte, 1) == 1)
-                again = byte;
-        }
+        const int again = waitForTerminationSignal(termination);
         logger->warning("received signal %d again: exiting without finishing the shutdown", again);
         std::_Exit(EXIT_SOFTWARE);
     }).detach();

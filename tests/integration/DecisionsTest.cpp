@@ -15,15 +15,6 @@
 using namespace ws2api::test;
 
 namespace {
-FakeReply replyWith(int status, const std::string& body, int delayMs = 0)
-{
-    FakeReply reply;
-    reply.status = status;
-    reply.body = body;
-    reply.delayMs = delayMs;
-    return reply;
-}
-
 const std::vector<std::string> kIdentityHeaders = {
     "Cookie: session=abc123",      "Authorization: Bearer tok-1",     "Origin: https://app.example.com",
     "User-Agent: ws2api-it/1.0",   "X-Forwarded-For: 203.0.113.7",    "X-Secret-Internal: do-not-forward",

@@ -35,16 +35,6 @@ namespace {
 const std::string kError0 = "{\"error\":\"upstream unavailable\",\"status\":0}";
 const std::string kError500 = "{\"error\":\"upstream unavailable\",\"status\":500}";
 
-/// Resident memory of a process in kB (Linux), -1 if unknown.
-long residentKb(int pid)
-{
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
 /// CPU time (user + system) of a process in clock ticks, -1 if unknown.
 long long cpuTicks(int pid)
 {

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <sstream>
@@ -46,6 +47,26 @@ inline long long msSince(Clock::time_point start)
 }
 
 inline void sleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+/// An upstream answer with this status and body, after delayMs.
+inline FakeReply replyWith(int status, const std::string& body, int delayMs = 0)
+{
+    FakeReply reply;
+    reply.status = status;
+    reply.body = body;
+    reply.delayMs = delayMs;
+    return reply;
+}
+
+/// Resident memory of a process in kB (Linux), -1 if unknown.
+inline long residentKb(int pid)
+{
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
 
 /// Arguments for a bridge on 127.0.0.1:0 ports against `upstreamUrl`, plus `extra`.
 /// Small close timeout: a client that keeps its socket open after the close

@@ -17,15 +17,6 @@ using namespace ws2api::test;
 using ws2api::codec::Opcode;
 
 namespace {
-FakeReply replyWith(int status, const std::string& body, int delayMs = 0)
-{
-    FakeReply reply;
-    reply.status = status;
-    reply.body = body;
-    reply.delayMs = delayMs;
-    return reply;
-}
-
 /// A masked frame with any first byte (FIN/RSV/opcode), for protocol violations.
 std::string frameWithHeader(unsigned char firstByte, const std::string& payload)
 {
@@ -35,15 +26,6 @@ std::string frameWithHeader(unsigned char firstByte, const std::string& payload)
 }
 
 /// Resident memory of a process in kB (Linux), -1 if unknown.
-long residentKb(int pid)
-{
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
 /// A gate the upstream's handler waits at (bounded), opened by the test.
 struct Gate {
     std::mutex mutex;

@@ -18,14 +18,6 @@ FakeUpstream::Behaviour refusing(const std::string& refusedPath, FakeReply reply
     };
 }
 
-FakeReply replyWith(int status, const std::string& body, int delayMs = 0)
-{
-    FakeReply reply;
-    reply.status = status;
-    reply.body = body;
-    reply.delayMs = delayMs;
-    return reply;
-}
 } // namespace
 
 class ProtocolTest : public CppUnit::TestFixture {
