@@ -65,6 +65,14 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::UpstreamErrorPolicy, "upstream.error_policy", KeyType::String, 1, 16, "message", true,
      "When the API does not take a client's message: 'message' (send upstream.error_message, keep the "
      "connection) or 'close' (close the client with 1011 and DELETE body 'upstream failure')."},
+    {KeyId::StatsIntervalMs, "stats.interval_ms", KeyType::Int, 1000, 3600000, "10000", false,
+     "How often a row of counters and gauges goes into the statistics history (the --db file)."},
+    {KeyId::StatsRetentionRawHours, "stats.retention_raw_hours", KeyType::Int, 1, 8760, "48", true,
+     "Keep full-resolution statistics rows this long; older ones survive only as 5-minute and hourly rollups."},
+    {KeyId::StatsRetentionDays, "stats.retention_days", KeyType::Int, 1, 3650, "90", true,
+     "Keep the 5-minute and hourly statistics rollups this long."},
+    {KeyId::ManagementMaxEventStreams, "management.max_event_streams", KeyType::Int, 1, 256, "8", true,
+     "Live event streams (GET /api/v1/events WebSockets, e.g. open consoles) served at once; more get 503."},
 };
 } // namespace
 

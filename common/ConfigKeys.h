@@ -34,6 +34,10 @@ enum class KeyId : int {
     PushToken,
     LimitsSlowClientPolicy,
     UpstreamErrorPolicy,
+    StatsIntervalMs,
+    StatsRetentionRawHours,
+    StatsRetentionDays,
+    ManagementMaxEventStreams,
     Count
 };
 
