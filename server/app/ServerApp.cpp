@@ -79,6 +79,7 @@ void ServerApp::setKey(const char* key, const std::string& value)
 {
     std::string error;
     if (!config_.set(key, value, error)) throw Poco::Util::InvalidArgumentException(error);
+    config_.setSource(findKey(key)->id, Config::Source::CommandLine);
 }
 
 void ServerApp::handleOption(const std::string& name, const std::string& value)
@@ -98,6 +99,7 @@ void ServerApp::handleOption(const std::string& name, const std::string& value)
         std::string error;
         if (!config_.set(value.substr(0, eq), value.substr(eq + 1), error))
             throw Poco::Util::InvalidArgumentException(error);
+        config_.setSource(findKey(value.substr(0, eq))->id, Config::Source::CommandLine);
     } else if (name == "help") {
         Poco::Util::HelpFormatter help(options());
         help.setCommand("ws2api");
@@ -174,7 +176,7 @@ int ServerApp::main(const std::vector<std::string>& args)
     for (int sig : {SIGTERM, SIGINT, SIGQUIT}) sigaddset(&termination, sig);
     pthread_sigmask(SIG_BLOCK, &termination, nullptr);
 
-    Bridge bridge(config_);
+    Bridge bridge(config_, dbPath_);
     try {
         bridge.start();
     } catch (const Poco::Exception& e) {
@@ -184,8 +186,7 @@ int ServerApp::main(const std::vector<std::string>& args)
         std::cerr << "ws2api: " << e.what() << '\n';
         return EXIT_SOFTWARE;
     }
-    if (!dbPath_.empty())
-        log.information("--db %s: noted; configuration and statistics are not stored yet (in-memory only)", dbPath_);
+    log.information("database: %s", dbPath_.empty() ? std::string("none") : dbPath_);
     // On a wildcard address, show a URL a newcomer can paste on this machine.
     const Poco::Net::SocketAddress pub = bridge.publicAddress();
     const bool wildcard = pub.host().isWildcard();
