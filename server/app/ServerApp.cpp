@@ -1,6 +1,7 @@
 #include "server/app/ServerApp.h"
 
 #include "server/app/Bridge.h"
+#include "server/app/Cli.h"
 #include "ws2api/Version.h"
 
 #include <Poco/AutoPtr.h>
@@ -110,6 +111,7 @@ void ServerApp::handleOption(const std::string& name, const std::string& value)
                        "upstream API; the API pushes with POST /<ClientId> on the internal listener.");
         help.setFooter("Configuration keys: docs/configuration.md. SIGTERM/SIGINT: graceful shutdown.");
         help.format(std::cout);
+        std::cout << "\nAdministration (on the --db file, with or without a running server):\n" << Cli::usage();
         exitEarly_ = true;
         stopOptionsProcessing();
     } else if (name == "config-reference") {
