@@ -305,23 +305,29 @@ private:
         const long long limit = intParam(query_, "limit", 100, 1, 1000);
         std::vector<ConnectionInfo> all =
             bridge_.snapshotConnections(strParam(query_, "prefix"), strParam(query_, "remote"), kLoopTimeoutMs);
-        // "age": oldest first (connected earliest); "idle": most idle first; ascending = that order.
-        auto less = [&](const ConnectionInfo& a, const ConnectionInfo& b) {
-            if (sort == "age" && a.connectedAtMs != b.connectedAtMs) return a.connectedAtMs > b.connectedAtMs;
-            if (sort == "idle" && a.lastActivityMs != b.lastActivityMs) return a.lastActivityMs > b.lastActivityMs;
-            if (sort == "traffic" && a.bytesIn + a.bytesOut != b.bytesIn + b.bytesOut)
-                return a.bytesIn + a.bytesOut < b.bytesIn + b.bytesOut;
-            return a.clientId < b.clientId;
+        // Ascending: youngest first (age), least idle first (idle), least traffic
+        // first (traffic); ties always by ClientId, ascending.
+        const bool desc = order == "desc";
+        auto before = [&](const ConnectionInfo& a, const ConnectionInfo& b) {
+            long long ka = 0, kb = 0;
+            if (sort == "age") {
+                ka = -a.connectedAtMs;
+                kb = -b.connectedAtMs;
+            } else if (sort == "idle") {
+                ka = -a.lastActivityMs;
+                kb = -b.lastActivityMs;
+            } else if (sort == "traffic") {
+                ka = static_cast<long long>(a.bytesIn + a.bytesOut);
+                kb = static_cast<long long>(b.bytesIn + b.bytesOut);
+            }
+            if (ka != kb) return desc ? ka > kb : ka < kb;
+            return sort == "id" && desc ? a.clientId > b.clientId : a.clientId < b.clientId;
         };
         const std::size_t total = all.size();
         const std::size_t begin = std::min<std::size_t>(total, static_cast<std::size_t>(offset));
         const std::size_t end = std::min<std::size_t>(total, begin + static_cast<std::size_t>(limit));
         // Only the page needs to be in order: partial_sort up to its end.
-        if (order == "asc")
-            std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(end), all.end(), less);
-        else
-            std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(end), all.end(),
-                              [&](const ConnectionInfo& a, const ConnectionInfo& b) { return less(b, a); });
+        std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(end), all.end(), before);
         std::string items = "[";
         for (std::size_t i = begin; i < end; ++i) {
             if (i > begin) items += ',';

@@ -2,6 +2,7 @@
 
 #include "server/app/Bridge.h"
 #include "server/app/Cli.h"
+#include "server/store/Store.h"
 #include "ws2api/Version.h"
 
 #include <Poco/AutoPtr.h>
@@ -178,6 +179,15 @@ int ServerApp::main(const std::vector<std::string>& args)
     for (int sig : {SIGTERM, SIGINT, SIGQUIT}) sigaddset(&termination, sig);
     pthread_sigmask(SIG_BLOCK, &termination, nullptr);
 
+    if (dbPath_.empty()) {
+        // Run by hand without --db: the per-user default (the service passes /var/lib/ws2api/ws2api.db).
+        try {
+            dbPath_ = defaultDbPath();
+        } catch (const StoreError& e) {
+            log.warning("no --db and no default database (%s): configuration and statistics are not stored",
+                        std::string(e.what()));
+        }
+    }
     Bridge bridge(config_, dbPath_);
     try {
         bridge.start();

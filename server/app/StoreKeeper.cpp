@@ -150,7 +150,7 @@ void StoreKeeper::tick(std::int64_t nowMs)
     if (cur.wallMs - lastRow_.wallMs >= interval) {
         StatsRow row;
         row.ts = lastRow_.wallMs / 1000;
-        row.resolution = static_cast<int>(std::max<std::int64_t>(1, (cur.wallMs - lastRow_.wallMs + 500) / 1000));
+        row.resolution = static_cast<int>(std::max<std::int64_t>(1, interval / 1000));
         row.connectionsOpen = delta(cur.opened, cur.closed);
         row.upstreamQueued = static_cast<std::int64_t>(bridge_.upstream().pending());
         LatencyHistogram::Buckets d{};
