@@ -71,8 +71,9 @@ const KeyInfo kKeys[kKeyCount] = {
      "Keep full-resolution statistics rows this long; older ones survive only as 5-minute and hourly rollups."},
     {KeyId::StatsRetentionDays, "stats.retention_days", KeyType::Int, 1, 3650, "90", true,
      "Keep the 5-minute and hourly statistics rollups this long."},
-    {KeyId::ManagementMaxEventStreams, "management.max_event_streams", KeyType::Int, 1, 256, "8", true,
-     "Live event streams (GET /api/v1/events WebSockets, e.g. open consoles) served at once; more get 503."},
+    {KeyId::ManagementMaxEventStreams, "management.max_event_streams", KeyType::Int, 1, 256, "8", false,
+     "Live event streams (GET /api/v1/events WebSockets, e.g. open consoles) served at once; more get 503. "
+     "Each holds one internal-listener thread."},
 };
 } // namespace
 
