@@ -36,7 +36,7 @@ sleep 0.5
 start_bridge() {
     pub=$1; int=$2; shift 2
     "$BRIDGE" --listen 127.0.0.1:$pub --internal-listen 127.0.0.1:$int \
-        --upstream http://127.0.0.1:$NGINX_PORT/ --set log.level=warning "$@" > "$WORK/bridge-$pub.log" 2>&1 &
+        --upstream http://127.0.0.1:$NGINX_PORT/ --set log.level=warning --db "$WORK/bridge-$pub.db" "$@" > "$WORK/bridge-$pub.log" 2>&1 &
     BRIDGE_PID=$!
     PIDS="$PIDS $BRIDGE_PID"
     for _try in $(seq 50); do

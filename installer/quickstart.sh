@@ -5,10 +5,17 @@
 #   browser:  http://localhost:8000/              (a test page served by the demo API)
 #   pushes:   curl -d 'hi' http://127.0.0.1:7002/<ClientId>
 #   counters: curl http://127.0.0.1:7002/
+#   manage:   curl -H "Authorization: Bearer <token>" http://127.0.0.1:7002/api/v1/stats  (docs/API.md)
+# Configuration, tokens and statistics live in ~/.local/state/ws2api/ws2api.db.
 set -eu
 cd "$(dirname "$0")/.."
 installer/install-deps.sh
 installer/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# A management token for the console and the API, made once and shown once.
+if build/server/ws2api token list | grep -q '^no tokens'; then
+    echo "quickstart: management token 'admin' (shown once; keep it): $(build/server/ws2api token create admin)"
+fi
 
 build/server/ws2api-demo-api --listen 127.0.0.1:8000 &
 DEMO_PID=$!
