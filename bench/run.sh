@@ -4,7 +4,7 @@
 # and appends them to bench/results/<date>.txt.
 #
 #   bench/run.sh                 # all scenarios (about 5 minutes)
-#   bench/run.sh closed ramp     # some of them: closed | ramp | connect | limit | multi
+#   bench/run.sh closed ramp     # some of them: closed | ramp | connect | limit | multi | management
 #
 # Needs: a release build in build/ (installer/build.sh), nginx (apt-get install nginx).
 set -eu
@@ -85,6 +85,33 @@ for s in $SCENARIOS; do
         "$BENCH" --target "$targets" --clients 95000 --mode ramp --interval-ms 10000 --duration 60 --ramp-rate 5000 \
             --sources 32 --expect pong --bridge-pid "$bpids" --label multi-6x95000 --results "$RESULTS" --max-run 900
         for p in $(echo "$bpids" | tr ',' ' '); do stop_bridge "$p"; done ;;
+    management)
+        # Management calls while 19,000 clients are connected and talking: how
+        # long a console waits for a page of the connection list, and whether
+        # the clients notice (the bench's own p99).
+        "$BRIDGE" token create bench --db "$WORK/bridge-7101.db" > "$WORK/token"
+        start_bridge 7101 7102
+        "$BENCH" --target 127.0.0.1:7101 --clients 19000 --mode ramp --interval-ms 10000 --duration 60 \
+            --ramp-rate 5000 --expect pong --id-prefix mgmt- --bridge-pid $BRIDGE_PID --label management-19000x60s \
+            --results "$RESULTS" &
+        BENCH_PID=$!
+        sleep 20 # ramp done (19,000 at 5,000/s), traffic flowing
+        timed() { # timed LABEL PATH: median and max of 20 calls, in ms
+            for _i in $(seq 20); do
+                curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $(cat "$WORK/token")" "http://127.0.0.1:7102$2"
+            done | sort -n | awk -v l="$1" '{t[NR]=$1*1000} END {printf "%s median %.1f ms max %.1f ms; ", l, t[int((NR+1)/2)], t[NR]}'
+        }
+        {
+            printf 'management (19,000 clients): '
+            timed stats /api/v1/stats
+            timed list-page /api/v1/connections?limit=100
+            timed list-traffic '/api/v1/connections?sort=traffic&limit=100'
+            timed list-prefix '/api/v1/connections?prefix=mgmt-1&limit=100'
+            timed detail /api/v1/connections/mgmt-17
+            echo
+        } | tee -a "$RESULTS"
+        wait $BENCH_PID || true
+        stop_bridge $BRIDGE_PID ;;
     *) echo "unknown scenario $s"; exit 64 ;;
     esac
 done
