@@ -98,6 +98,13 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "pushes_not_found", pushesNotFound, "Pushes to a ClientId not connected here (404).");
     counter(out, "pushes_failed", pushesFailed, "Pushes refused for another reason (4xx/5xx).");
     counter(out, "auth_failures", authFailures, "Internal requests refused with 401 (missing or wrong token).");
+    counter(out, "forwards_started", forwardsStarted, "Pushes not connected here that were forwarded to the peers.");
+    counter(out, "forwards_delivered", forwardsDelivered, "Forwarded pushes a peer delivered (200).");
+    counter(out, "forward_peer_failures", forwardPeerFailures,
+            "Forwarding requests to a peer that failed: unreachable, timeout, unexpected answer.");
+    counter(out, "forwarded_pushes_received", forwardedPushesReceived, "Pushes received from a peer bridge.");
+    counter(out, "reconcile_reports_sent", reconcileReportsSent, "Live-set reports the API accepted (2xx).");
+    counter(out, "reconcile_reports_failed", reconcileReportsFailed, "Live-set reports not accepted or not answered.");
     out += "# EOF\n";
     return out;
 }

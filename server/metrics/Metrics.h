@@ -57,6 +57,14 @@ struct Metrics {
     Counter pushesFailed{0};    ///< 4xx/5xx other than 404 (bad body, client not reading, timeout)
     Counter authFailures{0};    ///< 401: push without the right push.token
 
+    // Cluster (docs/SCALING.md).
+    Counter forwardsStarted{0};        ///< pushes not found here that were forwarded to cluster.peers
+    Counter forwardsDelivered{0};      ///< ... that a peer delivered (200)
+    Counter forwardPeerFailures{0};    ///< peer requests unreachable, timed out or answered oddly
+    Counter forwardedPushesReceived{0}; ///< pushes received from a peer (never forwarded again)
+    Counter reconcileReportsSent{0};   ///< live-set reports the API answered with 2xx
+    Counter reconcileReportsFailed{0}; ///< ... not answered or not 2xx
+
     LatencyHistogram upstreamLatency;
 
     /// OpenMetrics text exposition, ending in "# EOF".
