@@ -1,9 +1,9 @@
 #include "server/app/Bridge.h"
 
+#include "common/PeerList.h"
 #include "server/api/InternalServer.h"
 #include "server/cluster/PeerForwarder.h"
 #include "server/cluster/Reconciler.h"
-#include "common/PeerList.h"
 #include "server/loop/EventLoop.h"
 
 #include <Poco/Environment.h>
