@@ -1,7 +1,10 @@
 #include "common/Config.h"
 
+#include "common/PeerList.h"
+
 #include <cerrno>
 #include <cstdlib>
+#include <vector>
 
 namespace ws2api {
 
@@ -41,6 +44,10 @@ bool Config::validate(const KeyInfo& key, std::string_view value, std::string& e
                     std::to_string(key.max) + "]";
             return false;
         }
+        if (key.id == KeyId::ReconcileIntervalMs && parsed != 0 && parsed < 100) {
+            error = std::string(key.name) + ": " + text + " is too short (0 = off, else at least 100)";
+            return false;
+        }
         v = parsed;
         break;
     }
@@ -78,6 +85,20 @@ bool Config::validate(const KeyInfo& key, std::string_view value, std::string& e
         if (key.id == KeyId::UpstreamErrorPolicy && value != "message" && value != "close") {
             error = std::string(key.name) + ": must be message or close";
             return false;
+        }
+        if (key.id == KeyId::ClusterPeers) {
+            std::vector<std::string> peers;
+            if (!PeerList::parse(value, peers, error)) return false;
+        }
+        if (key.id == KeyId::ClusterNodeName) {
+            for (char c : value) {
+                bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+                          c == '.' || c == '_' || c == ':' || c == '@';
+                if (!ok) {
+                    error = std::string(key.name) + ": only A-Z a-z 0-9 - . _ : @ are allowed";
+                    return false;
+                }
+            }
         }
         break;
     }

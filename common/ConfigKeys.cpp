@@ -74,6 +74,20 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::ManagementMaxEventStreams, "management.max_event_streams", KeyType::Int, 1, 256, "8", false,
      "Live event streams (GET /api/v1/events WebSockets, e.g. open consoles) served at once; more get 503. "
      "Each holds one internal-listener thread."},
+    {KeyId::ClusterPeers, "cluster.peers", KeyType::String, 0, 4000, "", false,
+     "Internal listeners (HOST:PORT, comma-separated) of the other bridges of a cluster. A push for a ClientId "
+     "not connected here is forwarded to them (docs/SCALING.md). Empty: no forwarding."},
+    {KeyId::ClusterNodeName, "cluster.node_name", KeyType::String, 0, 128, "", false,
+     "This bridge's name in the cluster (X-Ws2api-Node on upstream requests, push answers and live-set "
+     "reports); empty = <host name>:<public port>. Characters: A-Z a-z 0-9 - . _ : @"},
+    {KeyId::ClusterForwardTimeoutMs, "cluster.forward_timeout_ms", KeyType::Int, 50, 60000, "1000", true,
+     "How long a forwarded push waits for the peers (connect, send, answer) before it is answered 503."},
+    {KeyId::ReconcileIntervalMs, "reconcile.interval_ms", KeyType::Int, 0, 86400000, "0", false,
+     "Report this bridge's live ClientIds to the API (POST to reconcile.url) at start and then this often, "
+     "so the API can drop sessions a crashed bridge never sent a DELETE for. 0 = off; else at least 100."},
+    {KeyId::ReconcileUrl, "reconcile.url", KeyType::String, 0, 2000, "", false,
+     "Where the live-set reports go (http://host[:port]/path). Empty = upstream.url itself: no ClientId is "
+     "empty, so that path never belongs to a client."},
 };
 } // namespace
 

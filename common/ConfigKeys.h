@@ -38,6 +38,11 @@ enum class KeyId : int {
     StatsRetentionRawHours,
     StatsRetentionDays,
     ManagementMaxEventStreams,
+    ClusterPeers,
+    ClusterNodeName,
+    ClusterForwardTimeoutMs,
+    ReconcileIntervalMs,
+    ReconcileUrl,
     Count
 };
 

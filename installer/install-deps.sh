@@ -3,7 +3,7 @@
 # Usage: installer/install-deps.sh        (as root, or with sudo available)
 set -eu
 PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev libsqlite3-dev python3-websockets curl \
-  qt6-base-dev qt6-websockets-dev qt6-charts-dev haproxy xvfb xauth imagemagick fonts-dejavu-core"
+  qt6-base-dev qt6-websockets-dev qt6-charts-dev haproxy nginx xvfb xauth imagemagick fonts-dejavu-core"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -103,13 +103,14 @@ install(FILES "${_pkg_src}/debian/lintian-overrides"
 
 # Documentation.
 set(_docs "${CMAKE_SOURCE_DIR}/README.md")
-foreach(_d TUNING.md configuration.md architecture.md SECURITY.md)
+foreach(_d TUNING.md configuration.md architecture.md SECURITY.md SCALING.md)
   if(EXISTS "${CMAKE_SOURCE_DIR}/docs/${_d}")
     list(APPEND _docs "${CMAKE_SOURCE_DIR}/docs/${_d}")
   endif()
 endforeach()
 install(FILES ${_docs} DESTINATION "${WS2API_DOCDIR}" COMPONENT server)
-install(FILES "${_pkg_src}/examples/60-ws2api.conf"
+install(FILES "${_pkg_src}/examples/60-ws2api.conf" "${_pkg_src}/examples/haproxy-ws2api.cfg"
+              "${_pkg_src}/examples/nginx-ws2api.conf"
         DESTINATION "${WS2API_DOCDIR}/examples" COMPONENT server)
 
 # Maintainer scripts: copied with the modes dpkg expects.

@@ -2,6 +2,7 @@
 
 #include "common/ClientId.h"
 #include "server/app/Bridge.h"
+#include "server/cluster/PeerForwarder.h"
 #include "server/codec/Utf8Validator.h"
 
 #include <Poco/Net/HTTPServerRequest.h>
@@ -17,7 +18,7 @@ constexpr int kPushTimeoutMs = 5000;
 
 void reply(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status, const std::string& body)
 {
-    response.setStatus(status);
+    response.setStatusAndReason(status); // "404 Not Found", not "404 OK"
     response.setContentType("text/plain; charset=utf-8");
     response.setContentLength(static_cast<std::streamsize>(body.size()));
     response.send() << body;
@@ -42,6 +43,7 @@ void PushHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net
 {
     using Poco::Net::HTTPResponse;
     Metrics& m = bridge_.metrics();
+    response.set(PeerForwarder::kNodeHeader, bridge_.nodeName());
     const std::string token = bridge_.config().getString(KeyId::PushToken);
     if (!token.empty() && !tokenMatches(request.get("Authorization", ""), token)) {
         m.authFailures.fetch_add(1, std::memory_order_relaxed);
@@ -90,7 +92,26 @@ void PushHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net
             return;
         }
     }
-    switch (bridge_.push(clientId, std::move(body), binary, kPushTimeoutMs)) {
+    // A push a peer forwarded is answered from here only: no loops.
+    const bool fromPeer = request.has(PeerForwarder::kForwardedHeader);
+    if (fromPeer) m.forwardedPushesReceived.fetch_add(1, std::memory_order_relaxed);
+    PeerForwarder* forwarder = fromPeer ? nullptr : bridge_.forwarder();
+    std::string forwardBody;
+    if (forwarder) forwardBody = body;
+    Bridge::PushResult result = bridge_.push(clientId, std::move(body), binary, kPushTimeoutMs);
+    if (result == Bridge::PushResult::NotFound && forwarder) {
+        PeerForwarder::Outcome o = forwarder->forward("/" + ClientId::encode(clientId), forwardBody,
+                                                      request.get("Content-Type", ""), request.get("Authorization", ""));
+        if (o.kind == PeerForwarder::Outcome::Kind::NotFound) {
+            m.pushesNotFound.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            if (o.kind != PeerForwarder::Outcome::Kind::Delivered) m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+            if (!o.node.empty()) response.set(PeerForwarder::kNodeHeader, o.node);
+        }
+        reply(response, static_cast<HTTPResponse::HTTPStatus>(o.status), o.body);
+        return;
+    }
+    switch (result) {
     case Bridge::PushResult::Delivered:
         m.pushesDelivered.fetch_add(1, std::memory_order_relaxed);
         reply(response, HTTPResponse::HTTP_OK, "ok");

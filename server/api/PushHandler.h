@@ -9,6 +9,10 @@
 //   413             body over limits.max_message_bytes
 //   503             the client is not reading (closed with 1008, or the push dropped: limits.slow_client_policy),
 //                   or its loop did not answer
+// With cluster.peers, a push for a ClientId not connected here goes to the peers
+// (server/cluster/PeerForwarder.h): 200 when one delivered it, 404 when all say
+// so, 503 naming the peers that did not answer. Every answer carries
+// X-Ws2api-Node: the node that delivered (or refused) the push.
 #include <Poco/Net/HTTPRequestHandler.h>
 
 #include <string>

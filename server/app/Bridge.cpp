@@ -1,9 +1,13 @@
 #include "server/app/Bridge.h"
 
+#include "common/PeerList.h"
 #include "server/api/InternalServer.h"
 #include "server/app/StoreKeeper.h"
+#include "server/cluster/PeerForwarder.h"
+#include "server/cluster/Reconciler.h"
 #include "server/loop/EventLoop.h"
 
+#include <Poco/Environment.h>
 #include <Poco/Logger.h>
 #include <Poco/Net/NetException.h>
 
@@ -111,9 +115,43 @@ void Bridge::start()
     ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&bound), &len);
     publicAddress_ = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&bound), len);
 
+    nodeName_ = config_.getString(KeyId::ClusterNodeName);
+    if (nodeName_.empty()) nodeName_ = Poco::Environment::nodeName() + ":" + std::to_string(publicAddress_.port());
+    const std::int64_t reconcileMs = config_.getInt(KeyId::ReconcileIntervalMs);
+    Poco::URI reconcileUri;
+    try {
+        std::vector<std::string> peers;
+        std::string error;
+        if (!PeerList::parse(config_.getString(KeyId::ClusterPeers), peers, error))
+            throw Poco::InvalidArgumentException(error);
+        if (!peers.empty()) {
+            Poco::Net::SocketAddress self;
+            try {
+                self = Poco::Net::SocketAddress(config_.getString(KeyId::ServerInternalListen));
+            } catch (const Poco::Exception&) {
+                // reported by the internal listener below
+            }
+            forwarder_ = std::make_unique<PeerForwarder>(config_, metrics_, nodeName_, peers, self);
+            if (!forwarder_->enabled()) forwarder_.reset();
+        }
+        if (reconcileMs > 0) {
+            std::string url = config_.getString(KeyId::ReconcileUrl);
+            try {
+                reconcileUri = parseUpstreamUrl(url.empty() ? upstreamUri.toString() : url);
+            } catch (const Poco::Exception& e) {
+                throw Poco::InvalidArgumentException("reconcile.url: " + e.message());
+            }
+        }
+    } catch (...) {
+        ::close(listenFd_);
+        listenFd_ = -1;
+        throw;
+    }
+
     upstream_ = std::make_unique<UpstreamDispatcher>(
         upstreamUri, config_, metrics_,
         [this](const std::shared_ptr<Session>& s, UpstreamResult&& r) { deliverResult(s, std::move(r)); });
+    upstream_->setNodeName(nodeName_);
     upstream_->start(static_cast<int>(config_.getInt(KeyId::UpstreamPoolSize)));
 
     for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *this, listenFd_));
@@ -130,10 +168,23 @@ void Bridge::start()
     }
     for (auto& loop : loops_) loop->start();
     keeper_->start();
+    if (reconcileMs > 0) {
+        reconciler_ = std::make_unique<Reconciler>(reconcileUri, config_, metrics_, registry_, nodeName_);
+        reconciler_->start(reconcileMs);
+    }
     started_ = true;
     log().information("ws2api: %d event loops, %d upstream workers, up to %z connections, upstream %s", loops,
                       static_cast<int>(config_.getInt(KeyId::UpstreamPoolSize)), maxConnections(),
                       upstreamUri.toString());
+    if (forwarder_ || reconciler_) {
+        std::string peers;
+        if (forwarder_)
+            for (const std::string& p : forwarder_->peerNames()) peers += (peers.empty() ? "" : ", ") + p;
+        log().information("cluster node %s: forwarding pushes to %s; live-set reports %s", nodeName_,
+                          peers.empty() ? std::string("nobody") : peers,
+                          reconciler_ ? "every " + std::to_string(reconcileMs) + " ms to " + reconcileUri.toString()
+                                      : std::string("off"));
+    }
 }
 
 Poco::Net::SocketAddress Bridge::internalAddress() const { return internal_->address(); }
@@ -309,6 +360,7 @@ void Bridge::stop()
     std::size_t clients = 0;
     for (auto& loop : loops_) clients += loop->connectionCount();
     log().information("ws2api: shutting down, closing %z clients", clients);
+    if (reconciler_) reconciler_->stop(); // a report during the shutdown would list clients being closed
 
     std::vector<std::future<void>> done;
     for (auto& loop : loops_) {

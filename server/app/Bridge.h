@@ -28,6 +28,8 @@ namespace ws2api {
 class EventLoop;
 class InternalServer;
 class StoreKeeper;
+class PeerForwarder;
+class Reconciler;
 
 class Bridge {
 public:
@@ -53,6 +55,10 @@ public:
     TokenAuth& auth() { return auth_; }
     StoreKeeper& keeper() { return *keeper_; }
     bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+    /// cluster.node_name, or <host name>:<public port> when that is empty. Set by start().
+    const std::string& nodeName() const { return nodeName_; }
+    /// Forwards pushes to cluster.peers; nullptr when no peer is configured.
+    PeerForwarder* forwarder() { return forwarder_.get(); }
 
     /// Counts a new client socket against server.max_connections. Any thread.
     bool tryReserveConnection();
@@ -96,6 +102,9 @@ private:
     std::unique_ptr<UpstreamDispatcher> upstream_;
     std::vector<std::unique_ptr<EventLoop>> loops_;
     std::unique_ptr<InternalServer> internal_;
+    std::unique_ptr<PeerForwarder> forwarder_;
+    std::unique_ptr<Reconciler> reconciler_;
+    std::string nodeName_;
     Poco::Net::SocketAddress publicAddress_;
     int listenFd_ = -1;
     std::atomic<std::size_t> connections_{0};

@@ -3,7 +3,12 @@
 //   POST   /<ClientId>  -> the body back (echo, same Content-Type)
 //   DELETE /<ClientId>  -> "ok"
 //   GET    /            -> a browser page that connects to the bridge
+//   POST   /  (application/json, X-Ws2api-Report: live-set)
+//                       -> a bridge's live-set report (docs/SCALING.md): sessions of
+//                          that node it does not list are dropped as stale
 // Every request is logged on stdout, so a newcomer sees what the bridge sends.
+// Sessions are kept in memory (ClientId -> node) the way an API behind several
+// bridges would: a DELETE from a node the client has left is ignored.
 #include "ws2api/Version.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -13,14 +18,20 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/NumberParser.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Util/ServerApplication.h>
 
+#include <chrono>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <set>
 
 namespace {
 
@@ -31,6 +42,15 @@ using Poco::Net::HTTPServerResponse;
 
 std::mutex coutMutex;
 bool quiet = false;
+
+// ClientId -> the node that holds it and when its GET was accepted.
+struct DemoSession {
+    std::string node;
+    std::chrono::steady_clock::time_point acceptedAt;
+};
+std::mutex sessionsMutex;
+std::map<std::string, DemoSession> sessions;
+long reconcileGraceMs = 2000;
 
 const char* const kPage = R"HTML(<!doctype html>
 <html><head><meta charset="utf-8"><title>ws2api demo</title>
@@ -66,6 +86,37 @@ void say(const std::string& line)
     std::cout << line << std::endl;
 }
 
+// A live-set report: every session of that node which the report does not list
+// and whose GET was accepted more than the grace time ago is gone (the node
+// crashed, or restarted: its startup report lists nobody). The grace covers a
+// GET answered just before the report was built. Listed ids the API does not
+// know are ignored: a report never creates a session.
+std::string onLiveSetReport(const std::string& body)
+{
+    Poco::JSON::Object::Ptr report = Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
+    const std::string node = report->getValue<std::string>("node");
+    const std::string reason = report->getValue<std::string>("reason");
+    std::set<std::string> live;
+    Poco::JSON::Array::Ptr clients = report->getArray("clients");
+    for (std::size_t i = 0; clients && i < clients->size(); ++i) live.insert(clients->getElement<std::string>(i));
+    const auto cutoff = std::chrono::steady_clock::now() - std::chrono::milliseconds(reconcileGraceMs);
+    std::vector<std::string> dropped;
+    {
+        std::lock_guard<std::mutex> lock(sessionsMutex);
+        for (auto it = sessions.begin(); it != sessions.end();) {
+            if (it->second.node == node && it->second.acceptedAt < cutoff && live.count(it->first) == 0) {
+                dropped.push_back(it->first);
+                it = sessions.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (const auto& id : dropped) say("dropped stale session " + id + " (node " + node + " no longer has it)");
+    return "live-set report from " + node + " (" + reason + ", boot " + report->getValue<std::string>("boot") +
+           "): " + std::to_string(live.size()) + " clients, " + std::to_string(dropped.size()) + " stale sessions dropped";
+}
+
 class DemoHandler : public Poco::Net::HTTPRequestHandler {
 public:
     void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override
@@ -81,8 +132,23 @@ public:
         }
         std::string reply = "ok";
         std::string type = "text/plain; charset=utf-8";
-        if (method == HTTPRequest::HTTP_GET) {
-            say("GET " + uri + " from " + request.get("X-Forwarded-For", "?") + " -> ok (client accepted)");
+        const std::string node = request.get("X-Ws2api-Node", "");
+        const std::string id = uri.substr(1, uri.find('?') == std::string::npos ? std::string::npos : uri.find('?') - 1);
+        if (uri == "/" && method == HTTPRequest::HTTP_POST && request.get("X-Ws2api-Report", "") == "live-set") {
+            try {
+                say(onLiveSetReport(body));
+            } catch (const Poco::Exception& e) {
+                say("bad live-set report: " + e.displayText());
+                response.setStatusAndReason(HTTPResponse::HTTP_BAD_REQUEST);
+                reply = "bad report\n";
+            }
+        } else if (method == HTTPRequest::HTTP_GET) {
+            {
+                std::lock_guard<std::mutex> lock(sessionsMutex);
+                sessions[id] = DemoSession{node, std::chrono::steady_clock::now()};
+            }
+            say("GET " + uri + " from " + request.get("X-Forwarded-For", "?") + (node.empty() ? "" : " via " + node) +
+                " -> ok (client accepted)");
         } else if (method == HTTPRequest::HTTP_POST) {
             reply = body;
             if (request.has("Content-Type")) type = request.getContentType();
@@ -90,7 +156,17 @@ public:
             say("POST " + uri + " " + std::to_string(body.size()) + " bytes" + (binary ? " (binary)" : ": " + body) +
                 " -> echoed");
         } else if (method == HTTPRequest::HTTP_DELETE) {
-            say("DELETE " + uri + " reason: " + (body.empty() ? "(none)" : body));
+            std::string note;
+            {
+                std::lock_guard<std::mutex> lock(sessionsMutex);
+                auto it = sessions.find(id);
+                if (it != sessions.end() && !node.empty() && it->second.node != node)
+                    note = " (ignored: the client is now on " + it->second.node + ")";
+                else if (it != sessions.end())
+                    sessions.erase(it);
+            }
+            say("DELETE " + uri + " reason: " + (body.empty() ? "(none)" : body) + (node.empty() ? "" : " from " + node) +
+                note);
         } else {
             response.setStatusAndReason(HTTPResponse::HTTP_METHOD_NOT_ALLOWED);
             reply = "method not allowed\n";
@@ -112,12 +188,16 @@ protected:
         options.addOption(Poco::Util::Option("listen", "", "HOST:PORT to listen on (default 127.0.0.1:8000)")
                               .required(false).repeatable(false).argument("HOST:PORT"));
         options.addOption(Poco::Util::Option("quiet", "q", "do not log requests").required(false).repeatable(false));
+        options.addOption(Poco::Util::Option("reconcile-grace-ms", "",
+                                             "live-set reports: keep sessions accepted less than this long ago (default 2000)")
+                              .required(false).repeatable(false).argument("MS"));
         options.addOption(Poco::Util::Option("help", "h", "print this help").required(false).repeatable(false));
     }
     void handleOption(const std::string& name, const std::string& value) override
     {
         if (name == "listen") listen_ = value;
         if (name == "quiet") quiet = true;
+        if (name == "reconcile-grace-ms") reconcileGraceMs = Poco::NumberParser::parse(value);
         if (name == "help") {
             Poco::Util::HelpFormatter help(options());
             help.setCommand("ws2api-demo-api");

@@ -46,4 +46,15 @@ std::size_t Registry::size() const
     return n;
 }
 
+std::vector<std::string> Registry::liveClientIds() const
+{
+    std::vector<std::string> ids;
+    for (const auto& shard : shards_) {
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        for (const auto& [id, session] : shard.map)
+            if (session->accepted.load() && !session->ended.load() && !session->deleteQueued.load()) ids.push_back(id);
+    }
+    return ids;
+}
+
 } // namespace ws2api

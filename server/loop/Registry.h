@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace ws2api {
 
@@ -24,6 +25,9 @@ public:
     void release(const Session& session);
     std::shared_ptr<Session> find(const std::string& clientId) const;
     std::size_t size() const;
+    /// ClientIds of the sessions the API accepted (connect GET answered "ok")
+    /// that have not ended: the live set reported by the Reconciler.
+    std::vector<std::string> liveClientIds() const;
 
 private:
     static constexpr std::size_t kShards = 32;

@@ -130,6 +130,13 @@ std::string Metrics::renderOpenMetrics() const
     out += std::to_string(storeAvailable.load(std::memory_order_relaxed));
     out += '\n';
     counter(out, "management_requests", managementRequests, "Management API calls (/api/v1).");
+    counter(out, "forwards_started", forwardsStarted, "Pushes not connected here that were forwarded to the peers.");
+    counter(out, "forwards_delivered", forwardsDelivered, "Forwarded pushes a peer delivered (200).");
+    counter(out, "forward_peer_failures", forwardPeerFailures,
+            "Forwarding requests to a peer that failed: unreachable, timeout, unexpected answer.");
+    counter(out, "forwarded_pushes_received", forwardedPushesReceived, "Pushes received from a peer bridge.");
+    counter(out, "reconcile_reports_sent", reconcileReportsSent, "Live-set reports the API accepted (2xx).");
+    counter(out, "reconcile_reports_failed", reconcileReportsFailed, "Live-set reports not accepted or not answered.");
     out += "# EOF\n";
     return out;
 }

@@ -68,6 +68,13 @@ struct Metrics {
     Counter storeErrors{0};              ///< failed operations on the SQLite file (--db)
     std::atomic<int> storeAvailable{0};  ///< gauge: 1 while the last store operation worked
     Counter managementRequests{0};       ///< /api/v1 calls served (any status)
+    // Cluster (docs/SCALING.md).
+    Counter forwardsStarted{0};        ///< pushes not found here that were forwarded to cluster.peers
+    Counter forwardsDelivered{0};      ///< ... that a peer delivered (200)
+    Counter forwardPeerFailures{0};    ///< peer requests unreachable, timed out or answered oddly
+    Counter forwardedPushesReceived{0}; ///< pushes received from a peer (never forwarded again)
+    Counter reconcileReportsSent{0};   ///< live-set reports the API answered with 2xx
+    Counter reconcileReportsFailed{0}; ///< ... not answered or not 2xx
 
     LatencyHistogram upstreamLatency;
 

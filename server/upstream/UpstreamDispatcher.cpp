@@ -172,6 +172,10 @@ UpstreamResult UpstreamDispatcher::run(UpstreamClient& client, UpstreamJob& job)
         if (!xff.empty()) headers.emplace_back("X-Forwarded-For", xff);
     }
 
+    // Which bridge holds the session: an API behind several bridges ignores a
+    // late DELETE from a node the client has already left (docs/SCALING.md).
+    if (!nodeName_.empty()) headers.emplace_back("X-Ws2api-Node", nodeName_);
+
     metrics_.requestsStarted.fetch_add(1, std::memory_order_relaxed);
     auto started = std::chrono::steady_clock::now();
     result.response = client.request(*method, pathFor(s, forward), headers, job.body, contentType,

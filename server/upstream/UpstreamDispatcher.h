@@ -53,6 +53,8 @@ public:
     UpstreamDispatcher(const Poco::URI& base, const Config& config, Metrics& metrics, ResultSink sink);
     ~UpstreamDispatcher();
 
+    /// Sent as X-Ws2api-Node on every request (docs/SCALING.md). Before start().
+    void setNodeName(std::string name) { nodeName_ = std::move(name); }
     void start(int workers);
     /// Stops the workers after the jobs they are running; queued jobs are dropped.
     void stop();
@@ -84,6 +86,7 @@ private:
     const Config& config_;
     Metrics& metrics_;
     ResultSink sink_;
+    std::string nodeName_;
 
     mutable std::mutex mutex_;
     std::condition_variable workAvailable_;

@@ -14,7 +14,11 @@
 
 namespace ws2api::test {
 
-std::string BridgeProcess::binary(const std::string& name) { return std::string(WS2API_BINARY_DIR) + "/" + name; }
+std::string BridgeProcess::binary(const std::string& name)
+{
+    if (!name.empty() && name[0] == '/') return name; // a system program (haproxy, nginx)
+    return std::string(WS2API_BINARY_DIR) + "/" + name;
+}
 
 BridgeProcess::BridgeProcess(const std::vector<std::string>& args, bool waitForListeners, const std::string& program)
 {

@@ -16,7 +16,7 @@ namespace ws2api::test {
 
 class BridgeProcess {
 public:
-    /// Path of a binary built next to the tests (ws2api, ws2api-demo-api).
+    /// Path of a binary built next to the tests (ws2api, ws2api-demo-api); an absolute path is kept.
     static std::string binary(const std::string& name);
 
     /// Starts `ws2api` with args (plus a fresh temporary --db unless args name one); when waitForListeners, waits (up to 10 s)

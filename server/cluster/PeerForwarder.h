@@ -1,0 +1,85 @@
+#pragma once
+// Node-to-node push forwarding (docs/SCALING.md). A push for a ClientId that
+// is not connected here is sent to every peer of cluster.peers at once; the
+// first peer that delivers it wins. A forwarded request carries
+// X-Ws2api-Forwarded, and a bridge never forwards such a request again, so
+// there are no loops whatever the peer lists look like.
+//
+// Thread rules: forward() runs on the internal listener's handler threads, any
+// number at once. Each call does its own I/O on non-blocking sockets with
+// poll(2), so it starts no thread and holds its caller at most
+// cluster.forward_timeout_ms. Idle keep-alive connections to each peer are
+// shared between calls under the peer's mutex.
+#include "common/Config.h"
+#include "server/metrics/Metrics.h"
+
+#include <Poco/Net/SocketAddress.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ws2api {
+
+class PeerForwarder {
+public:
+    static constexpr const char* kForwardedHeader = "X-Ws2api-Forwarded"; ///< value: the forwarding node's name
+    static constexpr const char* kNodeHeader = "X-Ws2api-Node";           ///< the answering node's name
+
+    struct Outcome {
+        enum class Kind {
+            Delivered,  ///< a peer answered 200
+            NotFound,   ///< every peer answered 404
+            PeerAnswer, ///< the peer holding the client refused it (e.g. 503 client not reading): relayed
+            Unavailable ///< nobody delivered and at least one peer did not answer (properly) in time
+        } kind = Kind::NotFound;
+        int status = 404;
+        std::string body;
+        std::string node; ///< Delivered/PeerAnswer: the answering node (its X-Ws2api-Node, else its address)
+    };
+
+    /// peers: cluster.peers entries (already validated), resolved here: throws
+    /// Poco::Exception with a one-line message when one cannot be resolved.
+    /// Entries equal to `self` (this bridge's internal listener) are skipped.
+    PeerForwarder(const Config& config, Metrics& metrics, std::string nodeName, const std::vector<std::string>& peers,
+                  const Poco::Net::SocketAddress& self);
+    ~PeerForwarder();
+    PeerForwarder(const PeerForwarder&) = delete;
+    PeerForwarder& operator=(const PeerForwarder&) = delete;
+
+    bool enabled() const { return !peers_.empty(); }
+    std::vector<std::string> peerNames() const;
+
+    /// POSTs the push to every peer (target: "/<encoded ClientId>") and waits up
+    /// to cluster.forward_timeout_ms. `authorization` ("" = none) and
+    /// `contentType` are passed on as they came.
+    Outcome forward(const std::string& target, const std::string& body, const std::string& contentType,
+                    const std::string& authorization);
+
+private:
+    struct Idle {
+        int fd;
+        std::chrono::steady_clock::time_point since;
+    };
+    struct Peer {
+        std::string name; ///< as configured (HOST:PORT), also the Host header
+        Poco::Net::SocketAddress address;
+        std::mutex mutex;
+        std::vector<Idle> idle; ///< kept-alive connections, newest last
+    };
+    struct Attempt;
+
+    int takeIdle(Peer& peer);
+    void giveBack(Peer& peer, int fd);
+    void open(Attempt& a);
+    bool step(Attempt& a, short revents);
+
+    const Config& config_;
+    Metrics& metrics_;
+    const std::string nodeName_;
+    std::vector<std::unique_ptr<Peer>> peers_;
+};
+
+} // namespace ws2api

@@ -1,0 +1,455 @@
+// Scale-out behind a real balancer (docs/SCALING.md): HAProxy 2.6 running the
+// shipped example configuration (packaging/examples/haproxy-ws2api.cfg, with
+// loopback addresses, no TLS and short check intervals) in front of three
+// bridges, 3,000 clients, pushes through the balancer's internal frontend; then
+// one bridge stops and only its clients move. The nginx example is checked
+// with `nginx -t` and run with a smaller crowd.
+#include "tests/integration/ClusterSupport.h"
+#include "tests/support/ClientSwarm.h"
+
+#include <Poco/File.h>
+#include <Poco/Path.h>
+#include <Poco/TemporaryFile.h>
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <atomic>
+#include <csignal>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+
+using namespace ws2api::test;
+
+namespace {
+const char* const kHaproxy = "/usr/sbin/haproxy";
+const char* const kNginx = "/usr/sbin/nginx";
+
+std::string readFile(const std::string& path)
+{
+    std::ifstream in(path);
+    if (!in) CPPUNIT_FAIL("cannot read " + path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void writeFile(const std::string& path, const std::string& text)
+{
+    std::ofstream out(path);
+    out << text;
+    if (!out) CPPUNIT_FAIL("cannot write " + path);
+}
+
+std::string replaceAll(std::string text, const std::string& from, const std::string& to)
+{
+    std::size_t n = 0;
+    for (std::size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size(), ++n)
+        text.replace(pos, from.size(), to);
+    if (n == 0) CPPUNIT_FAIL("the example no longer contains '" + from + "': update ScaleOutTest");
+    return text;
+}
+
+/// A temporary directory, removed with what it holds.
+struct TempDir {
+    TempDir() : path(Poco::TemporaryFile::tempName())
+    {
+        Poco::File(path).createDirectories();
+    }
+    ~TempDir()
+    {
+        try {
+            Poco::File(path).remove(true);
+        } catch (...) {
+        }
+    }
+    std::string file(const std::string& name) const { return path + "/" + name; }
+    std::string path;
+};
+
+/// Three bridges; withPeers: each lists the others in cluster.peers.
+struct Bridges {
+    explicit Bridges(FakeUpstream& upstream, bool withPeers = false)
+    {
+        std::vector<unsigned short> internal = freePorts(3);
+        std::string peers;
+        for (unsigned short p : internal) peers += (peers.empty() ? "" : ",") + local(p);
+        for (int i = 0; i < 3; ++i) {
+            names.push_back("bridge" + std::to_string(i + 1));
+            std::vector<std::string> extra = {"--set", "cluster.node_name=" + names.back(), "--set", "server.loops=1",
+                                              "--set", "log.level=information"};
+            if (withPeers)
+                extra.insert(extra.end(), {"--set", "server.internal_listen=" + local(internal[i]), "--set",
+                                           "cluster.peers=" + peers});
+            nodes.push_back(std::make_unique<BridgeProcess>(bridgeArgs(upstream, extra)));
+            dumps.push_back(std::make_unique<OutputOnFailure>(*nodes.back(), "ws2api"));
+        }
+    }
+    int indexOf(const std::string& name) const
+    {
+        for (std::size_t i = 0; i < names.size(); ++i)
+            if (names[i] == name) return static_cast<int>(i);
+        return -1;
+    }
+    std::vector<std::string> names;
+    std::vector<std::unique_ptr<BridgeProcess>> nodes;
+    std::vector<std::unique_ptr<OutputOnFailure>> dumps;
+};
+
+/// Pushes "<prefix> <id>" to every client through `port` from a few threads with
+/// keep-alive connections; returns, per client, the status and the answering node.
+std::vector<PushAnswer> pushAll(unsigned short port, const ClientSwarm& swarm, const std::string& prefix)
+{
+    std::vector<PushAnswer> answers(swarm.size());
+    constexpr std::size_t kThreads = 4;
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            Poco::Net::HTTPClientSession session("127.0.0.1", port);
+            session.setTimeout(Poco::Timespan(10, 0));
+            session.setKeepAlive(true);
+            for (std::size_t i = t; i < swarm.size(); i += kThreads) {
+                const std::string body = prefix + " " + swarm[i].id;
+                try {
+                    Poco::Net::HTTPRequest req("POST", "/" + swarm[i].id, Poco::Net::HTTPMessage::HTTP_1_1);
+                    req.setContentType("text/plain; charset=utf-8");
+                    req.setContentLength(static_cast<std::streamsize>(body.size()));
+                    req.setKeepAlive(true);
+                    session.sendRequest(req) << body;
+                    Poco::Net::HTTPResponse resp;
+                    std::istream& in = session.receiveResponse(resp);
+                    answers[i].status = resp.getStatus();
+                    answers[i].node = resp.get("X-Ws2api-Node", "");
+                    Poco::StreamCopier::copyToString(in, answers[i].body);
+                } catch (const Poco::Exception& e) {
+                    answers[i].status = -1;
+                    answers[i].body = e.displayText();
+                    session.reset();
+                }
+            }
+        });
+    for (auto& t : threads) t.join();
+    return answers;
+}
+
+/// GET /<id> (connect) requests per ClientId: the nodes that asked, in order.
+std::map<std::string, std::vector<std::string>> connectsByClient(const FakeUpstream& upstream)
+{
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto& r : upstream.requests("GET", "")) out[r.path.substr(1)].push_back(r.header("x-ws2api-node"));
+    return out;
+}
+
+/// HAProxy's view of its servers ("backend/server" -> "UP", "DOWN", ...), from the stats CSV.
+std::map<std::string, std::string> serverStates(unsigned short statsPort)
+{
+    std::map<std::string, std::string> out;
+    HttpAnswer a;
+    try {
+        a = httpRequest(statsPort, "GET", "/stats;csv");
+    } catch (const Poco::Exception&) {
+        return out;
+    }
+    std::istringstream in(a.body);
+    std::string line;
+    int statusColumn = -1;
+    while (std::getline(in, line)) {
+        std::vector<std::string> cells;
+        std::stringstream row(line);
+        for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
+        if (line.rfind("# ", 0) == 0) {
+            for (std::size_t i = 0; i < cells.size(); ++i)
+                if (cells[i] == "status") statusColumn = static_cast<int>(i);
+            continue;
+        }
+        if (statusColumn < 0 || cells.size() <= static_cast<std::size_t>(statusColumn) || cells.size() < 2) continue;
+        if (cells[1] == "FRONTEND" || cells[1] == "BACKEND") continue;
+        out[cells[0] + "/" + cells[1]] = cells[static_cast<std::size_t>(statusColumn)];
+    }
+    return out;
+}
+
+bool allServers(unsigned short statsPort, const std::map<std::string, std::string>& expected, int timeoutMs)
+{
+    return waitUntil(
+        [&] {
+            auto states = serverStates(statsPort);
+            for (const auto& [name, state] : expected) {
+                auto it = states.find(name);
+                if (it == states.end() || it->second.rfind(state, 0) != 0) return false;
+            }
+            return true;
+        },
+        timeoutMs);
+}
+
+std::string describe(const ClientSwarm::Client& c)
+{
+    std::string s = c.id + ": status " + std::to_string(c.status) + ", " + std::to_string(c.messages.size()) +
+                    " messages, close " + std::to_string(c.closeCode) + " " + c.closeReason + ", error " + c.error;
+    for (const auto& m : c.messages) s += " [" + m + "]";
+    return s;
+}
+} // namespace
+
+class ScaleOutTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(ScaleOutTest);
+    CPPUNIT_TEST(testThreeBridgesBehindHaproxy);
+    CPPUNIT_TEST(testNginxExample);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void testThreeBridgesBehindHaproxy()
+    {
+        CPPUNIT_ASSERT_MESSAGE("haproxy is not installed (installer/install-deps.sh)", Poco::File(kHaproxy).exists());
+        constexpr std::size_t kClients = 3000;
+        auto begin = Clock::now();
+        FakeUpstream upstream;
+        Bridges bridges(upstream);
+
+        // The shipped example, on loopback.
+        TempDir dir;
+        std::vector<unsigned short> ports = freePorts(3); // public, push, stats
+        std::string cfg = readFile(std::string(WS2API_SOURCE_DIR) + "/packaging/examples/haproxy-ws2api.cfg");
+        for (const char* unprivileged : {"    log /dev/log local0\n", "    chroot /var/lib/haproxy\n",
+                                         "    user haproxy\n", "    group haproxy\n", "    daemon\n"})
+            cfg = replaceAll(cfg, unprivileged, "");
+        cfg = replaceAll(cfg, "maxconn 200000", "maxconn 5000"); // one test process: 20,000 descriptors
+        cfg = replaceAll(cfg, "bind :443 ssl crt /etc/haproxy/certs/ws.example.com.pem alpn http/1.1",
+                         "bind " + local(ports[0]));
+        cfg = replaceAll(cfg, "bind 10.0.0.10:7002", "bind " + local(ports[1]));
+        for (int i = 0; i < 3; ++i) {
+            cfg = replaceAll(cfg, "10.0.0.1" + std::to_string(i + 1) + ":7001", local(bridges.nodes[i]->publicPort()));
+            cfg = replaceAll(cfg, "10.0.0.1" + std::to_string(i + 1) + ":7002", local(bridges.nodes[i]->internalPort()));
+        }
+        cfg = replaceAll(cfg, "inter 2s fall 2 rise 2", "inter 100ms fall 2 rise 1");
+        cfg += "\nfrontend test_stats\n    bind " + local(ports[2]) + "\n    stats enable\n    stats uri /stats\n";
+        writeFile(dir.file("haproxy.cfg"), cfg);
+
+        BridgeProcess check({"-c", "-f", dir.file("haproxy.cfg")}, false, kHaproxy);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(check.output(), 0, check.waitExit(10000));
+        BridgeProcess haproxy({"-db", "-f", dir.file("haproxy.cfg")}, false, kHaproxy);
+        OutputOnFailure dumpHaproxy(haproxy, "haproxy");
+        std::map<std::string, std::string> allUp;
+        for (const char* backend : {"ws2api_public", "ws2api_internal"})
+            for (const auto& name : bridges.names) allUp[std::string(backend) + "/" + name] = "UP";
+        CPPUNIT_ASSERT_MESSAGE("haproxy did not see the bridges UP", allServers(ports[2], allUp, 10000));
+
+        // 1. A few thousand clients through the public frontend.
+        std::vector<std::string> ids;
+        for (std::size_t i = 0; i < kClients; ++i) ids.push_back("user-" + std::to_string(10000 + i));
+        ClientSwarm swarm(ids);
+        std::vector<std::size_t> everyone;
+        for (std::size_t i = 0; i < kClients; ++i) everyone.push_back(i);
+        auto t0 = Clock::now();
+        std::size_t open = swarm.connect(ports[0], everyone, 60000);
+        const long long connectMs = msSince(t0);
+        for (std::size_t i = 0; i < kClients && open != kClients; ++i)
+            CPPUNIT_ASSERT_MESSAGE(describe(swarm[i]), swarm[i].state == ClientSwarm::Client::State::Open);
+
+        // Where each client landed, as the API saw it (X-Ws2api-Node on the connect GET).
+        std::map<std::string, std::vector<std::string>> connects = connectsByClient(upstream);
+        std::vector<std::string> nodeOf(kClients);
+        std::map<std::string, std::size_t> perNode;
+        for (std::size_t i = 0; i < kClients; ++i) {
+            const auto& seen = connects[ids[i]];
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], std::size_t(1), seen.size());
+            nodeOf[i] = seen[0];
+            CPPUNIT_ASSERT_MESSAGE(ids[i] + " on " + seen[0], bridges.indexOf(seen[0]) >= 0);
+            ++perNode[seen[0]];
+        }
+        for (const auto& name : bridges.names)
+            CPPUNIT_ASSERT_MESSAGE(name + " got " + std::to_string(perNode[name]) + " clients",
+                                   perNode[name] >= kClients / 10); // the hash spreads them
+
+        // 2. A push to every client through the internal frontend: each answered by
+        // the node holding it (no forwarding configured: the balancer alone routes).
+        t0 = Clock::now();
+        std::vector<PushAnswer> answers = pushAll(ports[1], swarm, "first");
+        const long long pushMs = msSince(t0);
+        for (std::size_t i = 0; i < kClients; ++i) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i] + ": " + answers[i].body, 200, answers[i].status);
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], nodeOf[i], answers[i].node);
+        }
+        auto everyoneHas = [&](std::size_t count) {
+            return [&, count] {
+                for (std::size_t i = 0; i < kClients; ++i)
+                    if (swarm[i].messages.size() < count) return false;
+                return true;
+            };
+        };
+        swarm.runUntil(everyoneHas(1), 20000);
+        for (std::size_t i = 0; i < kClients; ++i) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), std::size_t(1), swarm[i].messages.size());
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), "first " + ids[i], swarm[i].messages[0]);
+        }
+
+        // 3. bridge2 stops (SIGTERM: graceful). Exactly its clients are closed with 1001.
+        const int stopped = 1;
+        const std::string stoppedName = bridges.names[stopped];
+        std::set<std::size_t> victims;
+        for (std::size_t i = 0; i < kClients; ++i)
+            if (nodeOf[i] == stoppedName) victims.insert(i);
+        swarm.clearMessages();
+        t0 = Clock::now();
+        ::kill(bridges.nodes[stopped]->pid(), SIGTERM);
+        swarm.runUntil(
+            [&] {
+                for (std::size_t i : victims)
+                    if (swarm[i].state == ClientSwarm::Client::State::Open) return false;
+                return true;
+            },
+            20000);
+        const long long drainMs = msSince(t0);
+        CPPUNIT_ASSERT_EQUAL(0, bridges.nodes[stopped]->waitExit(20000));
+        swarm.runUntil([] { return false; }, 200); // anything else that would (wrongly) happen
+        for (std::size_t i = 0; i < kClients; ++i) {
+            if (victims.count(i)) {
+                CPPUNIT_ASSERT_MESSAGE(describe(swarm[i]), swarm[i].state == ClientSwarm::Client::State::Closed);
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), std::uint16_t(1001), swarm[i].closeCode);
+            } else {
+                CPPUNIT_ASSERT_MESSAGE(describe(swarm[i]), swarm[i].state == ClientSwarm::Client::State::Open);
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), std::uint16_t(0), swarm[i].closeCode);
+            }
+        }
+        // ... and the API got one DELETE for each of them, from that node, and no other.
+        CPPUNIT_ASSERT(upstream.waitFor("DELETE", "", victims.size(), 10000));
+        sleepMs(100);
+        std::map<std::string, std::vector<RecordedRequest>> deletes;
+        for (const auto& r : upstream.requests("DELETE", "")) deletes[r.path.substr(1)].push_back(r);
+        CPPUNIT_ASSERT_EQUAL(victims.size(), deletes.size());
+        for (std::size_t i : victims) {
+            const auto& d = deletes[ids[i]];
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], std::size_t(1), d.size());
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], stoppedName, d[0].header("x-ws2api-node"));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], std::string("shutdown"), d[0].body);
+        }
+
+        // 4. HAProxy takes it out of both backends; its clients reconnect and land
+        // on the two others.
+        std::map<std::string, std::string> oneDown = allUp;
+        oneDown["ws2api_public/" + stoppedName] = "DOWN";
+        oneDown["ws2api_internal/" + stoppedName] = "DOWN";
+        CPPUNIT_ASSERT_MESSAGE("haproxy did not mark " + stoppedName + " down", allServers(ports[2], oneDown, 10000));
+        std::vector<std::size_t> again(victims.begin(), victims.end());
+        t0 = Clock::now();
+        std::size_t reopened = swarm.connect(ports[0], again, 30000);
+        const long long reconnectMs = msSince(t0);
+        for (std::size_t i : again)
+            CPPUNIT_ASSERT_MESSAGE(describe(swarm[i]), reopened == again.size() ||
+                                                           swarm[i].state == ClientSwarm::Client::State::Open);
+        connects = connectsByClient(upstream);
+        std::map<std::string, std::size_t> movedTo;
+        for (std::size_t i : victims) {
+            const auto& seen = connects[ids[i]];
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], std::size_t(2), seen.size());
+            CPPUNIT_ASSERT_MESSAGE(ids[i] + " reconnected to " + seen[1], seen[1] != stoppedName && bridges.indexOf(seen[1]) >= 0);
+            nodeOf[i] = seen[1];
+            ++movedTo[seen[1]];
+        }
+        for (std::size_t i = 0; i < kClients; ++i)
+            if (!victims.count(i)) CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], std::size_t(1), connects[ids[i]].size());
+
+        // 5. Pushes through the balancer reach everyone again: the moved clients at
+        // their new node, the others where they always were.
+        swarm.clearMessages();
+        answers = pushAll(ports[1], swarm, "second");
+        for (std::size_t i = 0; i < kClients; ++i) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i] + ": " + answers[i].body, 200, answers[i].status);
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], nodeOf[i], answers[i].node);
+        }
+        swarm.runUntil(everyoneHas(1), 20000);
+        for (std::size_t i = 0; i < kClients; ++i) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), std::size_t(1), swarm[i].messages.size());
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), "second " + ids[i], swarm[i].messages[0]);
+        }
+
+        CPPUNIT_ASSERT_MESSAGE("haproxy did not stop on SIGTERM", haproxy.terminate(10000) >= 0);
+        std::cerr << "\n  " << kClients << " clients via haproxy: " << perNode[bridges.names[0]] << "/"
+                  << perNode[bridges.names[1]] << "/" << perNode[bridges.names[2]] << " per bridge; connect " << connectMs
+                  << " ms, " << kClients << " pushes " << pushMs << " ms; " << victims.size() << " clients of "
+                  << stoppedName << " closed in " << drainMs << " ms, reconnected in " << reconnectMs << " ms ("
+                  << movedTo[bridges.names[0]] << " to " << bridges.names[0] << ", " << movedTo[bridges.names[2]]
+                  << " to " << bridges.names[2] << "); total " << msSince(begin) << " ms\n";
+    }
+
+    void testNginxExample()
+    {
+        CPPUNIT_ASSERT_MESSAGE("nginx is not installed (installer/install-deps.sh)", Poco::File(kNginx).exists());
+        FakeUpstream upstream;
+        Bridges bridges(upstream, true); // nginx balances pushes round-robin: the bridges forward them
+        TempDir dir;
+        std::vector<unsigned short> ports = freePorts(2);
+        std::string site = readFile(std::string(WS2API_SOURCE_DIR) + "/packaging/examples/nginx-ws2api.conf");
+        site = replaceAll(site, "listen 443 ssl;", "listen " + local(ports[0]) + ";");
+        site = replaceAll(site, "    ssl_certificate     /etc/nginx/certs/ws.example.com.crt;\n", "");
+        site = replaceAll(site, "    ssl_certificate_key /etc/nginx/certs/ws.example.com.key;\n", "");
+        site = replaceAll(site, "listen 10.0.0.10:7002;", "listen " + local(ports[1]) + ";");
+        for (int i = 0; i < 3; ++i) {
+            site = replaceAll(site, "10.0.0.1" + std::to_string(i + 1) + ":7001", local(bridges.nodes[i]->publicPort()));
+            site = replaceAll(site, "10.0.0.1" + std::to_string(i + 1) + ":7002", local(bridges.nodes[i]->internalPort()));
+        }
+        writeFile(dir.file("ws2api.conf"), site);
+        const std::string t = dir.path + "/";
+        writeFile(dir.file("nginx.conf"), "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + t +
+                                              "nginx.pid;\nerror_log stderr warn;\nevents { worker_connections 1024; }\n"
+                                              "http {\n  access_log off;\n  client_body_temp_path " + t +
+                                              "body;\n  proxy_temp_path " + t + "proxy;\n  fastcgi_temp_path " + t +
+                                              "fastcgi;\n  uwsgi_temp_path " + t + "uwsgi;\n  scgi_temp_path " + t +
+                                              "scgi;\n  include " + dir.file("ws2api.conf") + ";\n}\n");
+        BridgeProcess check({"-t", "-p", dir.path, "-c", dir.file("nginx.conf")}, false, kNginx);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(check.output(), 0, check.waitExit(10000));
+        CPPUNIT_ASSERT_MESSAGE(check.output(), check.output().find("test is successful") != std::string::npos);
+
+        BridgeProcess nginx({"-p", dir.path, "-c", dir.file("nginx.conf")}, false, kNginx);
+        OutputOnFailure dumpNginx(nginx, "nginx");
+        constexpr std::size_t kClients = 150;
+        std::vector<std::string> ids;
+        for (std::size_t i = 0; i < kClients; ++i) ids.push_back("n-" + std::to_string(i));
+        ClientSwarm swarm(ids);
+        std::vector<std::size_t> everyone;
+        for (std::size_t i = 0; i < kClients; ++i) everyone.push_back(i);
+        // nginx needs a moment to bind: retry the upgrades that were refused.
+        std::size_t open = 0;
+        for (int attempt = 0; attempt < 50 && open < kClients; ++attempt) {
+            std::vector<std::size_t> todo;
+            for (std::size_t i : everyone)
+                if (swarm[i].state != ClientSwarm::Client::State::Open) todo.push_back(i);
+            swarm.connect(ports[0], todo, 10000);
+            open = 0;
+            for (std::size_t i : everyone) open += swarm[i].state == ClientSwarm::Client::State::Open;
+            if (open < kClients) sleepMs(100);
+        }
+        for (std::size_t i = 0; i < kClients; ++i)
+            CPPUNIT_ASSERT_MESSAGE(describe(swarm[i]), swarm[i].state == ClientSwarm::Client::State::Open);
+        std::map<std::string, std::vector<std::string>> connects = connectsByClient(upstream);
+        std::set<std::string> used;
+        for (const auto& id : ids) used.insert(connects[id].back());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("the hash spreads the clients", std::size_t(3), used.size());
+        std::vector<PushAnswer> answers = pushAll(ports[1], swarm, "via nginx");
+        for (std::size_t i = 0; i < kClients; ++i) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i] + ": " + answers[i].body, 200, answers[i].status);
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], connects[ids[i]].back(), answers[i].node);
+        }
+        // Round-robin over three nodes: about two pushes in three needed a hop.
+        double forwarded = 0;
+        for (const auto& node : bridges.nodes)
+            forwarded += metricValue(metricsText(node->internalPort()), "forwards_delivered_total");
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(forwarded), forwarded > kClients / 3.0 && forwarded < kClients);
+        swarm.runUntil(
+            [&] {
+                for (std::size_t i = 0; i < kClients; ++i)
+                    if (swarm[i].messages.empty()) return false;
+                return true;
+            },
+            10000);
+        for (std::size_t i = 0; i < kClients; ++i)
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), std::string("via nginx " + ids[i]),
+                                         swarm[i].messages.empty() ? std::string() : swarm[i].messages[0]);
+        ::kill(nginx.pid(), SIGQUIT); // nginx's graceful stop
+        CPPUNIT_ASSERT(nginx.waitExit(10000) >= 0);
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(ScaleOutTest);
