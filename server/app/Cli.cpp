@@ -197,6 +197,9 @@ int Cli::run(const std::vector<std::string>& args)
     } catch (const std::exception& e) {
         err_ << "ws2api: " << dbPath << ": " << e.what() << '\n';
         return IoError;
+    } catch (...) {
+        err_ << "ws2api: " << dbPath << ": unexpected error\n";
+        return IoError;
     }
 }
 

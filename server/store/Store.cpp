@@ -208,7 +208,9 @@ Store::~Store() = default;
 void Store::open(int busyTimeoutMs)
 {
     // Session from the implementation directly: no global connector registry.
-    Poco::AutoPtr<Poco::Data::SessionImpl> impl(new SQLite::SessionImpl(path_, 1));
+    // 10: POCO's open ("login") timeout in seconds. Opening takes no lock, so
+    // it only matters for a stuck disk; locks are the busy timeout's business.
+    Poco::AutoPtr<Poco::Data::SessionImpl> impl(new SQLite::SessionImpl(path_, 10));
     session_ = std::make_unique<Poco::Data::Session>(impl);
     // The busy handler waits this long for another connection (CLI or server) to
     // finish, then the call fails with "locked" instead of hanging.

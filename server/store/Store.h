@@ -147,11 +147,17 @@ public:
     void insertStats(const StatsRow& row);
     /// Builds the 300 s and 3600 s rollups of complete periods before now and
     /// deletes rows older than the retention (raw: rawHours, rollups: days).
+    /// A period is complete when its end + the source rows' resolution <= now
+    /// (its last row can have been written); each period is rolled up once, so
+    /// repeated calls change nothing. Raw rows are never deleted before they
+    /// are rolled up.
     void rollupAndExpire(std::int64_t now, int rawHours, int rollupDays);
     /// Rows with from <= ts < to, at the coarsest stored resolution that is
     /// <= the requested one (raw rows are re-aggregated when resolution is
     /// larger than what is stored). Oldest first, at most maxRows (the
-    /// resolution is raised to fit).
+    /// resolution is raised to fit). Buckets start at multiples of the returned
+    /// resolution (a multiple of the stored one); after the newest rollup the
+    /// range is filled from finer rows. resolution <= 0: as fine as stored.
     std::vector<StatsRow> statsHistory(std::int64_t from, std::int64_t to, int resolution, int maxRows = 2000);
 
 private:
