@@ -110,6 +110,16 @@ std::string Config::getString(KeyId id) const
     return strings_[index(id)];
 }
 
+const char* Config::sourceName(Source source)
+{
+    switch (source) {
+    case Source::Default: return "default";
+    case Source::Stored: return "stored";
+    case Source::CommandLine: return "command line";
+    }
+    return "default";
+}
+
 std::string Config::toText(KeyId id) const
 {
     const KeyInfo& k = keyInfo(id);

@@ -16,6 +16,9 @@ namespace ws2api {
 
 class Config {
 public:
+    /// Where the value in use came from. Precedence: CommandLine > Stored > Default.
+    enum class Source : std::uint8_t { Default, Stored, CommandLine };
+
     Config(); ///< every key at its default
 
     /// Validates and stores a value given as text (as on the command line).
@@ -29,6 +32,10 @@ public:
     /// The value of any key as text, as set() accepts it.
     std::string toText(KeyId id) const;
 
+    Source source(KeyId id) const { return sources_[index(id)].load(std::memory_order_relaxed); }
+    void setSource(KeyId id, Source source) { sources_[index(id)].store(source, std::memory_order_relaxed); }
+    static const char* sourceName(Source source);
+
     /// Checks text against a key without storing it.
     static bool validate(const KeyInfo& key, std::string_view value, std::string& error, std::int64_t* intOut = nullptr);
 
@@ -36,6 +43,7 @@ private:
     static std::size_t index(KeyId id) { return static_cast<std::size_t>(id); }
 
     std::array<std::atomic<std::int64_t>, kKeyCount> ints_{};
+    std::array<std::atomic<Source>, kKeyCount> sources_{};
     mutable std::mutex stringsMutex_;
     std::array<std::string, kKeyCount> strings_;
 };

@@ -1,5 +1,6 @@
 #include "server/api/InternalServer.h"
 
+#include "server/api/ManagementHandler.h"
 #include "server/api/PushHandler.h"
 #include "server/app/Bridge.h"
 
@@ -11,6 +12,7 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/ThreadPool.h>
 
 namespace ws2api {
 
@@ -55,6 +57,8 @@ public:
             return new TextHandler(HTTPResponse::HTTP_OK, bridge_.metrics().renderOpenMetrics(),
                                    "application/openmetrics-text; version=1.0.0; charset=utf-8");
         }
+        if (path == "/api/v1/events") return new EventStreamHandler(bridge_);
+        if (path == "/api" || path.rfind("/api/", 0) == 0) return new ManagementHandler(bridge_, path);
         std::string segment = path.size() > 1 ? path.substr(1) : std::string();
         if (segment.find('/') != std::string::npos) return new TextHandler(HTTPResponse::HTTP_NOT_FOUND, "not found");
         if (method != HTTPRequest::HTTP_POST)
@@ -89,11 +93,15 @@ void InternalServer::start(const std::string& hostPort)
     address_ = socket.address();
     auto* params = new Poco::Net::HTTPServerParams;
     params->setMaxQueued(1024); // the default of 64 refuses pushes under load
-    params->setMaxThreads(16);
+    // Pushes and management calls share 16 threads; every live event stream
+    // (management.max_event_streams) holds one more for as long as it is open.
+    const int streams = static_cast<int>(bridge_.config().getInt(KeyId::ManagementMaxEventStreams));
+    threads_ = std::make_unique<Poco::ThreadPool>(2, 16 + streams, 60);
+    params->setMaxThreads(16 + streams);
     params->setKeepAlive(true);
     params->setMaxKeepAliveRequests(0); // unlimited
     params->setKeepAliveTimeout(Poco::Timespan(30, 0));
-    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(bridge_), socket, params);
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(bridge_), *threads_, socket, params);
     server_->start();
 }
 
@@ -102,6 +110,7 @@ void InternalServer::stop()
     if (server_) {
         server_->stopAll(true);
         server_.reset();
+        threads_->joinAll();
     }
 }
 

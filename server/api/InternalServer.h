@@ -1,6 +1,7 @@
 #pragma once
 // The internal listener (default 127.0.0.1:7002): pushes from the API
-// (POST /<ClientId>), OpenMetrics counters (GET / and GET /metrics).
+// (POST /<ClientId>), OpenMetrics counters (GET / and GET /metrics), the
+// management API (/api/v1/..., docs/API.md).
 // A POCO HTTPServer: these are short requests from the API and Prometheus,
 // served by a small thread pool with keep-alive.
 #include <Poco/Net/SocketAddress.h>
@@ -8,9 +9,12 @@
 #include <memory>
 #include <string>
 
-namespace Poco::Net {
+namespace Poco {
+class ThreadPool;
+namespace Net {
 class HTTPServer;
 }
+} // namespace Poco
 
 namespace ws2api {
 
@@ -28,6 +32,7 @@ public:
 
 private:
     Bridge& bridge_;
+    std::unique_ptr<Poco::ThreadPool> threads_; ///< declared before server_: outlives it
     std::unique_ptr<Poco::Net::HTTPServer> server_;
     Poco::Net::SocketAddress address_;
 };

@@ -1,6 +1,7 @@
 #include "server/app/Bridge.h"
 
 #include "server/api/InternalServer.h"
+#include "server/app/StoreKeeper.h"
 #include "server/loop/EventLoop.h"
 
 #include <Poco/Logger.h>
@@ -22,7 +23,7 @@ namespace {
 Poco::Logger& log() { return Poco::Logger::get("ws2api"); }
 } // namespace
 
-Bridge::Bridge(Config& config) : config_(config) {}
+Bridge::Bridge(Config& config, std::string dbPath) : config_(config), dbPath_(std::move(dbPath)) {}
 
 Bridge::~Bridge()
 {
@@ -65,6 +66,20 @@ int Bridge::openListener(const Poco::Net::SocketAddress& address)
 
 void Bridge::start()
 {
+    // The stored configuration first: it may hold the listen addresses.
+    std::shared_ptr<Store> store;
+    std::string storeProblem;
+    if (!dbPath_.empty()) {
+        try {
+            store = std::make_shared<Store>(dbPath_);
+        } catch (const StoreError& e) {
+            storeProblem = e.what();
+        }
+    }
+    keeper_ = std::make_unique<StoreKeeper>(*this, dbPath_, store);
+    if (!storeProblem.empty()) keeper_->openFailed(storeProblem);
+    keeper_->loadInitial();
+
     Poco::URI upstreamUri = parseUpstreamUrl(config_.getString(KeyId::UpstreamUrl));
 
     Poco::Net::SocketAddress listenAddress;
@@ -114,6 +129,7 @@ void Bridge::start()
         throw;
     }
     for (auto& loop : loops_) loop->start();
+    keeper_->start();
     started_ = true;
     log().information("ws2api: %d event loops, %d upstream workers, up to %z connections, upstream %s", loops,
                       static_cast<int>(config_.getInt(KeyId::UpstreamPoolSize)), maxConnections(),
@@ -196,10 +212,99 @@ Bridge::PushResult Bridge::push(const std::string& clientId, std::string body, b
     return future.get();
 }
 
+namespace {
+bool startsWith(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+// The loops' clock is CLOCK_MONOTONIC (steady_clock); connection times are
+// shown as unix time.
+std::int64_t wallOffsetMs()
+{
+    auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    auto mono = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+    return wall - mono;
+}
+} // namespace
+
+std::vector<ConnectionInfo> Bridge::snapshotConnections(const std::string& idPrefix, const std::string& remotePrefix,
+                                                        int timeoutMs)
+{
+    std::vector<std::future<std::vector<ConnectionInfo>>> parts;
+    for (auto& loop : loops_) {
+        auto p = std::make_shared<std::promise<std::vector<ConnectionInfo>>>();
+        parts.push_back(p->get_future());
+        EventLoop* l = loop.get();
+        l->post([l, p, idPrefix, remotePrefix] {
+            std::vector<ConnectionInfo> out;
+            const std::int64_t offset = wallOffsetMs();
+            l->forEachConnectionInLoop([&](const Connection& c) {
+                if (!idPrefix.empty() && !startsWith(c.clientIdInLoop(), idPrefix)) return;
+                ConnectionInfo info;
+                if (c.infoInLoop(info, offset) && (remotePrefix.empty() || startsWith(info.remote, remotePrefix)))
+                    out.push_back(std::move(info));
+            });
+            p->set_value(std::move(out));
+        });
+    }
+    std::vector<ConnectionInfo> all;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (auto& f : parts) {
+        if (f.wait_until(deadline) != std::future_status::ready) continue;
+        std::vector<ConnectionInfo> part = f.get();
+        all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+    }
+    return all;
+}
+
+std::optional<ConnectionInfo> Bridge::connectionInfo(const std::string& clientId, int timeoutMs)
+{
+    std::shared_ptr<Session> session = registry_.find(clientId);
+    if (!session) return std::nullopt;
+    auto p = std::make_shared<std::promise<std::optional<ConnectionInfo>>>();
+    auto f = p->get_future();
+    EventLoop* loop = session->loop;
+    std::uint64_t id = session->connId;
+    loop->post([loop, id, p] {
+        ConnectionInfo info;
+        Connection* c = loop->findConnectionInLoop(id);
+        if (c && c->infoInLoop(info, wallOffsetMs()))
+            p->set_value(std::move(info));
+        else
+            p->set_value(std::nullopt);
+    });
+    if (f.wait_for(std::chrono::milliseconds(timeoutMs)) != std::future_status::ready) return std::nullopt;
+    return f.get();
+}
+
+bool Bridge::disconnect(const std::string& clientId, std::uint16_t code, const std::string& reason, int timeoutMs)
+{
+    std::shared_ptr<Session> session = registry_.find(clientId);
+    if (!session) return false;
+    auto p = std::make_shared<std::promise<bool>>();
+    auto f = p->get_future();
+    EventLoop* loop = session->loop;
+    std::uint64_t id = session->connId;
+    loop->post([loop, id, p, code, reason] {
+        Connection* c = loop->findConnectionInLoop(id);
+        if (!c || c->state() != Connection::State::Open) {
+            p->set_value(false);
+            return;
+        }
+        c->closeInLoop(code, reason, reason.empty() ? "disconnected by operator" : reason);
+        p->set_value(true);
+    });
+    if (f.wait_for(std::chrono::milliseconds(timeoutMs)) != std::future_status::ready) return false;
+    return f.get();
+}
+
 void Bridge::stop()
 {
     if (!started_ || stopped_) return;
     stopped_ = true;
+    stopping_.store(true);
     auto begin = std::chrono::steady_clock::now();
     std::size_t clients = 0;
     for (auto& loop : loops_) clients += loop->connectionCount();
@@ -237,6 +342,7 @@ void Bridge::stop()
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     internal_->stop();
+    keeper_->stop();
     for (auto& loop : loops_) loop->stop();
     upstream_->stop();
     loops_.clear();

@@ -7,6 +7,9 @@
 // stop() (graceful: see stop()). Not copyable; one per process in practice,
 // several in tests.
 #include "common/Config.h"
+#include "server/api/EventHub.h"
+#include "server/api/TokenAuth.h"
+#include "server/loop/Connection.h"
 #include "server/loop/Registry.h"
 #include "server/metrics/Metrics.h"
 #include "server/upstream/UpstreamDispatcher.h"
@@ -16,6 +19,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,10 +27,12 @@ namespace ws2api {
 
 class EventLoop;
 class InternalServer;
+class StoreKeeper;
 
 class Bridge {
 public:
-    explicit Bridge(Config& config);
+    /// dbPath: the SQLite file (configuration, tokens, statistics); empty = none.
+    explicit Bridge(Config& config, std::string dbPath = {});
     ~Bridge();
     Bridge(const Bridge&) = delete;
     Bridge& operator=(const Bridge&) = delete;
@@ -43,6 +49,10 @@ public:
     Metrics& metrics() { return metrics_; }
     Registry& registry() { return registry_; }
     UpstreamDispatcher& upstream() { return *upstream_; }
+    EventHub& events() { return events_; }
+    TokenAuth& auth() { return auth_; }
+    StoreKeeper& keeper() { return *keeper_; }
+    bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
 
     /// Counts a new client socket against server.max_connections. Any thread.
     bool tryReserveConnection();
@@ -58,6 +68,16 @@ public:
     /// calling (HTTP handler) thread up to timeoutMs for the loop's answer.
     PushResult push(const std::string& clientId, std::string body, bool binary, int timeoutMs);
 
+    /// Open connections whose ClientId starts with idPrefix and remote address
+    /// with remotePrefix (empty: any), copied from every loop. Waits up to timeoutMs
+    /// for the loops; a loop that does not answer in time is left out.
+    std::vector<ConnectionInfo> snapshotConnections(const std::string& idPrefix, const std::string& remotePrefix,
+                                                    int timeoutMs);
+    /// The open connection with that ClientId.
+    std::optional<ConnectionInfo> connectionInfo(const std::string& clientId, int timeoutMs);
+    /// Closes the client with code/reason (the DELETE body is the reason). false: not connected here.
+    bool disconnect(const std::string& clientId, std::uint16_t code, const std::string& reason, int timeoutMs);
+
     /// Checks upstream.url: http://host[:port]/path, no query, no fragment.
     static Poco::URI parseUpstreamUrl(const std::string& url);
 
@@ -66,7 +86,12 @@ private:
     void deliverResult(const std::shared_ptr<Session>& session, UpstreamResult&& result);
 
     Config& config_;
+    const std::string dbPath_;
     Metrics metrics_;
+    EventHub events_;
+    TokenAuth auth_;
+    std::unique_ptr<StoreKeeper> keeper_;
+    std::atomic<bool> stopping_{false};
     Registry registry_;
     std::unique_ptr<UpstreamDispatcher> upstream_;
     std::vector<std::unique_ptr<EventLoop>> loops_;

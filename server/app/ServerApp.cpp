@@ -1,6 +1,7 @@
 #include "server/app/ServerApp.h"
 
 #include "server/app/Bridge.h"
+#include "server/app/Cli.h"
 #include "ws2api/Version.h"
 
 #include <Poco/AutoPtr.h>
@@ -79,6 +80,7 @@ void ServerApp::setKey(const char* key, const std::string& value)
 {
     std::string error;
     if (!config_.set(key, value, error)) throw Poco::Util::InvalidArgumentException(error);
+    config_.setSource(findKey(key)->id, Config::Source::CommandLine);
 }
 
 void ServerApp::handleOption(const std::string& name, const std::string& value)
@@ -98,6 +100,7 @@ void ServerApp::handleOption(const std::string& name, const std::string& value)
         std::string error;
         if (!config_.set(value.substr(0, eq), value.substr(eq + 1), error))
             throw Poco::Util::InvalidArgumentException(error);
+        config_.setSource(findKey(value.substr(0, eq))->id, Config::Source::CommandLine);
     } else if (name == "help") {
         Poco::Util::HelpFormatter help(options());
         help.setCommand("ws2api");
@@ -108,6 +111,7 @@ void ServerApp::handleOption(const std::string& name, const std::string& value)
                        "upstream API; the API pushes with POST /<ClientId> on the internal listener.");
         help.setFooter("Configuration keys: docs/configuration.md. SIGTERM/SIGINT: graceful shutdown.");
         help.format(std::cout);
+        std::cout << "\nAdministration (on the --db file, with or without a running server):\n" << Cli::usage();
         exitEarly_ = true;
         stopOptionsProcessing();
     } else if (name == "config-reference") {
@@ -174,7 +178,7 @@ int ServerApp::main(const std::vector<std::string>& args)
     for (int sig : {SIGTERM, SIGINT, SIGQUIT}) sigaddset(&termination, sig);
     pthread_sigmask(SIG_BLOCK, &termination, nullptr);
 
-    Bridge bridge(config_);
+    Bridge bridge(config_, dbPath_);
     try {
         bridge.start();
     } catch (const Poco::Exception& e) {
@@ -184,8 +188,7 @@ int ServerApp::main(const std::vector<std::string>& args)
         std::cerr << "ws2api: " << e.what() << '\n';
         return EXIT_SOFTWARE;
     }
-    if (!dbPath_.empty())
-        log.information("--db %s: noted; configuration and statistics are not stored yet (in-memory only)", dbPath_);
+    log.information("database: %s", dbPath_.empty() ? std::string("none") : dbPath_);
     // On a wildcard address, show a URL a newcomer can paste on this machine.
     const Poco::Net::SocketAddress pub = bridge.publicAddress();
     const bool wildcard = pub.host().isWildcard();

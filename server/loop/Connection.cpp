@@ -205,7 +205,9 @@ void Connection::openInLoop(const std::string& protocol)
     }
     state_ = State::Open;
     countedOpen_ = true;
+    session_->protocol = chosen;
     bridge.metrics().connectionsOpened.fetch_add(1, std::memory_order_relaxed);
+    bridge.events().connected(session_->clientId);
     parser_ = std::make_unique<codec::FrameParser>(
         static_cast<std::size_t>(bridge.config().getInt(KeyId::LimitsMaxMessageBytes)));
     lastReadMs_ = loop_.nowMs();
@@ -254,6 +256,8 @@ void Connection::onMessage(bool binary, std::string& payload)
     if (state_ != State::Open) return;
     Bridge& bridge = loop_.bridge();
     bridge.metrics().messagesReceived.fetch_add(1, std::memory_order_relaxed);
+    ++messagesIn_;
+    bytesIn_ += payload.size();
     UpstreamJob job;
     job.kind = UpstreamKind::Message;
     job.session = session_;
@@ -428,7 +432,11 @@ Connection::SendStatus Connection::sendMessageInLoop(const std::string& payload,
                     "outbound queue overflow");
         return SendStatus::Overflow;
     }
-    if (st != SendStatus::Closed) loop_.bridge().metrics().messagesSent.fetch_add(1, std::memory_order_relaxed);
+    if (st != SendStatus::Closed) {
+        loop_.bridge().metrics().messagesSent.fetch_add(1, std::memory_order_relaxed);
+        ++messagesOut_;
+        bytesOut_ += payload.size();
+    }
     return st;
 }
 
@@ -506,7 +514,10 @@ void Connection::endSessionInLoop(const std::string& cause)
     sessionEnded_ = true;
     Bridge& bridge = loop_.bridge();
     if (session_ && log().debug()) log().debug("client %s (%s): ended: %s", session_->clientId, peer_, cause);
-    if (countedOpen_) bridge.metrics().connectionsClosed.fetch_add(1, std::memory_order_relaxed);
+    if (countedOpen_) {
+        bridge.metrics().connectionsClosed.fetch_add(1, std::memory_order_relaxed);
+        if (session_) bridge.events().disconnected(session_->clientId);
+    }
     if (!session_) return;
     session_->ended.store(true);
     if (!session_->deleteQueued.exchange(true)) {
@@ -517,6 +528,29 @@ void Connection::endSessionInLoop(const std::string& cause)
         bridge.upstream().submit(std::move(job));
     }
     bridge.registry().release(*session_);
+}
+
+bool Connection::infoInLoop(ConnectionInfo& info, std::int64_t wallOffsetMs) const
+{
+    if (state_ != State::Open || !session_) return false;
+    info.clientId = session_->clientId;
+    info.remote = peer_;
+    info.subprotocol = session_->protocol;
+    info.connectedAtMs = createdMs_ + wallOffsetMs;
+    info.lastActivityMs = lastReadMs_ + wallOffsetMs;
+    info.messagesIn = messagesIn_;
+    info.messagesOut = messagesOut_;
+    info.bytesIn = bytesIn_;
+    info.bytesOut = bytesOut_;
+    info.queuedBytes = outBytes_;
+    info.pendingUpstream = pending_;
+    return true;
+}
+
+const std::string& Connection::clientIdInLoop() const
+{
+    static const std::string none;
+    return session_ ? session_->clientId : none;
 }
 
 void Connection::dropInLoop(const std::string& cause)

@@ -19,6 +19,21 @@ namespace ws2api {
 
 class EventLoop;
 
+/// What the management API shows of one open connection (copied on its loop).
+struct ConnectionInfo {
+    std::string clientId;
+    std::string remote;
+    std::string subprotocol;
+    std::int64_t connectedAtMs = 0;  ///< unix milliseconds (socket accepted)
+    std::int64_t lastActivityMs = 0; ///< unix milliseconds (last bytes from the client)
+    std::uint64_t messagesIn = 0;
+    std::uint64_t messagesOut = 0;
+    std::uint64_t bytesIn = 0;  ///< message payload bytes from the client
+    std::uint64_t bytesOut = 0; ///< message payload bytes to the client
+    std::uint64_t queuedBytes = 0;
+    std::uint32_t pendingUpstream = 0;
+};
+
 class Connection : public codec::FrameHandler {
 public:
     enum class State : std::uint8_t { Handshake, Upgrading, Open, Closing, Closed };
@@ -51,6 +66,10 @@ public:
     /// Another connection claimed this ClientId: 4000 if open, 409 if still upgrading.
     /// Its DELETE was already queued by the replacer.
     void replacedInLoop();
+    /// Fills `info` for an open connection (false otherwise); wallOffsetMs
+    /// turns the loop's monotonic clock into unix time.
+    bool infoInLoop(ConnectionInfo& info, std::int64_t wallOffsetMs) const;
+    const std::string& clientIdInLoop() const;
 
     // codec::FrameHandler
     void onMessage(bool binary, std::string& payload) override;
@@ -83,6 +102,11 @@ private:
     bool sessionEnded_ = false;
     std::uint32_t pending_ = 0;     ///< messages sent upstream, reply not yet back
     std::uint32_t events_ = 0;      ///< current epoll interest
+
+    std::uint64_t messagesIn_ = 0;
+    std::uint64_t messagesOut_ = 0;
+    std::uint64_t bytesIn_ = 0;
+    std::uint64_t bytesOut_ = 0;
 
     std::int64_t createdMs_;
     std::int64_t lastReadMs_;

@@ -56,6 +56,11 @@ public:
     /// Graceful shutdown: clients get 1001 (or 503 while still in the handshake).
     void shutdownConnectionsInLoop();
     Connection* findConnectionInLoop(std::uint64_t id);
+    template <class F>
+    void forEachConnectionInLoop(F&& fn) const
+    {
+        for (const auto& entry : connections_) fn(static_cast<const Connection&>(*entry.second));
+    }
     void updateEventsInLoop(Connection& c, std::uint32_t events);
     /// Called by a connection whose socket is closed; it is destroyed after the current events.
     void releaseInLoop(Connection& c);

@@ -14,6 +14,33 @@ void LatencyHistogram::observeMicros(std::uint64_t micros)
     count_.fetch_add(1, std::memory_order_relaxed);
 }
 
+LatencyHistogram::Buckets LatencyHistogram::buckets() const
+{
+    Buckets b{};
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = buckets_[i].load(std::memory_order_relaxed);
+    return b;
+}
+
+double LatencyHistogram::quantileMs(const Buckets& delta, double q)
+{
+    std::uint64_t total = 0;
+    for (auto n : delta) total += n;
+    if (total == 0) return 0;
+    const double rank = q * static_cast<double>(total);
+    std::uint64_t below = 0;
+    for (std::size_t i = 0; i < delta.size(); ++i) {
+        if (delta[i] == 0) continue;
+        if (static_cast<double>(below + delta[i]) >= rank) {
+            if (i == kBounds.size()) return kBounds.back() * 1000.0; // over the largest bound
+            const double lower = i == 0 ? 0.0 : kBounds[i - 1];
+            const double fraction = (rank - static_cast<double>(below)) / static_cast<double>(delta[i]);
+            return (lower + (kBounds[i] - lower) * fraction) * 1000.0;
+        }
+        below += delta[i];
+    }
+    return kBounds.back() * 1000.0;
+}
+
 void LatencyHistogram::render(std::string& out, const char* name, const char* help) const
 {
     char line[160];
@@ -98,6 +125,11 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "pushes_not_found", pushesNotFound, "Pushes to a ClientId not connected here (404).");
     counter(out, "pushes_failed", pushesFailed, "Pushes refused for another reason (4xx/5xx).");
     counter(out, "auth_failures", authFailures, "Internal requests refused with 401 (missing or wrong token).");
+    counter(out, "store_errors", storeErrors, "Failed operations on the SQLite database (--db); bridging goes on.");
+    out += "# TYPE store_available gauge\n# HELP store_available 1 while the SQLite database works.\nstore_available ";
+    out += std::to_string(storeAvailable.load(std::memory_order_relaxed));
+    out += '\n';
+    counter(out, "management_requests", managementRequests, "Management API calls (/api/v1).");
     out += "# EOF\n";
     return out;
 }

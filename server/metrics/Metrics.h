@@ -14,9 +14,16 @@ using Counter = std::atomic<std::uint64_t>;
 /// Upstream request latency histogram (seconds buckets, as Prometheus expects).
 class LatencyHistogram {
 public:
-    static constexpr std::array<double, 13> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                       0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+    static constexpr std::array<double, 15> kBounds = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                       0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
+    using Buckets = std::array<std::uint64_t, kBounds.size() + 1>;
     void observeMicros(std::uint64_t micros);
+    /// Per-bucket counts (not cumulative); the last is +Inf.
+    Buckets buckets() const;
+    /// The q-quantile (0..1) in milliseconds of the observations counted in
+    /// `delta` (e.g. the difference of two buckets() snapshots), interpolated
+    /// inside its bucket; 0 when empty.
+    static double quantileMs(const Buckets& delta, double q);
     void render(std::string& out, const char* name, const char* help) const;
 
 private:
@@ -56,6 +63,11 @@ struct Metrics {
     Counter pushesNotFound{0};  ///< 404
     Counter pushesFailed{0};    ///< 4xx/5xx other than 404 (bad body, client not reading, timeout)
     Counter authFailures{0};    ///< 401: push without the right push.token
+
+    // Management side.
+    Counter storeErrors{0};              ///< failed operations on the SQLite file (--db)
+    std::atomic<int> storeAvailable{0};  ///< gauge: 1 while the last store operation worked
+    Counter managementRequests{0};       ///< /api/v1 calls served (any status)
 
     LatencyHistogram upstreamLatency;
 

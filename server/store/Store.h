@@ -25,10 +25,36 @@ class Session;
 
 namespace ws2api {
 
+/// What went wrong, for callers that react differently (the CLI's exit code,
+/// the server's "retry later" versus "tell the operator").
+enum class StoreFailure {
+    Other,
+    Busy,       ///< locked by another connection for longer than the busy timeout: retry later
+    ReadOnly,   ///< file or directory not writable
+    Full,       ///< disk or quota full
+    Corrupt,    ///< not a database, or a damaged one
+    CantOpen,   ///< missing directory, no permission
+    Schema,     ///< written by a newer ws2api
+    Conflict,   ///< the operation contradicts stored data (e.g. an active token with that name)
+};
+
 class StoreError : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit StoreError(const std::string& message, StoreFailure failure = StoreFailure::Other)
+        : std::runtime_error(message), failure_(failure)
+    {
+    }
+    StoreFailure failure() const { return failure_; }
+
+private:
+    StoreFailure failure_;
 };
+
+/// The --db default when run by hand: $XDG_STATE_HOME/ws2api/ws2api.db, else
+/// $HOME/.local/state/ws2api/ws2api.db. Creates the directory (0700) when
+/// createDirectory. Throws StoreError when neither variable is usable or the
+/// directory cannot be created. (The service passes /var/lib/ws2api/ws2api.db.)
+std::string defaultDbPath(bool createDirectory = true);
 
 /// One row of the statistics history. Counters are deltas over the interval
 /// [ts, ts + resolution); gauges are read at its end (rollups: the maximum,
@@ -99,7 +125,8 @@ public:
     std::int64_t changeCounter();
 
     // Management tokens: only a SHA-256 hash is stored.
-    /// Returns the secret (shown once). Throws StoreError when an active token has that name.
+    /// Returns the secret ("w2a_" + 43 base64url characters, shown once). Throws
+    /// StoreError (Conflict) when an active token has that name or the name is not valid.
     std::string createToken(const std::string& name);
     std::vector<TokenInfo> tokens();
     /// false when no active token has that name.
@@ -107,6 +134,8 @@ public:
     /// (name, sha256 hex) of every active token.
     std::vector<std::pair<std::string, std::string>> activeTokenHashes();
     static std::string hashToken(const std::string& secret);
+    /// 1..64 characters of A-Z a-z 0-9 . _ - @ (names appear in the audit log and in "token:<name>").
+    static bool isValidTokenName(const std::string& name);
 
     // Audit log.
     void audit(const std::string& actor, const std::string& action, const std::string& target,
@@ -126,9 +155,18 @@ public:
     std::vector<StatsRow> statsHistory(std::int64_t from, std::int64_t to, int resolution, int maxRows = 2000);
 
 private:
+    // The *Locked helpers and the ones below expect mutex_ to be held.
+    void open(int busyTimeoutMs);
+    void migrate();
+    int schemaVersionLocked();
+    std::int64_t lastRollupTs(int resolution);
+    std::vector<StatsRow> aggregate(int minRes, int maxRes, std::int64_t from, std::int64_t to, int bucket);
+    [[noreturn]] void fail(const std::string& what) const; // rethrows the current exception as StoreError
+
     std::string path_;
     std::mutex mutex_;
     std::unique_ptr<Poco::Data::Session> session_;
+    std::int64_t ownWrites_ = 0; ///< commits by this connection (PRAGMA data_version ignores them)
 };
 
 } // namespace ws2api

@@ -19,6 +19,7 @@ struct Session {
     std::string rawQuery;    ///< client's query string, forwarded as is (already checked)
     std::string peerAddress; ///< client IP, appended to X-Forwarded-For
     std::vector<std::pair<std::string, std::string>> forwardHeaders;
+    std::string protocol; ///< subprotocol returned in the 101 (set on the loop when it opens)
 
     EventLoop* loop = nullptr; ///< owning loop; results go there
     std::uint64_t connId = 0;  ///< connection id inside that loop

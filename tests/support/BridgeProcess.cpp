@@ -1,5 +1,9 @@
 #include "tests/support/BridgeProcess.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <unistd.h>
+
 #include <Poco/PipeStream.h>
 
 #include <cppunit/TestAssert.h>
@@ -15,6 +19,17 @@ std::string BridgeProcess::binary(const std::string& name) { return std::string(
 BridgeProcess::BridgeProcess(const std::vector<std::string>& args, bool waitForListeners, const std::string& program)
 {
     Poco::Process::Args a(args.begin(), args.end());
+    // Every bridge gets its own database unless the test names one: never the
+    // user's default file, never shared between tests.
+    const bool server = program == "ws2api" && (a.empty() || a[0].rfind("--", 0) == 0);
+    if (server && std::find(a.begin(), a.end(), "--db") == a.end()) {
+        char dir[] = "/tmp/ws2api-test-db-XXXXXX";
+        if (::mkdtemp(dir)) {
+            tempDir_ = dir;
+            a.push_back("--db");
+            a.push_back(tempDir_ + "/ws2api.db");
+        }
+    }
     handle_ = std::make_unique<Poco::ProcessHandle>(Poco::Process::launch(binary(program), a, nullptr, &outPipe_, &outPipe_));
     pid_ = handle_->id();
     reader_ = std::thread([this] { drain(); });
@@ -48,6 +63,10 @@ BridgeProcess::~BridgeProcess()
     // join it before closing the read end it is using.
     if (reader_.joinable()) reader_.join();
     outPipe_.close();
+    if (!tempDir_.empty()) {
+        for (const char* f : {"/ws2api.db", "/ws2api.db-wal", "/ws2api.db-shm"}) ::unlink((tempDir_ + f).c_str());
+        ::rmdir(tempDir_.c_str());
+    }
 }
 
 void BridgeProcess::drain()

@@ -19,7 +19,7 @@ public:
     /// Path of a binary built next to the tests (ws2api, ws2api-demo-api).
     static std::string binary(const std::string& name);
 
-    /// Starts `ws2api` with args; when waitForListeners, waits (up to 10 s)
+    /// Starts `ws2api` with args (plus a fresh temporary --db unless args name one); when waitForListeners, waits (up to 10 s)
     /// for the listener lines and fails the test if they do not come.
     explicit BridgeProcess(const std::vector<std::string>& args, bool waitForListeners = true,
                            const std::string& program = "ws2api");
@@ -52,6 +52,7 @@ private:
     std::string output_;
     unsigned short publicPort_ = 0;
     unsigned short internalPort_ = 0;
+    std::string tempDir_; ///< the --db added for this bridge (removed at the end)
 };
 
 } // namespace ws2api::test

@@ -1,0 +1,649 @@
+#include "server/api/ManagementHandler.h"
+
+#include "common/ClientId.h"
+#include "server/api/Json.h"
+#include "server/app/Bridge.h"
+#include "server/app/StoreKeeper.h"
+#include "server/codec/Frame.h"
+#include "server/codec/Utf8Validator.h"
+
+#include <Poco/Base64Decoder.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/WebSocket.h>
+#include <Poco/String.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <chrono>
+#include <istream>
+#include <sstream>
+
+namespace ws2api {
+
+namespace {
+using Poco::Net::HTTPRequest;
+using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+constexpr std::size_t kMaxBodyBytes = 1024 * 1024;
+constexpr int kLoopTimeoutMs = 5000;
+
+/// A refused call: status + the message of {"error": ...}.
+struct ApiError {
+    HTTPResponse::HTTPStatus status;
+    std::string message;
+};
+
+void sendJson(HTTPServerResponse& response, HTTPResponse::HTTPStatus status, const std::string& body)
+{
+    response.setStatus(status);
+    response.setContentType("application/json");
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    response.send() << body;
+}
+
+std::string errorJson(const std::string& message) { return json::ObjectWriter().str("error", message).done(); }
+
+std::vector<std::string> split(const std::string& path)
+{
+    std::vector<std::string> parts;
+    std::size_t i = 1;
+    while (i <= path.size()) {
+        std::size_t j = path.find('/', i);
+        if (j == std::string::npos) j = path.size();
+        parts.push_back(path.substr(i, j - i));
+        i = j + 1;
+    }
+    if (!parts.empty() && parts.back().empty()) parts.pop_back(); // trailing slash
+    return parts;
+}
+
+std::string readBody(HTTPServerRequest& request)
+{
+    if (request.hasContentLength() && request.getContentLength64() > static_cast<Poco::Int64>(kMaxBodyBytes))
+        throw ApiError{HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "request body over 1 MiB"};
+    std::string body;
+    std::istream& in = request.stream();
+    char buf[8192];
+    while (in) {
+        in.read(buf, sizeof buf);
+        std::streamsize n = in.gcount();
+        if (n <= 0) break;
+        body.append(buf, static_cast<std::size_t>(n));
+        if (body.size() > kMaxBodyBytes) throw ApiError{HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "request body over 1 MiB"};
+    }
+    return body;
+}
+
+Poco::JSON::Object::Ptr parseObject(const std::string& body)
+{
+    if (body.empty()) return new Poco::JSON::Object;
+    try {
+        Poco::JSON::Parser parser;
+        Poco::Dynamic::Var v = parser.parse(body);
+        if (v.type() != typeid(Poco::JSON::Object::Ptr))
+            throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "the body must be a JSON object"};
+        return v.extract<Poco::JSON::Object::Ptr>();
+    } catch (const Poco::Exception& e) {
+        throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "bad JSON: " + e.message()};
+    }
+}
+
+std::string stringField(const Poco::JSON::Object& o, const std::string& name, bool required)
+{
+    if (!o.has(name)) {
+        if (required) throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "missing field '" + name + "'"};
+        return {};
+    }
+    Poco::Dynamic::Var v = o.get(name);
+    if (v.isString()) return v.convert<std::string>();
+    if (v.isNumeric() || v.isBoolean()) return v.convert<std::string>();
+    throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "field '" + name + "' must be a string"};
+}
+
+long long intParam(const Poco::URI::QueryParameters& q, const std::string& name, long long def, long long min,
+                   long long max)
+{
+    for (const auto& [k, v] : q) {
+        if (k != name) continue;
+        try {
+            std::size_t used = 0;
+            long long n = std::stoll(v, &used);
+            if (used != v.size()) throw std::invalid_argument(v);
+            if (n < min || n > max)
+                throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, name + ": " + v + " is out of range [" +
+                                                                   std::to_string(min) + ", " + std::to_string(max) + "]"};
+            return n;
+        } catch (const std::logic_error&) {
+            throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, name + ": '" + v + "' is not an integer"};
+        }
+    }
+    return def;
+}
+
+std::string strParam(const Poco::URI::QueryParameters& q, const std::string& name, const std::string& def = {})
+{
+    for (const auto& [k, v] : q)
+        if (k == name) return v;
+    return def;
+}
+
+std::string clientIdFrom(const std::string& raw)
+{
+    std::string id, why;
+    if (!ClientId::parse(raw, id, why)) throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, why};
+    return id;
+}
+
+std::string connectionJson(const ConnectionInfo& c)
+{
+    return json::ObjectWriter()
+        .str("client_id", c.clientId)
+        .str("remote", c.remote)
+        .num("connected_at", static_cast<double>(c.connectedAtMs) / 1000.0)
+        .num("last_activity", static_cast<double>(c.lastActivityMs) / 1000.0)
+        .integer("messages_in", static_cast<long long>(c.messagesIn))
+        .integer("messages_out", static_cast<long long>(c.messagesOut))
+        .integer("bytes_in", static_cast<long long>(c.bytesIn))
+        .integer("bytes_out", static_cast<long long>(c.bytesOut))
+        .integer("queued_bytes", static_cast<long long>(c.queuedBytes))
+        .integer("pending_upstream", c.pendingUpstream)
+        .str("subprotocol", c.subprotocol)
+        .done();
+}
+
+std::string rowJson(const StatsRow& r)
+{
+    return json::ObjectWriter()
+        .integer("ts", r.ts)
+        .integer("resolution", r.resolution)
+        .integer("connections_open", r.connectionsOpen)
+        .integer("connections_opened", r.connectionsOpened)
+        .integer("connections_closed", r.connectionsClosed)
+        .integer("messages_in", r.messagesIn)
+        .integer("messages_out", r.messagesOut)
+        .integer("pushes", r.pushes)
+        .integer("pushes_failed", r.pushesFailed)
+        .integer("upstream_ok", r.upstreamOk)
+        .integer("upstream_failed", r.upstreamFailed)
+        .integer("upstream_queued", r.upstreamQueued)
+        .num("upstream_p50_ms", r.upstreamP50Ms)
+        .num("upstream_p99_ms", r.upstreamP99Ms)
+        .done();
+}
+
+const char* typeName(KeyType t)
+{
+    switch (t) {
+    case KeyType::Int: return "int";
+    case KeyType::Bool: return "bool";
+    case KeyType::String: return "string";
+    }
+    return "string";
+}
+
+std::int64_t nowSeconds()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// Runs a store call for the API: a store failure becomes 503 with its reason.
+template <class F>
+auto storeCall(Bridge& bridge, F&& fn)
+{
+    try {
+        return bridge.keeper().withStore(std::forward<F>(fn));
+    } catch (const StoreError& e) {
+        throw ApiError{HTTPResponse::HTTP_SERVICE_UNAVAILABLE, e.what()};
+    }
+}
+
+class Api {
+public:
+    Api(Bridge& bridge, HTTPServerRequest& request, std::string actor)
+        : bridge_(bridge), request_(request), actor_("token:" + std::move(actor)),
+          query_(Poco::URI(request.getURI()).getQueryParameters())
+    {
+    }
+
+    /// Returns the status and JSON body for parts = path segments after /api/v1.
+    std::pair<HTTPResponse::HTTPStatus, std::string> route(const std::vector<std::string>& parts)
+    {
+        const std::string& method = request_.getMethod();
+        auto only = [&](const std::string& allowed) {
+            if (method != allowed) throw ApiError{HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "use " + allowed};
+        };
+        if (parts.size() == 1 && parts[0] == "stats") {
+            only(HTTPRequest::HTTP_GET);
+            return ok(bridge_.keeper().statsJson());
+        }
+        if (parts.size() == 2 && parts[0] == "stats" && parts[1] == "history") {
+            only(HTTPRequest::HTTP_GET);
+            return history();
+        }
+        if (parts.size() == 1 && parts[0] == "connections") {
+            only(HTTPRequest::HTTP_GET);
+            return connections();
+        }
+        if (parts.size() == 2 && parts[0] == "connections") {
+            only(HTTPRequest::HTTP_GET);
+            std::string id = clientIdFrom(parts[1]);
+            auto info = bridge_.connectionInfo(id, kLoopTimeoutMs);
+            if (!info) throw ApiError{HTTPResponse::HTTP_NOT_FOUND, "not connected here"};
+            return ok(connectionJson(*info));
+        }
+        if (parts.size() == 3 && parts[0] == "connections" && parts[2] == "push") {
+            only(HTTPRequest::HTTP_POST);
+            return push(clientIdFrom(parts[1]));
+        }
+        if (parts.size() == 3 && parts[0] == "connections" && parts[2] == "disconnect") {
+            only(HTTPRequest::HTTP_POST);
+            return disconnect(clientIdFrom(parts[1]));
+        }
+        if (parts.size() == 1 && parts[0] == "config") {
+            only(HTTPRequest::HTTP_GET);
+            return configList();
+        }
+        if (parts.size() == 2 && parts[0] == "config") {
+            const KeyInfo* key = findKey(parts[1]);
+            if (!key) throw ApiError{HTTPResponse::HTTP_NOT_FOUND, "unknown configuration key '" + parts[1] + "'"};
+            if (method == HTTPRequest::HTTP_PUT) return configSet(*key);
+            if (method == HTTPRequest::HTTP_DELETE) return configReset(*key);
+            if (method == HTTPRequest::HTTP_GET) return ok(keyJson(*key, storedValues()));
+            throw ApiError{HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "use GET, PUT or DELETE"};
+        }
+        if (parts.size() == 1 && parts[0] == "audit") {
+            only(HTTPRequest::HTTP_GET);
+            return audit();
+        }
+        throw ApiError{HTTPResponse::HTTP_NOT_FOUND, "no such management call (see docs/API.md)"};
+    }
+
+private:
+    static std::pair<HTTPResponse::HTTPStatus, std::string> ok(std::string body)
+    {
+        return {HTTPResponse::HTTP_OK, std::move(body)};
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> history()
+    {
+        const long long now = nowSeconds();
+        long long to = intParam(query_, "to", now + 1, 0, 1LL << 40);
+        long long from = intParam(query_, "from", to - 3600, 0, 1LL << 40);
+        if (from >= to) throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "from must be before to"};
+        int resolution = static_cast<int>(intParam(query_, "resolution", 1, 1, 86400 * 366));
+        std::vector<StatsRow> rows =
+            storeCall(bridge_, [&](Store& s) { return s.statsHistory(from, to, resolution, 2000); });
+        std::string points = "[";
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            if (i) points += ',';
+            points += rowJson(rows[i]);
+        }
+        points += ']';
+        int used = rows.empty() ? resolution : rows.front().resolution;
+        return ok(json::ObjectWriter()
+                      .integer("from", from)
+                      .integer("to", to)
+                      .integer("resolution", used)
+                      .raw("points", points)
+                      .done());
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> connections()
+    {
+        const std::string sort = strParam(query_, "sort", "id");
+        if (sort != "id" && sort != "age" && sort != "idle" && sort != "traffic")
+            throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "sort must be id, age, idle or traffic"};
+        const std::string order = strParam(query_, "order", sort == "traffic" ? "desc" : "asc");
+        if (order != "asc" && order != "desc") throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "order must be asc or desc"};
+        const long long offset = intParam(query_, "offset", 0, 0, 1LL << 40);
+        const long long limit = intParam(query_, "limit", 100, 1, 1000);
+        std::vector<ConnectionInfo> all =
+            bridge_.snapshotConnections(strParam(query_, "prefix"), strParam(query_, "remote"), kLoopTimeoutMs);
+        // "age": oldest first (connected earliest); "idle": most idle first; ascending = that order.
+        auto less = [&](const ConnectionInfo& a, const ConnectionInfo& b) {
+            if (sort == "age" && a.connectedAtMs != b.connectedAtMs) return a.connectedAtMs > b.connectedAtMs;
+            if (sort == "idle" && a.lastActivityMs != b.lastActivityMs) return a.lastActivityMs > b.lastActivityMs;
+            if (sort == "traffic" && a.bytesIn + a.bytesOut != b.bytesIn + b.bytesOut)
+                return a.bytesIn + a.bytesOut < b.bytesIn + b.bytesOut;
+            return a.clientId < b.clientId;
+        };
+        const std::size_t total = all.size();
+        const std::size_t begin = std::min<std::size_t>(total, static_cast<std::size_t>(offset));
+        const std::size_t end = std::min<std::size_t>(total, begin + static_cast<std::size_t>(limit));
+        // Only the page needs to be in order: partial_sort up to its end.
+        if (order == "asc")
+            std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(end), all.end(), less);
+        else
+            std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(end), all.end(),
+                              [&](const ConnectionInfo& a, const ConnectionInfo& b) { return less(b, a); });
+        std::string items = "[";
+        for (std::size_t i = begin; i < end; ++i) {
+            if (i > begin) items += ',';
+            items += connectionJson(all[i]);
+        }
+        items += ']';
+        return ok(json::ObjectWriter()
+                      .integer("total", static_cast<long long>(total))
+                      .integer("offset", offset)
+                      .integer("limit", limit)
+                      .raw("items", items)
+                      .done());
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> push(const std::string& clientId)
+    {
+        Poco::JSON::Object::Ptr o = parseObject(readBody(request_));
+        const bool hasText = o->has("text");
+        const bool hasBinary = o->has("binary_base64");
+        if (hasText == hasBinary)
+            throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "send exactly one of 'text' or 'binary_base64'"};
+        std::string payload;
+        if (hasText) {
+            payload = stringField(*o, "text", true);
+        } else {
+            std::istringstream in(stringField(*o, "binary_base64", true));
+            Poco::Base64Decoder decoder(in);
+            try {
+                payload.assign(std::istreambuf_iterator<char>(decoder), std::istreambuf_iterator<char>());
+            } catch (const Poco::Exception& e) {
+                throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "binary_base64 is not base64: " + e.message()};
+            }
+        }
+        if (payload.size() > static_cast<std::size_t>(bridge_.config().getInt(KeyId::LimitsMaxMessageBytes)))
+            throw ApiError{HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "message larger than limits.max_message_bytes"};
+        const std::size_t size = payload.size();
+        Metrics& m = bridge_.metrics();
+        Bridge::PushResult r = bridge_.push(clientId, std::move(payload), hasBinary, kLoopTimeoutMs);
+        HTTPResponse::HTTPStatus status = HTTPResponse::HTTP_OK;
+        std::string result, error;
+        switch (r) {
+        case Bridge::PushResult::Delivered:
+            m.pushesDelivered.fetch_add(1, std::memory_order_relaxed);
+            result = "delivered";
+            break;
+        case Bridge::PushResult::NotFound:
+            m.pushesNotFound.fetch_add(1, std::memory_order_relaxed);
+            status = HTTPResponse::HTTP_NOT_FOUND;
+            result = "not_found";
+            error = "not connected here";
+            break;
+        case Bridge::PushResult::ClientNotReading:
+            m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+            status = HTTPResponse::HTTP_SERVICE_UNAVAILABLE;
+            result = "queue_full";
+            error = "client is not reading: outbound queue over limits.max_outbound_bytes";
+            break;
+        case Bridge::PushResult::Timeout:
+            m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+            status = HTTPResponse::HTTP_SERVICE_UNAVAILABLE;
+            result = "timeout";
+            error = "the bridge did not answer in time";
+            break;
+        }
+        bridge_.keeper().auditQuietly(actor_, "push", clientId,
+                                      std::string(hasBinary ? "binary " : "text ") + std::to_string(size) +
+                                          " bytes: " + result);
+        json::ObjectWriter w;
+        w.str("result", result);
+        if (!error.empty()) w.str("error", error);
+        return {status, w.done()};
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> disconnect(const std::string& clientId)
+    {
+        Poco::JSON::Object::Ptr o = parseObject(readBody(request_));
+        long long code = 1000;
+        if (o->has("code")) {
+            Poco::Dynamic::Var v = o->get("code");
+            if (!v.isInteger()) throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "code must be an integer"};
+            code = v.convert<long long>();
+        }
+        if (!(code == 1000 || code == 1001 || code == 1008 || (code >= 3000 && code <= 4999)))
+            throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "code must be 1000, 1001, 1008 or 3000-4999"};
+        std::string reason = stringField(*o, "reason", false);
+        if (reason.size() > 123) throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "reason is longer than 123 bytes"};
+        codec::Utf8Validator utf8;
+        if (!utf8.feed(reason.data(), reason.size()) || !utf8.complete())
+            throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "reason is not UTF-8"};
+        bool found = bridge_.disconnect(clientId, static_cast<std::uint16_t>(code), reason, kLoopTimeoutMs);
+        bridge_.keeper().auditQuietly(actor_, "disconnect", clientId,
+                                      std::to_string(code) + " " + reason + (found ? "" : " (not connected)"));
+        if (!found) throw ApiError{HTTPResponse::HTTP_NOT_FOUND, "not connected here"};
+        return ok(json::ObjectWriter().str("result", "closing").done());
+    }
+
+    std::vector<StoredValue> storedValues()
+    {
+        try {
+            return bridge_.keeper().withStore([](Store& s) { return s.configValues(); });
+        } catch (const StoreError&) {
+            return {}; // shown without the stored values; "store_ok": false says why
+        }
+    }
+
+    std::string keyJson(const KeyInfo& k, const std::vector<StoredValue>& stored)
+    {
+        Config& config = bridge_.config();
+        const StoredValue* sv = nullptr;
+        for (const auto& v : stored)
+            if (v.key == k.name) sv = &v;
+        const bool secret = k.id == KeyId::PushToken;
+        std::string value = config.toText(k.id);
+        if (secret) value = value.empty() ? "" : "(set)";
+        const bool restartNeeded =
+            !k.live && sv && config.source(k.id) != Config::Source::CommandLine && sv->value != config.toText(k.id);
+        json::ObjectWriter w;
+        w.str("name", k.name)
+            .str("type", typeName(k.type))
+            .str("value", value)
+            .str("default", k.defaultValue)
+            .integer("min", k.min)
+            .integer("max", k.max)
+            .boolean("live", k.live)
+            .str("source", Config::sourceName(config.source(k.id)))
+            .str("changed_by", sv ? sv->changedBy : "")
+            .integer("changed_at", sv ? sv->changedAt : 0)
+            .boolean("restart_needed", restartNeeded)
+            .str("help", k.help);
+        return w.done();
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> configList()
+    {
+        bool storeOk = true;
+        std::vector<StoredValue> stored;
+        try {
+            stored = bridge_.keeper().withStore([](Store& s) { return s.configValues(); });
+        } catch (const StoreError&) {
+            storeOk = false;
+        }
+        std::string keys = "[";
+        for (int i = 0; i < kKeyCount; ++i) {
+            if (i) keys += ',';
+            keys += keyJson(configKeys()[i], stored);
+        }
+        keys += ']';
+        return ok(json::ObjectWriter().raw("keys", keys).boolean("store_ok", storeOk).done());
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> configSet(const KeyInfo& key)
+    {
+        Poco::JSON::Object::Ptr o = parseObject(readBody(request_));
+        const std::string value = stringField(*o, "value", true);
+        std::string error;
+        if (!Config::validate(key, value, error)) throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, error};
+        Config& config = bridge_.config();
+        const bool secret = key.id == KeyId::PushToken;
+        const std::string old = secret ? "(hidden)" : config.toText(key.id);
+        storeCall(bridge_, [&](Store& s) {
+            s.setConfigValue(key.name, value, actor_);
+            s.audit(actor_, "config.set", key.name, old + " -> " + (secret ? "(hidden)" : value));
+        });
+        std::string applied;
+        if (config.source(key.id) == Config::Source::CommandLine) {
+            applied = "overridden";
+        } else if (key.live) {
+            config.set(key.name, value, error);
+            config.setSource(key.id, Config::Source::Stored);
+            applied = "live";
+        } else {
+            applied = "restart";
+        }
+        return ok(json::ObjectWriter()
+                      .str("name", key.name)
+                      .str("value", secret ? "(set)" : value)
+                      .str("applied", applied)
+                      .done());
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> configReset(const KeyInfo& key)
+    {
+        Config& config = bridge_.config();
+        bool removed = storeCall(bridge_, [&](Store& s) {
+            bool r = s.resetConfigValue(key.name);
+            if (r) s.audit(actor_, "config.reset", key.name, std::string("-> default ") + key.defaultValue);
+            return r;
+        });
+        if (!removed) throw ApiError{HTTPResponse::HTTP_NOT_FOUND, std::string(key.name) + " has no stored value"};
+        std::string applied = "restart";
+        if (config.source(key.id) == Config::Source::CommandLine) {
+            applied = "overridden";
+        } else if (key.live) {
+            std::string error;
+            config.set(key.name, key.defaultValue, error);
+            config.setSource(key.id, Config::Source::Default);
+            applied = "live";
+        }
+        return ok(json::ObjectWriter()
+                      .str("name", key.name)
+                      .str("value", key.defaultValue)
+                      .str("applied", applied)
+                      .done());
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> audit()
+    {
+        const int limit = static_cast<int>(intParam(query_, "limit", 100, 1, 1000));
+        const long long before = intParam(query_, "before", 0, 0, 1LL << 62);
+        std::vector<AuditEntry> entries = storeCall(bridge_, [&](Store& s) { return s.auditLog(limit, before); });
+        std::string items = "[";
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            if (i) items += ',';
+            const AuditEntry& e = entries[i];
+            items += json::ObjectWriter()
+                         .integer("id", e.id)
+                         .integer("ts", e.ts)
+                         .str("actor", e.actor)
+                         .str("action", e.action)
+                         .str("target", e.target)
+                         .str("detail", e.detail)
+                         .done();
+        }
+        items += ']';
+        return ok(json::ObjectWriter().raw("entries", items).done());
+    }
+
+    Bridge& bridge_;
+    HTTPServerRequest& request_;
+    const std::string actor_;
+    const Poco::URI::QueryParameters query_;
+};
+
+/// Checks the token; answers 401 itself and returns nullopt when it is not good.
+std::optional<std::string> authenticate(Bridge& bridge, HTTPServerRequest& request, HTTPServerResponse& response)
+{
+    std::string error;
+    std::optional<std::string> name = bridge.auth().check(request.get("Authorization", ""), error);
+    if (!name) {
+        bridge.metrics().authFailures.fetch_add(1, std::memory_order_relaxed);
+        response.set("WWW-Authenticate", "Bearer realm=\"ws2api management\"");
+        response.setKeepAlive(false); // the body (if any) was not read
+        sendJson(response, HTTPResponse::HTTP_UNAUTHORIZED, errorJson(error));
+    }
+    return name;
+}
+} // namespace
+
+ManagementHandler::ManagementHandler(Bridge& bridge, std::string path) : bridge_(bridge), path_(std::move(path)) {}
+
+void ManagementHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& response)
+{
+    bridge_.metrics().managementRequests.fetch_add(1, std::memory_order_relaxed);
+    std::optional<std::string> token = authenticate(bridge_, request, response);
+    if (!token) return;
+    std::vector<std::string> parts = split(path_);
+    parts.erase(parts.begin(), parts.begin() + std::min<std::size_t>(2, parts.size())); // "api", "v1"
+    try {
+        Api api(bridge_, request, *token);
+        auto [status, body] = api.route(parts);
+        sendJson(response, status, body);
+    } catch (const ApiError& e) {
+        if (e.status == HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE) response.setKeepAlive(false);
+        sendJson(response, e.status, errorJson(e.message));
+    }
+}
+
+void EventStreamHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& response)
+{
+    bridge_.metrics().managementRequests.fetch_add(1, std::memory_order_relaxed);
+    if (!authenticate(bridge_, request, response)) return;
+    if (Poco::icompare(request.get("Upgrade", ""), "websocket") != 0) {
+        sendJson(response, HTTPResponse::HTTP_BAD_REQUEST,
+                 errorJson("GET /api/v1/events is a WebSocket: send Upgrade: websocket"));
+        return;
+    }
+    EventHub& hub = bridge_.events();
+    const int max = static_cast<int>(bridge_.config().getInt(KeyId::ManagementMaxEventStreams));
+    if (!hub.addStream(max)) {
+        sendJson(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE,
+                 errorJson("too many event streams (management.max_event_streams = " + std::to_string(max) + ")"));
+        return;
+    }
+    struct Release {
+        EventHub& hub;
+        ~Release() { hub.removeStream(); }
+    } release{hub};
+    try {
+        Poco::Net::WebSocket ws(request, response);
+        ws.setSendTimeout(Poco::Timespan(5, 0)); // a console that does not read is dropped
+        ws.setReceiveTimeout(Poco::Timespan(1, 0));
+        std::uint64_t seq = 0;
+        char buf[1024];
+        while (!bridge_.stopping()) {
+            if (auto batch = hub.waitNext(seq, 250)) {
+                seq = batch->seq;
+                ws.sendFrame(batch->stats.data(), static_cast<int>(batch->stats.size()));
+                if (!batch->connections.empty())
+                    ws.sendFrame(batch->connections.data(), static_cast<int>(batch->connections.size()));
+            }
+            // What the console sends: answer pings, stop on close, ignore the rest.
+            while (ws.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ)) {
+                int flags = 0;
+                int n = ws.receiveFrame(buf, sizeof buf, flags);
+                const int op = flags & Poco::Net::WebSocket::FRAME_OP_BITMASK;
+                if (n == 0 && flags == 0) return; // the peer closed the TCP connection
+                if (op == Poco::Net::WebSocket::FRAME_OP_CLOSE) {
+                    ws.sendFrame(buf, n > 0 ? 2 : 0, Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_CLOSE);
+                    return;
+                }
+                if (op == Poco::Net::WebSocket::FRAME_OP_PING)
+                    ws.sendFrame(buf, n, Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PONG);
+            }
+        }
+        const std::string bye = "\x03\xe9server shutting down"; // 1001
+        ws.sendFrame(bye.data(), static_cast<int>(bye.size()),
+                     Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_CLOSE);
+    } catch (const Poco::Net::WebSocketException& e) {
+        if (!response.sent()) sendJson(response, HTTPResponse::HTTP_BAD_REQUEST, errorJson(e.message()));
+    } catch (const Poco::Exception&) {
+        // the console went away or stopped reading: nothing to answer
+    }
+}
+
+} // namespace ws2api
