@@ -26,6 +26,8 @@ public:
     void reload();
     const AuditEntry* entry(int row) const { return row >= 0 && row < entries_.size() ? &entries_[row] : nullptr; }
     QString lastError() const { return lastError_; }
+    bool isFetching() const { return fetching_; }
+    bool atEnd() const { return atEnd_; }
 
     int rowCount(const QModelIndex& parent = {}) const override;
     int columnCount(const QModelIndex& parent = {}) const override;

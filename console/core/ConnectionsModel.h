@@ -73,6 +73,8 @@ public:
 
     /// Maps a column to the server's sort key; empty when the server cannot sort by it.
     static QString sortKey(int column);
+    /// The server's `order` for a column shown in a Qt order.
+    static QString serverOrder(int column, Qt::SortOrder order);
     void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
     int sortColumn() const { return sortColumn_; }
     Qt::SortOrder sortOrder() const { return sortOrder_; }

@@ -1,0 +1,61 @@
+// BridgeSet against two real bridges: the cluster sums them, shows each one's
+// health, keeps summing the rest when one goes down; charts are filled from
+// the history on open and live after.
+#include "console/core/BridgeSet.h"
+#include "console/tests/support/RealBridge.h"
+
+#include <QWebSocket>
+
+#include <cppunit/extensions/HelperMacros.h>
+
+using namespace ws2api::console;
+using namespace ws2api::console::test;
+using State = ManagementClient::State;
+
+class BridgeSetTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(BridgeSetTest);
+    CPPUNIT_TEST(testClusterTotals);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void testClusterTotals()
+    {
+        RealBridge a;
+        RealBridge b;
+        TestClients ca(a.publicPort());
+        TestClients cb(b.publicPort());
+        CPPUNIT_ASSERT_EQUAL(3, ca.connectMany(QStringLiteral("a-"), 3));
+        CPPUNIT_ASSERT_EQUAL(4, cb.connectMany(QStringLiteral("b-"), 4));
+        // Let a few history rows (1 s apart here) be written before the console opens.
+        waitUntil([] { return false; }, 2500);
+
+        BridgeSet set;
+        Bridge* ba = set.addBridge(QStringLiteral("a"), a.managementUrl(), a.token());
+        Bridge* bb = set.addBridge(QStringLiteral("b"), b.managementUrl(), b.token());
+        ba->client()->setBackoff(100, 500);
+        CPPUNIT_ASSERT_EQUAL(2, set.count());
+        CPPUNIT_ASSERT(waitUntil([&] { return set.totals().online == 2; }, 10000));
+        CPPUNIT_ASSERT(waitUntil([&] { return set.totals().sum.connectionsOpen == 7; }, 10000));
+
+        // History on open: points older than the first live one.
+        CPPUNIT_ASSERT(waitUntil([&] { return ba->series()->size() >= 2; }, 10000));
+        CPPUNIT_ASSERT(ba->series()->at(0).ts < QDateTime::currentSecsSinceEpoch() - 1);
+        // The cluster series gets a summed point each second.
+        CPPUNIT_ASSERT(waitUntil([&] {
+            return !set.clusterSeries()->isEmpty() && set.clusterSeries()->last().connectionsOpen == 7;
+        }, 10000));
+
+        // Bridge a goes away: its health says so, the totals keep b.
+        a.stop();
+        CPPUNIT_ASSERT(waitUntil([&] { return ba->client()->state() == State::Unreachable; }, 10000));
+        CPPUNIT_ASSERT(bb->client()->state() == State::Online);
+        CPPUNIT_ASSERT(waitUntil([&] { return set.totals().online == 1 && set.totals().sum.connectionsOpen == 4; }, 5000));
+        CPPUNIT_ASSERT_EQUAL(2, set.totals().bridges);
+
+        set.removeBridge(0);
+        CPPUNIT_ASSERT_EQUAL(1, set.count());
+        CPPUNIT_ASSERT(set.at(0) == bb);
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(BridgeSetTest);
