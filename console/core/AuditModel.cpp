@@ -36,8 +36,8 @@ void AuditModel::fetch(qint64 before)
     const quint64 gen = generation_;
     client_->fetchAudit(pageSize_, before, this, [this, gen](const ApiResult& r) {
         if (gen != generation_) return;
-        fetching_ = false;
         if (!r.ok()) {
+            fetching_ = false;
             lastError_ = r.error;
             atEnd_ = true; // reload() tries again
             emit loadFailed(r.error);
@@ -54,11 +54,14 @@ void AuditModel::fetch(qint64 before)
             page.push_back(e);
         }
         atEnd_ = a.size() < pageSize_ || page.isEmpty();
+        // Still "fetching" while the rows go in: a view (or a model tester)
+        // reacting to rowsInserted must not ask for the same page again.
         if (!page.isEmpty()) {
             beginInsertRows(QModelIndex(), entries_.size(), entries_.size() + page.size() - 1);
             entries_ += page;
             endInsertRows();
         }
+        fetching_ = false;
         emit loaded();
     });
 }

@@ -51,7 +51,10 @@ public:
         }
         CPPUNIT_ASSERT(model.atEnd());
         CPPUNIT_ASSERT(!model.canFetchMore({}));
-        CPPUNIT_ASSERT_EQUAL(6, model.rowCount());
+        std::string ids;
+        for (int r = 0; r < model.rowCount(); ++r)
+            ids += std::to_string(model.entry(r)->id) + ":" + model.entry(r)->action.toStdString() + " ";
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(ids, 6, model.rowCount());
         for (int r = 1; r < model.rowCount(); ++r) CPPUNIT_ASSERT(model.entry(r)->id < model.entry(r - 1)->id);
         bool tokenCreate = false;
         for (int r = 0; r < model.rowCount(); ++r) tokenCreate |= model.entry(r)->action == QLatin1String("token.create");
