@@ -2,8 +2,11 @@
 // health, keeps summing the rest when one goes down; charts are filled from
 // the history on open and live after.
 #include "console/core/BridgeSet.h"
+#include "console/core/ClusterModel.h"
 #include "console/tests/support/RealBridge.h"
 
+#include <QAbstractItemModelTester>
+#include <QDateTime>
 #include <QWebSocket>
 
 #include <cppunit/extensions/HelperMacros.h>
@@ -30,6 +33,8 @@ public:
         waitUntil([] { return false; }, 2500);
 
         BridgeSet set;
+        ClusterModel cluster(&set);
+        QAbstractItemModelTester tester(&cluster, QAbstractItemModelTester::FailureReportingMode::Fatal);
         Bridge* ba = set.addBridge(QStringLiteral("a"), a.managementUrl(), a.token());
         Bridge* bb = set.addBridge(QStringLiteral("b"), b.managementUrl(), b.token());
         ba->client()->setBackoff(100, 500);
@@ -51,9 +56,15 @@ public:
         CPPUNIT_ASSERT(bb->client()->state() == State::Online);
         CPPUNIT_ASSERT(waitUntil([&] { return set.totals().online == 1 && set.totals().sum.connectionsOpen == 4; }, 5000));
         CPPUNIT_ASSERT_EQUAL(2, set.totals().bridges);
+        // The cluster table: one row per bridge and the totals.
+        CPPUNIT_ASSERT_EQUAL(3, cluster.rowCount());
+        CPPUNIT_ASSERT_EQUAL(std::string("unreachable"), cluster.index(0, ClusterModel::HealthColumn).data().toString().toStdString());
+        CPPUNIT_ASSERT_EQUAL(std::string("1 of 2 online"), cluster.index(2, ClusterModel::HealthColumn).data().toString().toStdString());
+        CPPUNIT_ASSERT_EQUAL(std::string("4"), cluster.index(2, ClusterModel::ConnectionsColumn).data().toString().toStdString());
 
         set.removeBridge(0);
         CPPUNIT_ASSERT_EQUAL(1, set.count());
+        CPPUNIT_ASSERT_EQUAL(2, cluster.rowCount());
         CPPUNIT_ASSERT(set.at(0) == bb);
     }
 };
