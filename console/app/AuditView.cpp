@@ -17,6 +17,8 @@ AuditView::AuditView(QWidget* parent) : QWidget(parent)
     table_ = new QTableView;
     table_->setModel(model_);
     table_->verticalHeader()->hide();
+    table_->setWordWrap(false);
+    table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 8);
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setAlternatingRowColors(true);

@@ -61,13 +61,13 @@ ChartPanel::Chart ChartPanel::makeChart(const QString& title, const QStringList&
     c.x->setTickCount(6);
     c.y = new QValueAxis;
     c.y->setTitleText(yTitle);
-    c.y->setLabelFormat(QStringLiteral("%.0f"));
+    c.y->setLabelFormat(QStringLiteral("%g"));
     c.chart->addAxis(c.x, Qt::AlignBottom);
     c.chart->addAxis(c.y, Qt::AlignLeft);
     if (!y2Title.isEmpty()) {
         c.y2 = new QValueAxis;
         c.y2->setTitleText(y2Title);
-        c.y2->setLabelFormat(QStringLiteral("%.1f"));
+        c.y2->setLabelFormat(QStringLiteral("%g"));
         c.chart->addAxis(c.y2, Qt::AlignRight);
     }
     for (int i = 0; i < names.size(); ++i) {

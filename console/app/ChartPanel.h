@@ -38,7 +38,7 @@ private:
     void redraw();
 
     QPointer<StatsSeries> series_;
-    int windowSeconds_ = 15 * 60;
+    int windowSeconds_ = 5 * 60;
     QList<Chart> charts_;
 };
 

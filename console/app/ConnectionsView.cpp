@@ -234,7 +234,7 @@ void ConnectionsView::showDetail(const ConnectionInfo& c)
     detail_[0]->setText(c.remote);
     detail_[1]->setText(at(c.connectedAt));
     detail_[2]->setText(formatDuration(now - c.connectedAt));
-    detail_[3]->setText(tr("%1 (%2 ago)").arg(at(c.lastActivity), formatDuration(now - c.lastActivity)));
+    detail_[3]->setText(tr("%1 ago").arg(formatDuration(now - c.lastActivity)));
     detail_[4]->setText(tr("%1 in, %2 out").arg(c.messagesIn).arg(c.messagesOut));
     detail_[5]->setText(tr("%1 in, %2 out").arg(formatBytes(c.bytesIn), formatBytes(c.bytesOut)));
     detail_[6]->setText(formatBytes(c.queuedBytes));

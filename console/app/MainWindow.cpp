@@ -71,7 +71,10 @@ MainWindow::MainWindow(const QVector<BridgeConfig>& bridges, bool remember, QWid
     resize(1360, 860);
 
     storageLabel_->setText(tr("Looking for a keyring…"));
-    createTokenStore(this, [this](TokenStore* store, const QString& why) { onTokenStore(store, why); });
+    // After the constructor: ready() must reach those who connect to it first.
+    QTimer::singleShot(0, this, [this] {
+        createTokenStore(this, [this](TokenStore* store, const QString& why) { onTokenStore(store, why); });
+    });
 }
 
 void MainWindow::onTokenStore(TokenStore* store, const QString& why)

@@ -58,7 +58,16 @@ OverviewView::OverviewView(BridgeSet* set, QWidget* parent) : QWidget(parent), s
     table_->verticalHeader()->hide();
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->setAlternatingRowColors(true);
-    table_->setMaximumHeight(150);
+    table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 8);
+    // As tall as its rows (a few bridges), so the charts get the room.
+    auto fit = [this] {
+        const int rows = cluster_->rowCount();
+        table_->setFixedHeight(table_->horizontalHeader()->sizeHint().height()
+                               + rows * table_->verticalHeader()->defaultSectionSize() + 2 * table_->frameWidth() + 2);
+    };
+    connect(cluster_, &QAbstractItemModel::rowsInserted, this, fit);
+    connect(cluster_, &QAbstractItemModel::rowsRemoved, this, fit);
+    fit();
     table_->setColumnWidth(ClusterModel::NameColumn, 110);
     table_->setColumnWidth(ClusterModel::HealthColumn, 150);
     connect(table_, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
@@ -72,7 +81,7 @@ OverviewView::OverviewView(BridgeSet* set, QWidget* parent) : QWidget(parent), s
     window_->addItem(tr("last 5 minutes"), 300);
     window_->addItem(tr("last 15 minutes"), 900);
     window_->addItem(tr("last hour"), 3600);
-    window_->setCurrentIndex(1);
+    window_->setCurrentIndex(0);
 
     charts_ = new ChartPanel;
     connect(window_, QOverload<int>::of(&QComboBox::currentIndexChanged), this,

@@ -86,23 +86,40 @@ void BridgeSet::loadHistory(Bridge* b)
 
 void BridgeSet::rebuildClusterHistory()
 {
-    // Bridges write their rows on their own clocks: sum per 10 s bucket.
+    // Bridges write their rows on their own clocks and intervals: average
+    // each bridge's points per 10 s bucket, then sum the bridges.
     std::map<qint64, RatePoint> buckets;
     for (Bridge* b : bridges_) {
         StatsSeries* s = b->series();
+        std::map<qint64, std::pair<RatePoint, int>> mine;
         for (int i = 0; i < s->size(); ++i) {
             const RatePoint& p = s->at(i);
-            const qint64 key = static_cast<qint64>(std::floor(p.ts / 10.0)) * 10;
+            auto& [acc, n] = mine[static_cast<qint64>(std::floor(p.ts / 10.0)) * 10];
+            ++n;
+            acc.connectionsOpen += p.connectionsOpen;
+            acc.connectsPerSec += p.connectsPerSec;
+            acc.disconnectsPerSec += p.disconnectsPerSec;
+            acc.messagesInPerSec += p.messagesInPerSec;
+            acc.messagesOutPerSec += p.messagesOutPerSec;
+            acc.upstreamOkPerSec += p.upstreamOkPerSec;
+            acc.upstreamFailedPerSec += p.upstreamFailedPerSec;
+            acc.upstreamQueued += p.upstreamQueued;
+            acc.upstreamP50Ms = std::max(acc.upstreamP50Ms, p.upstreamP50Ms);
+            acc.upstreamP99Ms = std::max(acc.upstreamP99Ms, p.upstreamP99Ms);
+        }
+        for (const auto& [key, accN] : mine) {
+            const double n = accN.second;
+            const RatePoint& p = accN.first;
             RatePoint& sum = buckets[key];
             sum.ts = static_cast<double>(key);
-            sum.connectionsOpen += p.connectionsOpen;
-            sum.connectsPerSec += p.connectsPerSec;
-            sum.disconnectsPerSec += p.disconnectsPerSec;
-            sum.messagesInPerSec += p.messagesInPerSec;
-            sum.messagesOutPerSec += p.messagesOutPerSec;
-            sum.upstreamOkPerSec += p.upstreamOkPerSec;
-            sum.upstreamFailedPerSec += p.upstreamFailedPerSec;
-            sum.upstreamQueued += p.upstreamQueued;
+            sum.connectionsOpen += p.connectionsOpen / n;
+            sum.connectsPerSec += p.connectsPerSec / n;
+            sum.disconnectsPerSec += p.disconnectsPerSec / n;
+            sum.messagesInPerSec += p.messagesInPerSec / n;
+            sum.messagesOutPerSec += p.messagesOutPerSec / n;
+            sum.upstreamOkPerSec += p.upstreamOkPerSec / n;
+            sum.upstreamFailedPerSec += p.upstreamFailedPerSec / n;
+            sum.upstreamQueued += p.upstreamQueued / n;
             sum.upstreamP50Ms = std::max(sum.upstreamP50Ms, p.upstreamP50Ms);
             sum.upstreamP99Ms = std::max(sum.upstreamP99Ms, p.upstreamP99Ms);
         }

@@ -74,6 +74,7 @@ void StatsSeries::addLive(const StatsSnapshot& s)
 
 void StatsSeries::append(const RatePoint& p)
 {
+    if (firstAppendTs_ <= 0) firstAppendTs_ = p.ts;
     if (!points_.empty() && p.ts <= points_.back().ts) {
         insertSorted(p);
         trim();
@@ -87,17 +88,14 @@ void StatsSeries::append(const RatePoint& p)
 
 void StatsSeries::addEarlier(const QVector<RatePoint>& points)
 {
-    const double first = points_.empty() ? 1e300 : points_.front().ts;
-    bool added = false;
-    for (const RatePoint& p : points) {
-        if (p.ts >= first) continue;
-        insertSorted(p);
-        added = true;
-    }
-    if (added) {
-        trim();
-        emit reset();
-    }
+    // Replaces what an earlier call gave (a later bridge's history completes
+    // the sums); the appended (live) points stay.
+    const double first = firstAppendTs_ > 0 ? firstAppendTs_ : 1e300;
+    while (!points_.empty() && points_.front().ts < first) points_.pop_front();
+    for (const RatePoint& p : points)
+        if (p.ts < first) insertSorted(p);
+    trim();
+    emit reset();
 }
 
 void StatsSeries::clear()
@@ -105,6 +103,7 @@ void StatsSeries::clear()
     points_.clear();
     previous_ = StatsSnapshot();
     firstLiveTs_ = 0;
+    firstAppendTs_ = 0;
     emit reset();
 }
 

@@ -51,8 +51,8 @@ public:
     void addLive(const StatsSnapshot& s);
     /// Adds a ready point at the end (the cluster sum).
     void append(const RatePoint& p);
-    /// Merges ready points older than the first point already held (the
-    /// cluster's history, summed from the bridges' histories).
+    /// Sets the points before the first append()ed one (the cluster's
+    /// history, summed from the bridges' histories; each call replaces the last).
     void addEarlier(const QVector<RatePoint>& points);
     void clear();
 
@@ -70,6 +70,7 @@ private:
     std::deque<RatePoint> points_;
     StatsSnapshot previous_;
     double firstLiveTs_ = 0;
+    double firstAppendTs_ = 0; ///< ts of the first append(): addEarlier() fills before it
 };
 
 } // namespace ws2api::console

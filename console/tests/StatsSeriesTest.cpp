@@ -27,6 +27,7 @@ class StatsSeriesTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testRestartGivesNoPoint);
     CPPUNIT_TEST(testHistoryBeforeLive);
     CPPUNIT_TEST(testBounded);
+    CPPUNIT_TEST(testEarlierIsReplaced);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -79,6 +80,29 @@ public:
         s.addHistory(h); // again: nothing doubled
         CPPUNIT_ASSERT_EQUAL(4, s.size());
         CPPUNIT_ASSERT_EQUAL(2, int(s.since(1990).size()));
+    }
+
+    void testEarlierIsReplaced()
+    {
+        StatsSeries s;
+        RatePoint live;
+        live.ts = 100;
+        live.connectionsOpen = 7;
+        s.append(live);
+        RatePoint a;
+        a.ts = 80;
+        a.connectionsOpen = 3;
+        s.addEarlier({a}); // one bridge's history so far
+        CPPUNIT_ASSERT_EQUAL(2, s.size());
+        a.connectionsOpen = 7; // both bridges' histories, summed
+        RatePoint b = a;
+        b.ts = 90;
+        RatePoint late = a;
+        late.ts = 100; // not before the live points: ignored
+        s.addEarlier({a, b, late});
+        CPPUNIT_ASSERT_EQUAL(3, s.size());
+        CPPUNIT_ASSERT_EQUAL(7.0, s.at(0).connectionsOpen);
+        CPPUNIT_ASSERT_EQUAL(100.0, s.last().ts);
     }
 
     void testBounded()

@@ -3,7 +3,7 @@
 #
 #   console/tools/screenshots.sh [BUILD_DIR]        (default: build)
 #
-# Starts the demo API, two real bridges (eu-1, eu-2) with their own temporary
+# Starts two real bridges (eu-1, eu-2) with their own temporary
 # databases and tokens (made with `ws2api token create`), a few hundred live
 # WebSocket clients (console/tools/live_clients.py), and ws2api-console under
 # xvfb-run for each view; saves docs/img/console-<view>.png. Every process it
@@ -31,15 +31,13 @@ wait_line() { # file pattern: waits up to 10 s for the pattern, prints the match
   echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
 }
 
-"$build/server/ws2api-demo-api" --listen 127.0.0.1:0 --quiet >"$tmp/api.log" 2>&1 &
-pids+=($!)
-sleep 0.5
-# --quiet hides the banner: find the port from the process' socket.
-api_port=$(ss -ltnpH 2>/dev/null | grep "pid=${pids[0]}," | grep -Eo '127\.0\.0\.1:[0-9]+' | head -1 | cut -d: -f2)
-[ -n "$api_port" ] || { echo "demo API did not start" >&2; exit 1; }
-
 declare -A internal public
 for name in eu-1 eu-2; do
+  # One demo API per bridge: it serves 64 keep-alive connections at once, and
+  # each bridge keeps up to upstream.pool_size (64) of them open.
+  "$build/server/ws2api-demo-api" --listen 127.0.0.1:0 >"$tmp/$name-api.log" 2>&1 &
+  pids+=($!)
+  api_port=$(wait_line "$tmp/$name-api.log" 'listening on http://127\.0\.0\.1:[0-9]+' | grep -Eo '[0-9]+$')
   db="$tmp/$name.db"
   token=$("$build/server/ws2api" token create console-demo --db "$db")
   printf '%s\n' "$token" >"$tmp/$name.token"
