@@ -49,6 +49,7 @@ Bridge* BridgeSet::addBridge(const QString& name, const QString& url, const QStr
         b->series()->addLive(s);
         emit bridgeChanged(indexOf(b));
     });
+    emit bridgeAboutToBeAdded(bridges_.size());
     bridges_.push_back(b);
     emit bridgeAdded(bridges_.size() - 1);
     c->start();

@@ -59,6 +59,7 @@ public:
     StatsSeries* clusterSeries() const { return clusterSeries_; }
 
 signals:
+    void bridgeAboutToBeAdded(int index);
     void bridgeAdded(int index);
     void bridgeAboutToBeRemoved(int index);
     void bridgeRemoved(int index);

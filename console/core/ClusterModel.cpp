@@ -10,10 +10,8 @@ QString rate(double v) { return v < 10 ? QString::number(v, 'f', 1) : formatCoun
 
 ClusterModel::ClusterModel(BridgeSet* set, QObject* parent) : QAbstractTableModel(parent), set_(set)
 {
-    connect(set_, &BridgeSet::bridgeAdded, this, [this](int i) {
-        beginInsertRows(QModelIndex(), i, i);
-        endInsertRows();
-    });
+    connect(set_, &BridgeSet::bridgeAboutToBeAdded, this, [this](int i) { beginInsertRows(QModelIndex(), i, i); });
+    connect(set_, &BridgeSet::bridgeAdded, this, [this](int) { endInsertRows(); });
     connect(set_, &BridgeSet::bridgeAboutToBeRemoved, this, [this](int i) { beginRemoveRows(QModelIndex(), i, i); });
     connect(set_, &BridgeSet::bridgeRemoved, this, [this](int) { endRemoveRows(); });
     connect(set_, &BridgeSet::bridgeChanged, this, [this](int i) {
