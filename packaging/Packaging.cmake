@@ -163,11 +163,12 @@ set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA
 set(CPACK_DEBIAN_CONSOLE_PACKAGE_NAME "ws2api-console")
 set(CPACK_DEBIAN_CONSOLE_PACKAGE_SECTION "admin")
 set(CPACK_DEBIAN_CONSOLE_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_CONSOLE_DESCRIPTION "Admin console for ws2api bridges
- ws2api-console (Qt 6) shows one or several ws2api bridges: health, open
- connections, messages and upstream latency as numbers and live charts, the
- connections (paged on the server), test pushes, disconnects, configuration
- and the audit log, through the bridges' management API.")
+# CPack (3.25) puts CPACK_PACKAGE_DESCRIPTION_SUMMARY in front as the synopsis.
+set(CPACK_DEBIAN_CONSOLE_DESCRIPTION "This package contains the admin console for ws2api bridges. ws2api-console
+(Qt 6) shows one or several bridges: health, open connections, messages and
+upstream latency as numbers and live charts, the connections (paged on the
+server), test pushes, disconnects, configuration and the audit log, through
+the bridges' management API.")
 
 # RPM
 set(CPACK_RPM_COMPONENT_INSTALL ON)

@@ -138,7 +138,10 @@ void BridgeSet::tick()
     RatePoint sum;
     sum.ts = now;
     int n = 0;
+    int expected = 0; // online bridges, and those still making their first contact
     for (Bridge* b : bridges_) {
+        const auto st = b->client()->state();
+        expected += st == ManagementClient::State::Online || st == ManagementClient::State::Connecting;
         RatePoint p;
         if (!b->latestRates(now, p)) continue;
         ++n;
@@ -153,7 +156,9 @@ void BridgeSet::tick()
         sum.upstreamP50Ms = std::max(sum.upstreamP50Ms, p.upstreamP50Ms);
         sum.upstreamP99Ms = std::max(sum.upstreamP99Ms, p.upstreamP99Ms);
     }
-    if (n > 0) clusterSeries_->append(sum);
+    // A sum with a bridge missing would draw a dip that never happened
+    // (e.g. while the bridges come online one after the other).
+    if (n > 0 && n == expected) clusterSeries_->append(sum);
     emit totalsChanged();
 }
 
