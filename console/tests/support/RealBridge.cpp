@@ -9,6 +9,7 @@
 #include <cppunit/TestAssert.h>
 
 #include <csignal>
+#include <sys/prctl.h>
 
 namespace ws2api::console::test {
 
@@ -47,6 +48,13 @@ QString waitForLine(QProcess& p, QByteArray& buffer, const QRegularExpression& p
     return {};
 }
 
+/// Children die with the test binary, even when it aborts (a failed
+/// QAbstractItemModelTester check is fatal): no bridge is left behind.
+void dieWithParent(QProcess& p)
+{
+    p.setChildProcessModifier([] { ::prctl(PR_SET_PDEATHSIG, SIGTERM); });
+}
+
 void stopProcess(QProcess* p)
 {
     if (!p || p->state() == QProcess::NotRunning) return;
@@ -64,6 +72,7 @@ RealBridge::RealBridge(const QStringList& extraArgs, quint16 internalPort)
     CPPUNIT_ASSERT_MESSAGE("temporary directory", dir_.isValid());
     upstream_ = std::make_unique<QProcess>();
     upstream_->setProcessChannelMode(QProcess::MergedChannels);
+    dieWithParent(*upstream_);
     upstream_->start(binary(QStringLiteral("ws2api-demo-api")),
                      {QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0")});
     QByteArray upOut;
@@ -105,6 +114,7 @@ void RealBridge::start()
 {
     bridge_ = std::make_unique<QProcess>();
     bridge_->setProcessChannelMode(QProcess::MergedChannels);
+    dieWithParent(*bridge_);
     QStringList args{QStringLiteral("--listen"),
                      QStringLiteral("127.0.0.1:%1").arg(publicPort_),
                      QStringLiteral("--internal-listen"),
