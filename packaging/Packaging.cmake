@@ -9,9 +9,9 @@
 #
 # Components (one package each):
 #   server  -> package "ws2api" (bridge, demo API, unit, defaults, docs)
-#   console -> package "ws2api-console" (not yet: add the Qt console's
-#              install(... COMPONENT console) rules, then list it in
-#              WS2API_PACKAGE_COMPONENTS and fill in the CONSOLE block below.)
+#   console -> package "ws2api-console" (the Qt console: binary, .desktop
+#              file, icons; install rules in console/CMakeLists.txt). Packaged
+#              when the console is built (WS2API_BUILD_CONSOLE).
 
 include(GNUInstallDirs)
 
@@ -21,8 +21,13 @@ set(WS2API_PACKAGE_RELEASE "1" CACHE STRING
     "Package release: Debian revision / RPM Release")
 set(WS2API_PACKAGE_CONTACT "ws2api maintainers <ws2api@example.org>" CACHE STRING
     "Maintainer of the packages (Debian Maintainer, RPM Packager)")
-set(WS2API_PACKAGE_COMPONENTS "server" CACHE STRING
-    "CPack components to package (server; later server;console)")
+if(WS2API_BUILD_CONSOLE)
+  set(_ws2api_default_components "server;console")
+else()
+  set(_ws2api_default_components "server")
+endif()
+set(WS2API_PACKAGE_COMPONENTS "${_ws2api_default_components}" CACHE STRING
+    "CPack components to package (server, console)")
 
 set(_pkg_src "${CMAKE_CURRENT_LIST_DIR}")
 set(_pkg_gen "${CMAKE_BINARY_DIR}/packaging")
@@ -156,8 +161,15 @@ set(CPACK_DEBIAN_SERVER_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser, init-system-helpers (>= 1.54~)")
 set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA
     "${_pkg_gen}/server-deb/postinst;${_pkg_gen}/server-deb/prerm;${_pkg_gen}/server-deb/postrm;${_pkg_gen}/server-deb/conffiles")
-# Later: CPACK_DEBIAN_CONSOLE_PACKAGE_NAME "ws2api-console", SHLIBDEPS ON,
-#        CPACK_DEBIAN_CONSOLE_PACKAGE_SECTION "admin".
+set(CPACK_DEBIAN_CONSOLE_PACKAGE_NAME "ws2api-console")
+set(CPACK_DEBIAN_CONSOLE_PACKAGE_SECTION "admin")
+set(CPACK_DEBIAN_CONSOLE_PACKAGE_SHLIBDEPS ON)
+# CPack (3.25) puts CPACK_PACKAGE_DESCRIPTION_SUMMARY in front as the synopsis.
+set(CPACK_DEBIAN_CONSOLE_DESCRIPTION "This package contains the admin console for ws2api bridges. ws2api-console
+(Qt 6) shows one or several bridges: health, open connections, messages and
+upstream latency as numbers and live charts, the connections (paged on the
+server), test pushes, disconnects, configuration and the audit log, through
+the bridges' management API.")
 
 # RPM
 set(CPACK_RPM_COMPONENT_INSTALL ON)
@@ -168,6 +180,9 @@ set(CPACK_RPM_PACKAGE_LICENSE "Proprietary")
 set(CPACK_RPM_PACKAGE_GROUP "System Environment/Daemons")
 set(CPACK_RPM_PACKAGE_AUTOREQ ON)
 set(CPACK_RPM_SERVER_PACKAGE_NAME "ws2api")
+set(CPACK_RPM_CONSOLE_PACKAGE_NAME "ws2api-console")
+set(CPACK_RPM_CONSOLE_PACKAGE_SUMMARY "Admin console for ws2api bridges")
+set(CPACK_RPM_CONSOLE_PACKAGE_GROUP "Applications/System")
 set(CPACK_RPM_SERVER_PACKAGE_SUMMARY "WebSocket-to-HTTP bridge")
 set(CPACK_RPM_SERVER_PACKAGE_REQUIRES_PRE "shadow-utils")
 set(CPACK_RPM_SERVER_PRE_INSTALL_SCRIPT_FILE    "${_pkg_src}/rpm/pre-install.sh")
@@ -187,3 +202,14 @@ include(CPackComponent)
 cpack_add_component(server
   DISPLAY_NAME "${CPACK_COMPONENT_SERVER_DISPLAY_NAME}"
   DESCRIPTION "${CPACK_COMPONENT_SERVER_DESCRIPTION}")
+if(WS2API_BUILD_CONSOLE)
+  cpack_add_component(console
+    DISPLAY_NAME "ws2api admin console"
+    DESCRIPTION "Admin console for ws2api bridges
+ws2api-console (Qt 6) shows one or several ws2api bridges: health, open
+connections, messages and upstream latency as numbers and live charts, the
+connections (paged on the server, filtered by ClientId), test pushes,
+disconnects, configuration with bounds, and the audit log. It talks only to
+the bridges' management API; tokens go to the desktop keyring when there is
+one.")
+endif()
