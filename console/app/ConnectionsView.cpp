@@ -99,7 +99,7 @@ ConnectionsView::ConnectionsView(QWidget* parent) : QWidget(parent)
     connect(pushButton_, &QPushButton::clicked, this, [this] { openPushDialog(); });
     closeCode_ = new QSpinBox;
     closeCode_->setRange(1000, 4999);
-    closeCode_->setValue(4000);
+    closeCode_->setValue(1000); // 4000 is what the bridge sends a replaced connection
     closeCode_->setToolTip(tr("1000, 1001, 1008 or 3000–4999"));
     reason_ = new QLineEdit(tr("disconnected by operator"));
     reason_->setMaxLength(123);

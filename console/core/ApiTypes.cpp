@@ -120,6 +120,9 @@ ConfigKeyInfo ConfigKeyInfo::fromJson(const QJsonObject& o)
     k.changedBy = str(o, "changed_by");
     k.changedAt = i64(o, "changed_at");
     k.restartNeeded = o.value(QLatin1String("restart_needed")).toBool();
+    const QJsonValue stored = o.value(QLatin1String("stored_value"));
+    k.hasStoredValue = !stored.isNull() && !stored.isUndefined();
+    k.storedValue = k.hasStoredValue ? asText(stored) : QString();
     k.help = str(o, "help");
     return k;
 }

@@ -100,6 +100,8 @@ struct ConfigKeyInfo {
     QString changedBy;
     qint64 changedAt = 0;
     bool restartNeeded = false;
+    QString storedValue; ///< what the database holds (empty with hasStoredValue false: nothing)
+    bool hasStoredValue = false;
     QString help;
 
     static ConfigKeyInfo fromJson(const QJsonObject& o);

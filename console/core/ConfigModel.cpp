@@ -131,7 +131,7 @@ QVariant ConfigModel::data(const QModelIndex& index, int role) const
         case DefaultColumn: return k.defaultValue;
         case BoundsColumn: return k.boundsText();
         case AppliesColumn:
-            if (k.restartNeeded) return tr("restart needed");
+            if (k.restartNeeded) return tr("restart needed (%1)").arg(k.storedValue);
             return k.live ? tr("live") : tr("on restart");
         case SourceColumn: return k.source;
         case ChangedColumn:
@@ -144,7 +144,8 @@ QVariant ConfigModel::data(const QModelIndex& index, int role) const
         QString tip = QStringLiteral("<b>%1</b> (%2)<br>%3<br>Default: %4, bounds: %5")
                           .arg(k.name, ConfigKeyInfo::typeName(k.type), k.help.toHtmlEscaped(),
                                k.defaultValue.toHtmlEscaped(), k.boundsText());
-        if (k.restartNeeded) tip += tr("<br><i>A stored value waits for a restart.</i>");
+        if (k.restartNeeded)
+            tip += tr("<br><i>Stored value %1 applies after a restart.</i>").arg(k.storedValue.toHtmlEscaped());
         return tip;
     }
     case KeyNameRole: return k.name;

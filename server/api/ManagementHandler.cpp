@@ -453,6 +453,7 @@ private:
             .integer("max", k.max)
             .boolean("live", k.live)
             .str("source", Config::sourceName(config.source(k.id)))
+            .raw("stored_value", sv ? json::quote(secret ? "(set)" : sv->value) : "null")
             .str("changed_by", sv ? sv->changedBy : "")
             .integer("changed_at", sv ? sv->changedAt : 0)
             .boolean("restart_needed", restartNeeded)

@@ -424,6 +424,8 @@ public:
         Object::Ptr lp = findKeyIn(after, "server.fd_reserve");
         CPPUNIT_ASSERT_EQUAL(std::string("256"), lp->getValue<std::string>("value")); // still in use
         CPPUNIT_ASSERT(lp->getValue<bool>("restart_needed"));
+        CPPUNIT_ASSERT_EQUAL(std::string("512"), lp->getValue<std::string>("stored_value"));
+        CPPUNIT_ASSERT(findKeyIn(after, "log.level")->isNull("stored_value"));
 
         // Reset: back to the default, live.
         Answer reset = call(port, "DELETE", "/api/v1/config/limits.max_message_bytes", token);
