@@ -107,6 +107,7 @@ for s in $SCENARIOS; do
             timed list-page /api/v1/connections?limit=100
             timed list-traffic '/api/v1/connections?sort=traffic&limit=100'
             timed list-prefix '/api/v1/connections?prefix=mgmt-1&limit=100'
+            timed list-last-page '/api/v1/connections?offset=18900&limit=100'
             timed detail /api/v1/connections/mgmt-17
             echo
         } | tee -a "$RESULTS"

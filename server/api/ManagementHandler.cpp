@@ -303,35 +303,21 @@ private:
         if (order != "asc" && order != "desc") throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "order must be asc or desc"};
         const long long offset = intParam(query_, "offset", 0, 0, 1LL << 40);
         const long long limit = intParam(query_, "limit", 100, 1, 1000);
-        std::vector<ConnectionInfo> all =
-            bridge_.snapshotConnections(strParam(query_, "prefix"), strParam(query_, "remote"), kLoopTimeoutMs);
-        // Ascending: youngest first (age), least idle first (idle), least traffic
-        // first (traffic); ties always by ClientId, ascending.
-        const bool desc = order == "desc";
-        auto before = [&](const ConnectionInfo& a, const ConnectionInfo& b) {
-            long long ka = 0, kb = 0;
-            if (sort == "age") {
-                ka = -a.connectedAtMs;
-                kb = -b.connectedAtMs;
-            } else if (sort == "idle") {
-                ka = -a.lastActivityMs;
-                kb = -b.lastActivityMs;
-            } else if (sort == "traffic") {
-                ka = static_cast<long long>(a.bytesIn + a.bytesOut);
-                kb = static_cast<long long>(b.bytesIn + b.bytesOut);
-            }
-            if (ka != kb) return desc ? ka > kb : ka < kb;
-            return sort == "id" && desc ? a.clientId > b.clientId : a.clientId < b.clientId;
-        };
-        const std::size_t total = all.size();
-        const std::size_t begin = std::min<std::size_t>(total, static_cast<std::size_t>(offset));
-        const std::size_t end = std::min<std::size_t>(total, begin + static_cast<std::size_t>(limit));
-        // Only the page needs to be in order: partial_sort up to its end.
-        std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(end), all.end(), before);
+        ConnectionQuery q;
+        q.idPrefix = strParam(query_, "prefix");
+        q.remotePrefix = strParam(query_, "remote");
+        q.sort = sort == "age"       ? ConnectionQuery::Sort::Age
+                 : sort == "idle"    ? ConnectionQuery::Sort::Idle
+                 : sort == "traffic" ? ConnectionQuery::Sort::Traffic
+                                     : ConnectionQuery::Sort::Id;
+        q.descending = order == "desc";
+        q.offset = static_cast<std::size_t>(offset);
+        q.limit = static_cast<std::size_t>(limit);
+        auto [total, page] = bridge_.listConnections(q, kLoopTimeoutMs);
         std::string items = "[";
-        for (std::size_t i = begin; i < end; ++i) {
-            if (i > begin) items += ',';
-            items += connectionJson(all[i]);
+        for (std::size_t i = 0; i < page.size(); ++i) {
+            if (i) items += ',';
+            items += connectionJson(page[i]);
         }
         items += ']';
         return ok(json::ObjectWriter()

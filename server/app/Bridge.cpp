@@ -11,7 +11,9 @@
 #include <Poco/Logger.h>
 #include <Poco/Net/NetException.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <malloc.h>
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -280,34 +282,58 @@ std::int64_t wallOffsetMs()
 }
 } // namespace
 
-std::vector<ConnectionInfo> Bridge::snapshotConnections(const std::string& idPrefix, const std::string& remotePrefix,
-                                                        int timeoutMs)
+std::pair<std::size_t, std::vector<ConnectionInfo>> Bridge::listConnections(const ConnectionQuery& query, int timeoutMs)
 {
-    std::vector<std::future<std::vector<ConnectionInfo>>> parts;
+    struct Part {
+        std::size_t matched = 0;
+        std::vector<ConnectionInfo> best;
+    };
+    const std::size_t keep = query.offset + query.limit;
+    std::vector<std::future<Part>> parts;
     for (auto& loop : loops_) {
-        auto p = std::make_shared<std::promise<std::vector<ConnectionInfo>>>();
+        auto p = std::make_shared<std::promise<Part>>();
         parts.push_back(p->get_future());
         EventLoop* l = loop.get();
-        l->post([l, p, idPrefix, remotePrefix] {
-            std::vector<ConnectionInfo> out;
-            const std::int64_t offset = wallOffsetMs();
+        l->post([l, p, query, keep] {
+            // 16 bytes per matching connection; strings are copied for the kept ones only.
+            std::vector<std::pair<std::int64_t, const Connection*>> ranked;
             l->forEachConnectionInLoop([&](const Connection& c) {
-                if (!idPrefix.empty() && !startsWith(c.clientIdInLoop(), idPrefix)) return;
-                ConnectionInfo info;
-                if (c.infoInLoop(info, offset) && (remotePrefix.empty() || startsWith(info.remote, remotePrefix)))
-                    out.push_back(std::move(info));
+                if (c.state() != Connection::State::Open) return;
+                if (!query.idPrefix.empty() && !startsWith(c.clientIdInLoop(), query.idPrefix)) return;
+                if (!query.remotePrefix.empty() && !startsWith(c.peerInLoop(), query.remotePrefix)) return;
+                ranked.emplace_back(c.sortKeyInLoop(query), &c);
             });
-            p->set_value(std::move(out));
+            Part part;
+            part.matched = ranked.size();
+            const std::size_t n = std::min(keep, ranked.size());
+            std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n), ranked.end(),
+                              [&](const auto& a, const auto& b) {
+                                  return query.before(a.first, a.second->clientIdInLoop(), b.first,
+                                                      b.second->clientIdInLoop());
+                              });
+            const std::int64_t offset = wallOffsetMs();
+            part.best.resize(n);
+            for (std::size_t i = 0; i < n; ++i) ranked[i].second->infoInLoop(part.best[i], offset);
+            p->set_value(std::move(part));
         });
     }
-    std::vector<ConnectionInfo> all;
+    std::size_t total = 0;
+    std::vector<ConnectionInfo> merged;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
     for (auto& f : parts) {
         if (f.wait_until(deadline) != std::future_status::ready) continue;
-        std::vector<ConnectionInfo> part = f.get();
-        all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+        Part part = f.get();
+        total += part.matched;
+        merged.insert(merged.end(), std::make_move_iterator(part.best.begin()), std::make_move_iterator(part.best.end()));
     }
-    return all;
+    std::sort(merged.begin(), merged.end(),
+              [&](const ConnectionInfo& a, const ConnectionInfo& b) { return query.before(a, b); });
+    std::vector<ConnectionInfo> page;
+    for (std::size_t i = query.offset; i < merged.size() && i < keep; ++i) page.push_back(std::move(merged[i]));
+    // A deep page copied many connections on the loops and here; give the
+    // freed memory back rather than leaving it in per-thread malloc arenas.
+    if (keep > 10000) ::malloc_trim(0);
+    return {total, std::move(page)};
 }
 
 std::optional<ConnectionInfo> Bridge::connectionInfo(const std::string& clientId, int timeoutMs)

@@ -74,11 +74,11 @@ public:
     /// calling (HTTP handler) thread up to timeoutMs for the loop's answer.
     PushResult push(const std::string& clientId, std::string body, bool binary, int timeoutMs);
 
-    /// Open connections whose ClientId starts with idPrefix and remote address
-    /// with remotePrefix (empty: any), copied from every loop. Waits up to timeoutMs
-    /// for the loops; a loop that does not answer in time is left out.
-    std::vector<ConnectionInfo> snapshotConnections(const std::string& idPrefix, const std::string& remotePrefix,
-                                                    int timeoutMs);
+    /// One page of the open connections matching query, in its order, and how
+    /// many match in all. Each loop ranks its own connections on lightweight
+    /// keys and copies only its best offset+limit; a loop that does not answer
+    /// within timeoutMs is left out.
+    std::pair<std::size_t, std::vector<ConnectionInfo>> listConnections(const ConnectionQuery& query, int timeoutMs);
     /// The open connection with that ClientId.
     std::optional<ConnectionInfo> connectionInfo(const std::string& clientId, int timeoutMs);
     /// Closes the client with code/reason (the DELETE body is the reason). false: not connected here.

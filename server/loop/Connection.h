@@ -34,6 +34,41 @@ struct ConnectionInfo {
     std::uint32_t pendingUpstream = 0;
 };
 
+/// A page of the connection list: filter, order, window (GET /api/v1/connections).
+struct ConnectionQuery {
+    enum class Sort : std::uint8_t { Id, Age, Idle, Traffic };
+    std::string idPrefix;     ///< ClientId starts with ("" = any)
+    std::string remotePrefix; ///< remote address starts with ("" = any)
+    Sort sort = Sort::Id;
+    bool descending = false;
+    std::size_t offset = 0;
+    std::size_t limit = 100;
+
+    /// Ascending: ClientId; youngest first (Age); most recently active first
+    /// (Idle); least traffic first (Traffic). Descending reverses the key; ties
+    /// are always broken by ClientId, ascending.
+    std::int64_t key(std::int64_t createdMs, std::int64_t lastActivityMs, std::uint64_t bytes) const
+    {
+        switch (sort) {
+        case Sort::Id: return 0;
+        case Sort::Age: return -createdMs;
+        case Sort::Idle: return -lastActivityMs;
+        case Sort::Traffic: return static_cast<std::int64_t>(bytes);
+        }
+        return 0;
+    }
+    bool before(std::int64_t keyA, const std::string& idA, std::int64_t keyB, const std::string& idB) const
+    {
+        if (keyA != keyB) return descending ? keyA > keyB : keyA < keyB;
+        return sort == Sort::Id && descending ? idA > idB : idA < idB;
+    }
+    bool before(const ConnectionInfo& a, const ConnectionInfo& b) const
+    {
+        return before(key(a.connectedAtMs, a.lastActivityMs, a.bytesIn + a.bytesOut), a.clientId,
+                      key(b.connectedAtMs, b.lastActivityMs, b.bytesIn + b.bytesOut), b.clientId);
+    }
+};
+
 class Connection : public codec::FrameHandler {
 public:
     enum class State : std::uint8_t { Handshake, Upgrading, Open, Closing, Closed };
@@ -70,6 +105,12 @@ public:
     /// turns the loop's monotonic clock into unix time.
     bool infoInLoop(ConnectionInfo& info, std::int64_t wallOffsetMs) const;
     const std::string& clientIdInLoop() const;
+    const std::string& peerInLoop() const { return peer_; }
+    /// The sort key of query for this connection (open connections only).
+    std::int64_t sortKeyInLoop(const ConnectionQuery& query) const
+    {
+        return query.key(createdMs_, lastReadMs_, bytesIn_ + bytesOut_);
+    }
 
     // codec::FrameHandler
     void onMessage(bool binary, std::string& payload) override;

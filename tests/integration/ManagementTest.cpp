@@ -275,6 +275,16 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("c10"), page->getArray("items")->getObject(0)->getValue<std::string>("client_id"));
         CPPUNIT_ASSERT_EQUAL(std::string("c14"), page->getArray("items")->getObject(4)->getValue<std::string>("client_id"));
 
+        Object::Ptr last = call(port, "GET", "/api/v1/connections?offset=28&limit=5", token).json();
+        CPPUNIT_ASSERT_EQUAL(30, last->getValue<int>("total"));
+        CPPUNIT_ASSERT_EQUAL(2u, static_cast<unsigned>(last->getArray("items")->size()));
+        CPPUNIT_ASSERT_EQUAL(std::string("c29"), last->getArray("items")->getObject(1)->getValue<std::string>("client_id"));
+        Object::Ptr beyond = call(port, "GET", "/api/v1/connections?offset=40", token).json();
+        CPPUNIT_ASSERT_EQUAL(30, beyond->getValue<int>("total"));
+        CPPUNIT_ASSERT_EQUAL(0u, static_cast<unsigned>(beyond->getArray("items")->size()));
+        Object::Ptr reversed = call(port, "GET", "/api/v1/connections?order=desc&limit=1", token).json();
+        CPPUNIT_ASSERT_EQUAL(std::string("c29"), reversed->getArray("items")->getObject(0)->getValue<std::string>("client_id"));
+
         Object::Ptr filtered = call(port, "GET", "/api/v1/connections?prefix=c1", token).json();
         CPPUNIT_ASSERT_EQUAL(10, filtered->getValue<int>("total"));
         Object::Ptr byRemote = call(port, "GET", "/api/v1/connections?remote=127.0.0.1", token).json();
