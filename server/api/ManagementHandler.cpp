@@ -2,6 +2,7 @@
 
 #include "common/ClientId.h"
 #include "server/api/Json.h"
+#include "server/api/RequestBody.h"
 #include "server/app/Bridge.h"
 #include "server/app/StoreKeeper.h"
 #include "server/codec/Frame.h"
@@ -64,18 +65,9 @@ std::vector<std::string> split(const std::string& path)
 
 std::string readBody(HTTPServerRequest& request)
 {
-    if (request.hasContentLength() && request.getContentLength64() > static_cast<Poco::Int64>(kMaxBodyBytes))
-        throw ApiError{HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "request body over 1 MiB"};
     std::string body;
-    std::istream& in = request.stream();
-    char buf[8192];
-    while (in) {
-        in.read(buf, sizeof buf);
-        std::streamsize n = in.gcount();
-        if (n <= 0) break;
-        body.append(buf, static_cast<std::size_t>(n));
-        if (body.size() > kMaxBodyBytes) throw ApiError{HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "request body over 1 MiB"};
-    }
+    if (!readBoundedBody(request, kMaxBodyBytes, body))
+        throw ApiError{HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "request body over 1 MiB"};
     return body;
 }
 

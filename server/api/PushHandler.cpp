@@ -1,6 +1,7 @@
 #include "server/api/PushHandler.h"
 
 #include "common/ClientId.h"
+#include "server/api/RequestBody.h"
 #include "server/app/Bridge.h"
 #include "server/cluster/PeerForwarder.h"
 #include "server/codec/Utf8Validator.h"
@@ -60,26 +61,12 @@ void PushHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net
         return;
     }
     const auto maxBytes = static_cast<std::size_t>(bridge_.config().getInt(KeyId::LimitsMaxMessageBytes));
-    if (request.hasContentLength() && request.getContentLength64() > static_cast<Poco::Int64>(maxBytes)) {
+    std::string body;
+    if (!readBoundedBody(request, maxBytes, body)) {
         m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
-        response.setKeepAlive(false); // the unread body would be taken for the next request
+        response.setKeepAlive(false); // the unread rest would be taken for the next request
         reply(response, HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "body larger than limits.max_message_bytes\n");
         return;
-    }
-    std::string body;
-    std::istream& in = request.stream();
-    char buf[8192];
-    while (in) {
-        in.read(buf, sizeof buf);
-        std::streamsize n = in.gcount();
-        if (n <= 0) break;
-        if (body.size() + static_cast<std::size_t>(n) > maxBytes) {
-            m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
-            response.setKeepAlive(false);
-            reply(response, HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "body larger than limits.max_message_bytes\n");
-            return;
-        }
-        body.append(buf, static_cast<std::size_t>(n));
     }
     std::string type = Poco::toLower(request.getContentType());
     bool binary = type.rfind("application/octet-stream", 0) == 0;
