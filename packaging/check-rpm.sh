@@ -5,32 +5,39 @@
 # differ, 0 otherwise. Directories are listed but do not fail the check: dpkg
 # packages list every parent directory, rpm packages own only their own ones.
 #
-# Usage: packaging/check-rpm.sh [BUILD_DIR]   (default: build-pkg; packages in
-#        BUILD_DIR/packages, built first with cpack -G DEB / -G RPM if missing)
+# Usage: packaging/check-rpm.sh [BUILD_DIR]   (default: build-pkg, configured
+#        if needed; builds, then makes both formats afresh in BUILD_DIR/packages)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "${1:-$SRC/build-pkg}" && pwd)
+BUILD=${1:-$SRC/build-pkg}
 VERSION=$(sed -n 's/^WS2API_PACKAGE_VERSION:STRING=//p' "$BUILD/CMakeCache.txt")
 RELEASE=$(sed -n 's/^WS2API_PACKAGE_RELEASE:STRING=//p' "$BUILD/CMakeCache.txt")
 COMPONENTS=$(sed -n 's/^WS2API_PACKAGE_COMPONENTS:STRING=//p' "$BUILD/CMakeCache.txt")
+for tool in rpm rpmbuild dpkg-deb cpack; do
+    command -v "$tool" >/dev/null || { echo "SKIPPED: packaging/check-rpm.sh: $tool is not installed"; exit 0; }
+done
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+    cmake -S "$SRC" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+          -DCMAKE_INSTALL_PREFIX=/usr -DWS2API_BUILD_TESTS=OFF >/dev/null
+fi
+BUILD=$(cd "$BUILD" && pwd)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+# Both formats from the same build, now.
+nice -n 10 cmake --build "$BUILD" -j1 >/dev/null
+rm -f "$BUILD"/packages/*.deb "$BUILD"/packages/*.rpm
+(cd "$BUILD" && cpack -G DEB && cpack -G RPM) >"$TMP/cpack.log" 2>&1 || { cat "$TMP/cpack.log"; exit 1; }
 FAILS=0
 
 pkgname() { case $1 in server) echo ws2api;; console) echo ws2api-console;; *) echo "$1";; esac; }
 
-need() {   # generator, file
-    [ -f "$2" ] && return
-    cmake --build "$BUILD" -j1 >/dev/null
-    (cd "$BUILD" && cpack -G "$1" >/dev/null)
-}
 
 for comp in ${COMPONENTS//;/ }; do
     name=$(pkgname "$comp")
     deb=$BUILD/packages/${name}_${VERSION}-${RELEASE}_amd64.deb
     rpm=$BUILD/packages/${name}-${VERSION}-${RELEASE}.x86_64.rpm
-    need DEB "$deb"; need RPM "$rpm"
     echo "=== $name: $(basename "$deb") vs $(basename "$rpm")"
 
     # Files: "mode owner:group path" (directories apart).
@@ -75,4 +82,4 @@ for comp in ${COMPONENTS//;/ }; do
 done
 
 echo
-if [ "$FAILS" = 0 ]; then echo "PASS: rpm and deb ship the same files"; else echo "FAILED: $FAILS difference(s)"; exit 1; fi
+if [ "$FAILS" = 0 ]; then echo "PASS: packaging/check-rpm.sh: rpm and deb ship the same files"; else echo "FAILED: packaging/check-rpm.sh: $FAILS difference(s)"; exit 1; fi

@@ -47,6 +47,16 @@ inroot() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOM
 
 skip() { printf '\nSKIPPED: packaging/test-deb.sh: %s\n' "$*"; exit 0; }
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot, mount, unshare)"
+# The tools of this test (not build dependencies): fetched when missing.
+want=""
+for t in debootstrap:debootstrap lintian:lintian desktop-file-validate:desktop-file-utils; do
+    command -v "${t%%:*}" >/dev/null || want="$want ${t#*:}"
+done
+if [ -n "$want" ]; then
+    echo "installing$want"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $want >/dev/null 2>&1 \
+        || echo "note: could not install$want"
+fi
 for tool in debootstrap unshare setpriv dpkg-deb cpack; do
     command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
