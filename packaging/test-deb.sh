@@ -34,8 +34,6 @@ T0=$SECONDS
 BASE=${WS2API_TEST_BASE:-/var/tmp/ws2api-chroot-base}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 UPV=${WS2API_UPGRADE_VERSION:-0.1.1}
-WORK=$(mktemp -d /var/tmp/ws2api-debtest.XXXXXX)
-ROOT=$WORK/root
 FAILS=0
 
 say()  { printf '\n=== %s\n' "$*"; }
@@ -61,6 +59,8 @@ for tool in debootstrap unshare setpriv dpkg-deb cpack; do
     command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
 unshare -n true 2>/dev/null || skip "cannot create a network namespace (unshare -n)"
+WORK=$(mktemp -d /var/tmp/ws2api-debtest.XXXXXX)
+ROOT=$WORK/root
 
 cleanup() {
     set +e
