@@ -5,7 +5,7 @@
 #         -DCMAKE_INSTALL_PREFIX=/usr -DWS2API_BUILD_TESTS=OFF
 #   cmake --build build-pkg -j1
 #   (cd build-pkg && cpack -G DEB && cpack -G RPM)
-# or packaging/build-packages.sh, which does this.
+# packaging/check-rpm.sh does this (and compares the two formats).
 #
 # Components (one package each):
 #   server  -> package "ws2api" (bridge, demo API, unit, defaults, docs)
