@@ -94,7 +94,13 @@ void MainWindow::onTokenStore(TokenStore* store, const QString& why)
 void MainWindow::addConfigured(const BridgeConfig& c, const QString& typedToken)
 {
     configs_.push_back(c);
-    set_->addBridge(c.name, c.url, QString());
+    // A token file is read before the first call: started without a token, the
+    // client's first probe would be refused and counted in the bridge's
+    // auth_failures. (Keyring tokens arrive asynchronously, in acquireToken.)
+    QString fileToken, why;
+    if (typedToken.isEmpty() && c.tokenSource == BridgeConfig::TokenSource::File)
+        TokenStore::readTokenFile(c.tokenFile, fileToken, why);
+    set_->addBridge(c.name, c.url, fileToken);
     bridgeBox_->addItem(QStringLiteral("%1 — %2").arg(c.name, c.url));
     const int index = set_->count() - 1;
     if (!typedToken.isEmpty()) {

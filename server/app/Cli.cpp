@@ -5,9 +5,12 @@
 #include "server/store/Store.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <grp.h>
 #include <map>
 #include <memory>
 #include <pwd.h>
@@ -19,7 +22,8 @@ namespace ws2api {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;         // a server's writes are short; wait for them
-constexpr const char* kServiceDb = "/var/lib/ws2api/ws2api.db"; // packaging/systemd/ws2api.service
+constexpr const char* kServiceDir = "/var/lib/ws2api";          // StateDirectory= of packaging/systemd/ws2api.service
+constexpr const char* kServiceDb = "/var/lib/ws2api/ws2api.db"; // its ExecStart= --db
 
 const char* const kUsage =
     "usage: ws2api config list [--db PATH]\n"
@@ -31,14 +35,51 @@ const char* const kUsage =
     "       ws2api token revoke NAME [--db PATH]\n"
     "       ws2api stats [--minutes N] [--db PATH]\n"
     "These work on the database file whether or not a server is running on it.\n"
-    "Default --db: $XDG_STATE_HOME/ws2api/ws2api.db or ~/.local/state/ws2api/ws2api.db;\n"
-    "the service uses /var/lib/ws2api/ws2api.db.\n"
+    "Default --db: the service's /var/lib/ws2api/ws2api.db when it exists and this is root or\n"
+    "the owner of /var/lib/ws2api (user ws2api); else $XDG_STATE_HOME/ws2api/ws2api.db or\n"
+    "~/.local/state/ws2api/ws2api.db. Run as root, the command works as the owner of the\n"
+    "database's directory, so the files it creates stay writable by the service.\n"
     "Exit status: 0 ok, 64 usage, 65 bad key/value/name, 69 database locked, 74 database unusable.\n";
 
 bool fileExists(const std::string& path)
 {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
+}
+
+/// The --db default: the service's database for root and for the service user,
+/// when the package's service has created it; otherwise the per-user file.
+std::string defaultCliDb(std::ostream& err)
+{
+    struct stat dir {};
+    const uid_t euid = ::geteuid();
+    if (fileExists(kServiceDb) && ::stat(kServiceDir, &dir) == 0 && (euid == 0 || euid == dir.st_uid))
+        return kServiceDb;
+    std::string path = defaultDbPath(true);
+    if (!fileExists(path) && fileExists(kServiceDb))
+        err << "ws2api: note: creating " << path << "; the service's database is " << kServiceDb << " (use --db "
+            << kServiceDb << ")\n";
+    return path;
+}
+
+/// Run as root on a database in a directory that belongs to someone else (the
+/// service's /var/lib/ws2api): become that owner before SQLite creates the
+/// file or its -wal/-shm companions, so the service can still write them.
+/// Returns an error text, empty on success or when nothing had to change.
+std::string actAsDirectoryOwner(const std::string& dbPath)
+{
+    if (::geteuid() != 0) return {};
+    const std::size_t slash = dbPath.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : dbPath.substr(0, slash);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || st.st_uid == 0) return {}; // Store reports a missing directory
+    const passwd* pw = ::getpwuid(st.st_uid);
+    const gid_t gid = pw ? pw->pw_gid : st.st_gid;
+    const bool groupsOk = pw ? ::initgroups(pw->pw_name, gid) == 0 : ::setgroups(1, &gid) == 0;
+    if (!groupsOk || ::setgid(gid) != 0 || ::setuid(st.st_uid) != 0)
+        return "cannot switch to uid " + std::to_string(st.st_uid) + ", the owner of " + dir + ": " +
+               std::strerror(errno);
+    return {};
 }
 
 std::string loginUser()
@@ -177,11 +218,13 @@ int Cli::run(const std::vector<std::string>& args)
     }
 
     try {
-        if (!haveDb) {
-            dbPath = defaultDbPath(true);
-            if (!fileExists(dbPath) && fileExists(kServiceDb))
-                err_ << "ws2api: note: creating " << dbPath << "; the service's database is " << kServiceDb
-                     << " (use --db " << kServiceDb << ")\n";
+        if (!haveDb) dbPath = defaultCliDb(err_);
+        // The audit log names the person: ask for the login before the switch.
+        actor_ = "cli:" + loginUser();
+        const std::string switchError = actAsDirectoryOwner(dbPath);
+        if (!switchError.empty()) {
+            err_ << "ws2api: " << switchError << '\n';
+            return IoError;
         }
         Store store(dbPath, kBusyTimeoutMs);
         if (command == "config") return config(store, words);
@@ -251,7 +294,7 @@ int Cli::config(Store& store, const std::vector<std::string>& words)
         out_ << old << '\n';
         return Ok;
     }
-    const std::string actor = "cli:" + loginUser();
+    const std::string& actor = actor_;
     if (sub == "set") {
         if (!Config::validate(*key, words[2], error)) {
             err_ << "ws2api: " << error << '\n';
@@ -298,7 +341,7 @@ int Cli::token(Store& store, const std::vector<std::string>& words)
         err_ << "ws2api: token name '" << name << "' is not valid: 1 to 64 of A-Z a-z 0-9 . _ - @\n";
         return DataError;
     }
-    const std::string actor = "cli:" + loginUser();
+    const std::string& actor = actor_;
     if (sub == "create") {
         const std::string secret = store.createToken(name);
         store.audit(actor, "token.create", name, "");

@@ -3,6 +3,9 @@
 // not a server is running on it (WAL + busy timeout make that safe). main()
 // hands argv over when argv[1] is one of these commands.
 //
+// Run as root, it works as the owner of the database's directory (the service
+// user for /var/lib/ws2api), so the files SQLite creates stay the service's.
+//
 // Output: results on `out` (a created token's secret alone, so scripts can
 // capture it), problems as one line on `err`. Exit codes follow sysexits.h.
 #include <ostream>
@@ -41,6 +44,7 @@ private:
 
     std::ostream& out_;
     std::ostream& err_;
+    std::string actor_; ///< "cli:<login>" for the audit log, taken before any change of user
 };
 
 } // namespace ws2api

@@ -17,6 +17,10 @@
 
 #include <sqlite3.h>
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
 #include <ctime>
@@ -106,6 +110,7 @@ class CliTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testUnusableDatabase);
     CPPUNIT_TEST(testLockedDatabase);
     CPPUNIT_TEST(testDefaultDbPath);
+    CPPUNIT_TEST(testRootWorksAsDirectoryOwner);
     CPPUNIT_TEST(testHelp);
     CPPUNIT_TEST_SUITE_END();
 
@@ -398,6 +403,39 @@ public:
         CPPUNIT_ASSERT(Poco::File(path).exists());
         Store store(path);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), store.activeTokenHashes().size());
+    }
+
+    // The packaged service's case: root administers /var/lib/ws2api/ws2api.db,
+    // a directory of user ws2api. Needs root; passes without checking otherwise.
+    void testRootWorksAsDirectoryOwner()
+    {
+        const passwd* nobody = ::getpwnam("nobody");
+        if (::geteuid() != 0 || !nobody) return;
+        const uid_t uid = nobody->pw_uid;
+        const gid_t gid = nobody->pw_gid;
+        const std::string state = dir_ + "/state";
+        Poco::File(state).createDirectories();
+        CPPUNIT_ASSERT_EQUAL(0, ::chmod(dir_.c_str(), 0755));
+        CPPUNIT_ASSERT_EQUAL(0, ::chown(state.c_str(), uid, gid));
+        CPPUNIT_ASSERT_EQUAL(0, ::chmod(state.c_str(), 0750));
+        const std::string db = state + "/ws2api.db";
+        Result r = run({"token", "create", "ops", "--db", db});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(r.all(), 0, r.status);
+        r = run({"config", "set", "log.level", "debug", "--db", db});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(r.all(), 0, r.status);
+        std::vector<std::string> names;
+        Poco::File(state).list(names);
+        CPPUNIT_ASSERT(!names.empty());
+        for (const std::string& name : names) {
+            struct stat st {};
+            CPPUNIT_ASSERT_EQUAL(0, ::stat((state + "/" + name).c_str(), &st));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(name, uid, st.st_uid);
+        }
+        // The audit log still names the person, not the directory's owner.
+        Store store(db);
+        const auto entries = store.auditLog(10);
+        CPPUNIT_ASSERT(!entries.empty());
+        CPPUNIT_ASSERT_MESSAGE(entries.front().actor, entries.front().actor != "cli:nobody");
     }
 
     void testHelp()
