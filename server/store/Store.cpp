@@ -207,10 +207,17 @@ Store::~Store() = default;
 
 void Store::open(int busyTimeoutMs)
 {
+    // POCO retries a failed sqlite3_open_v2 (sleeping) until its "login"
+    // timeout. Opening a local file takes no lock, so a failure is permanent
+    // (missing directory, no permission): say so at once rather than block the
+    // bridge's start, and the StoreKeeper's retries and shutdown, for seconds.
+    const std::size_t slash = path_.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw StoreError(path_ + ": cannot open: directory " + dir + " does not exist", StoreFailure::CantOpen);
     // Session from the implementation directly: no global connector registry.
-    // 10: POCO's open ("login") timeout in seconds. Opening takes no lock, so
-    // it only matters for a stuck disk; locks are the busy timeout's business.
-    Poco::AutoPtr<Poco::Data::SessionImpl> impl(new SQLite::SessionImpl(path_, 10));
+    Poco::AutoPtr<Poco::Data::SessionImpl> impl(new SQLite::SessionImpl(path_, 1));
     session_ = std::make_unique<Poco::Data::Session>(impl);
     // The busy handler waits this long for another connection (CLI or server) to
     // finish, then the call fails with "locked" instead of hanging.

@@ -142,6 +142,7 @@ class ManagementTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(eventStreamCoalescesABurstOfConnects);
     CPPUNIT_TEST(eventStreamsAreBounded);
     CPPUNIT_TEST(unusableDatabaseDoesNotStopBridging);
+    CPPUNIT_TEST(missingDirectoryDoesNotDelayStartOrStop);
     CPPUNIT_TEST(lockedDatabaseIsCountedAndRecovers);
     CPPUNIT_TEST_SUITE_END();
 
@@ -683,6 +684,27 @@ public:
             ++count;
         CPPUNIT_ASSERT_EQUAL_MESSAGE(out, static_cast<std::size_t>(1), count);
         CPPUNIT_ASSERT_EQUAL(0, bridge.terminate());
+    }
+
+    void missingDirectoryDoesNotDelayStartOrStop()
+    {
+        FakeUpstream upstream;
+        TempDb db;
+        const std::string path = db.dir + "/not-there/ws2api.db";
+        auto start = Clock::now();
+        BridgeProcess bridge(withDb(upstream, path));
+        OutputOnFailure dump(bridge);
+        const long long startMs = msSince(start);
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(startMs) + " ms to start", startMs < 3000);
+        CPPUNIT_ASSERT(bridge.output().find("directory " + db.dir + "/not-there does not exist") != std::string::npos);
+        TestClient client;
+        CPPUNIT_ASSERT_EQUAL(101, client.connect(bridge.publicPort(), "/nodir"));
+        client.sendText("ok?");
+        CPPUNIT_ASSERT_EQUAL(std::string("Text:ok?"), show(client.nextMessage()));
+        sleepMs(11000 - static_cast<int>(std::min<long long>(startMs, 1000))); // past the first reopen attempt
+        start = Clock::now();
+        CPPUNIT_ASSERT_EQUAL(0, bridge.terminate());
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(msSince(start)) + " ms to stop", msSince(start) < 3000);
     }
 
     void lockedDatabaseIsCountedAndRecovers()
