@@ -571,6 +571,8 @@ void ManagementHandler::handleRequest(HTTPServerRequest& request, HTTPServerResp
     } catch (const ApiError& e) {
         if (e.status == HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE) response.setKeepAlive(false);
         sendJson(response, e.status, errorJson(e.message));
+    } catch (const Poco::SyntaxException& e) { // a query string Poco::URI cannot decode
+        if (!response.sent()) sendJson(response, HTTPResponse::HTTP_BAD_REQUEST, errorJson("bad request: " + e.message()));
     }
 }
 

@@ -518,6 +518,7 @@ public:
             {"GET", "/api/v1/connections?limit=0", "", 400, "limit"},
             {"GET", "/api/v1/connections?limit=abc", "", 400, "not an integer"},
             {"GET", "/api/v1/connections?sort=size", "", 400, "sort must be"},
+            {"GET", "/api/v1/connections?prefix=%zz", "", 400, "bad request"},
             {"GET", "/api/v1/connections?order=up", "", 400, "order must be"},
             {"GET", "/api/v1/connections/bad%2Fid", "", 400, ""},
             {"GET", "/api/v1/stats/history?from=10&to=5", "", 400, "from must be before to"},
