@@ -131,6 +131,16 @@ std::string Config::getString(KeyId id) const
     return strings_[index(id)];
 }
 
+Config::Applied Config::applyStored(const KeyInfo& key, const std::string* value, bool running, std::string& error)
+{
+    if (source(key.id) == Source::CommandLine) return Applied::Overridden;
+    if (running && !key.live) return Applied::AtRestart;
+    if (!set(key.name, value ? std::string_view(*value) : std::string_view(key.defaultValue), error))
+        return Applied::Invalid;
+    setSource(key.id, value ? Source::Stored : Source::Default);
+    return Applied::Now;
+}
+
 const char* Config::sourceName(Source source)
 {
     switch (source) {

@@ -32,6 +32,19 @@ public:
     /// The value of any key as text, as set() accepts it.
     std::string toText(KeyId id) const;
 
+    /// What happened to a value stored in the database (or removed from it).
+    enum class Applied : std::uint8_t {
+        Now,        ///< in use now (source Stored, or Default after a removal)
+        AtRestart,  ///< a restart key of a running server: used after the next start
+        Overridden, ///< the command line set this key: it wins for this run
+        Invalid,    ///< not a valid value for the key (error says why); nothing changed
+    };
+    /// The precedence rule for stored values, in one place: a command-line value
+    /// wins; a running server takes only live keys; otherwise the value (the
+    /// default when `value` is null: the stored value was removed) is used and
+    /// its source recorded.
+    Applied applyStored(const KeyInfo& key, const std::string* value, bool running, std::string& error);
+
     Source source(KeyId id) const { return sources_[index(id)].load(std::memory_order_relaxed); }
     void setSource(KeyId id, Source source) { sources_[index(id)].store(source, std::memory_order_relaxed); }
     static const char* sourceName(Source source);

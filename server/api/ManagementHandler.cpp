@@ -178,6 +178,18 @@ const char* typeName(KeyType t)
     return "string";
 }
 
+/// "applied" of PUT/DELETE /api/v1/config/<key> (the value was validated before).
+const char* appliedName(Config::Applied applied)
+{
+    switch (applied) {
+    case Config::Applied::Now: return "live";
+    case Config::Applied::AtRestart: return "restart";
+    case Config::Applied::Overridden: return "overridden";
+    case Config::Applied::Invalid: break;
+    }
+    return "invalid";
+}
+
 std::int64_t nowSeconds()
 {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -470,16 +482,7 @@ private:
             s.setConfigValue(key.name, value, actor_);
             s.audit(actor_, "config.set", key.name, old + " -> " + (secret ? "(hidden)" : value));
         });
-        std::string applied;
-        if (config.source(key.id) == Config::Source::CommandLine) {
-            applied = "overridden";
-        } else if (key.live) {
-            config.set(key.name, value, error);
-            config.setSource(key.id, Config::Source::Stored);
-            applied = "live";
-        } else {
-            applied = "restart";
-        }
+        const std::string applied = appliedName(config.applyStored(key, &value, true, error));
         return ok(json::ObjectWriter()
                       .str("name", key.name)
                       .str("value", secret ? "(set)" : value)
@@ -496,15 +499,8 @@ private:
             return r;
         });
         if (!removed) throw ApiError{HTTPResponse::HTTP_NOT_FOUND, std::string(key.name) + " has no stored value"};
-        std::string applied = "restart";
-        if (config.source(key.id) == Config::Source::CommandLine) {
-            applied = "overridden";
-        } else if (key.live) {
-            std::string error;
-            config.set(key.name, key.defaultValue, error);
-            config.setSource(key.id, Config::Source::Default);
-            applied = "live";
-        }
+        std::string error;
+        const std::string applied = appliedName(config.applyStored(key, nullptr, true, error));
         return ok(json::ObjectWriter()
                       .str("name", key.name)
                       .str("value", key.defaultValue)

@@ -216,26 +216,21 @@ void StoreKeeper::applyStoredValues(Config& config, const std::vector<StoredValu
             continue;
         }
         stored[static_cast<std::size_t>(key->id)] = true;
-        if (config.source(key->id) == Config::Source::CommandLine) continue;
-        if (liveOnly && !key->live) continue;
         if (config.toText(key->id) == v.value && config.source(key->id) == Config::Source::Stored) continue;
         std::string error;
-        if (!config.set(key->name, v.value, error)) {
+        const Config::Applied applied = config.applyStored(*key, &v.value, liveOnly, error);
+        if (applied == Config::Applied::Invalid)
             log().warning("ws2api: stored value ignored: %s", error);
-            continue;
-        }
-        config.setSource(key->id, Config::Source::Stored);
-        if (liveOnly) log().information("ws2api: %s = %s (changed in the database)", std::string(key->name),
-                                        key->id == KeyId::PushToken ? std::string("(hidden)") : v.value);
+        else if (applied == Config::Applied::Now && liveOnly)
+            log().information("ws2api: %s = %s (changed in the database)", std::string(key->name),
+                              key->id == KeyId::PushToken ? std::string("(hidden)") : v.value);
     }
     // Stored values that were removed (ws2api config reset): back to the default.
     for (int i = 0; i < kKeyCount; ++i) {
         const KeyInfo& key = configKeys()[i];
         if (stored[static_cast<std::size_t>(i)] || config.source(key.id) != Config::Source::Stored) continue;
-        if (liveOnly && !key.live) continue;
         std::string error;
-        config.set(key.name, key.defaultValue, error);
-        config.setSource(key.id, Config::Source::Default);
+        config.applyStored(key, nullptr, liveOnly, error);
     }
 }
 
