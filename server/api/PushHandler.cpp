@@ -2,6 +2,7 @@
 
 #include "common/ClientId.h"
 #include "server/api/RequestBody.h"
+#include "server/api/TokenAuth.h"
 #include "server/app/Bridge.h"
 #include "server/cluster/PeerForwarder.h"
 #include "server/codec/Utf8Validator.h"
@@ -28,11 +29,8 @@ void reply(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTT
 bool tokenMatches(const std::string& header, const std::string& token)
 {
     const std::string prefix = "Bearer ";
-    if (header.size() != prefix.size() + token.size() || header.compare(0, prefix.size(), prefix) != 0) return false;
-    unsigned char diff = 0;
-    for (std::size_t i = 0; i < token.size(); ++i)
-        diff |= static_cast<unsigned char>(header[prefix.size() + i] ^ token[i]);
-    return diff == 0;
+    return header.compare(0, prefix.size(), prefix) == 0 &&
+           constantTimeEquals(std::string_view(header).substr(std::min(prefix.size(), header.size())), token);
 }
 } // namespace
 

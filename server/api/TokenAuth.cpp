@@ -4,16 +4,13 @@
 
 namespace ws2api {
 
-namespace {
-// Equal-length hex digests; the time taken does not depend on where they differ.
-bool sameDigest(const std::string& a, const std::string& b)
+bool constantTimeEquals(std::string_view a, std::string_view b)
 {
     if (a.size() != b.size()) return false;
     unsigned char diff = 0;
     for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
     return diff == 0;
 }
-} // namespace
 
 void TokenAuth::setTokens(std::vector<std::pair<std::string, std::string>> tokens)
 {
@@ -51,7 +48,7 @@ std::optional<std::string> TokenAuth::check(const std::string& header, std::stri
     const std::string digest = Store::hashToken(header.substr(prefix.size()));
     const std::string* match = nullptr;
     for (const auto& [name, hash] : tokens_)
-        if (sameDigest(digest, hash) && !match) match = &name;
+        if (constantTimeEquals(digest, hash) && !match) match = &name;
     if (!match) {
         error = "wrong or revoked token";
         return std::nullopt;

@@ -9,10 +9,15 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace ws2api {
+
+/// Compares secrets (or their digests) in time that does not depend on where
+/// they differ; only a length difference returns early.
+bool constantTimeEquals(std::string_view a, std::string_view b);
 
 class TokenAuth {
 public:

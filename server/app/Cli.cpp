@@ -69,8 +69,7 @@ std::string defaultCliDb(std::ostream& err)
 std::string actAsDirectoryOwner(const std::string& dbPath)
 {
     if (::geteuid() != 0) return {};
-    const std::size_t slash = dbPath.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : dbPath.substr(0, slash);
+    const std::string dir = Store::directoryOf(dbPath);
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0 || st.st_uid == 0) return {}; // Store reports a missing directory
     const passwd* pw = ::getpwuid(st.st_uid);

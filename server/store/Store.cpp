@@ -205,14 +205,19 @@ Store::Store(const std::string& path, int busyTimeoutMs) : path_(path)
 
 Store::~Store() = default;
 
+std::string Store::directoryOf(const std::string& dbPath)
+{
+    const std::size_t slash = dbPath.rfind('/');
+    return slash == std::string::npos ? "." : slash == 0 ? "/" : dbPath.substr(0, slash);
+}
+
 void Store::open(int busyTimeoutMs)
 {
     // POCO retries a failed sqlite3_open_v2 (sleeping) until its "login"
     // timeout. Opening a local file takes no lock, so a failure is permanent
     // (missing directory, no permission): say so at once rather than block the
     // bridge's start, and the StoreKeeper's retries and shutdown, for seconds.
-    const std::size_t slash = path_.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+    const std::string dir = directoryOf(path_);
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
         throw StoreError(path_ + ": cannot open: directory " + dir + " does not exist", StoreFailure::CantOpen);

@@ -112,6 +112,8 @@ public:
     Store& operator=(const Store&) = delete;
 
     const std::string& path() const { return path_; }
+    /// The directory a database file lives in ("." for a bare file name).
+    static std::string directoryOf(const std::string& dbPath);
     int schemaVersion();
 
     // Configuration: only values someone set; the caller validates against ConfigKeys.
