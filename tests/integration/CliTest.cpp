@@ -7,8 +7,6 @@
 #include "tests/support/BridgeProcess.h"
 
 #include <Poco/File.h>
-#include <Poco/Pipe.h>
-#include <Poco/PipeStream.h>
 #include <Poco/Process.h>
 #include <Poco/TemporaryFile.h>
 
@@ -28,53 +26,17 @@
 #include <iostream>
 #include <map>
 #include <sstream>
-#include <thread>
 
 using namespace ws2api;
 using ws2api::test::BridgeProcess;
 
 namespace {
 
-struct Result {
-    int status = -1;
-    std::string out;
-    std::string err;
-    std::string all() const { return "exit " + std::to_string(status) + "\nstdout:\n" + out + "stderr:\n" + err; }
-};
+using Result = ws2api::test::CommandResult;
 
-std::string readAll(Poco::Pipe& pipe)
-{
-    Poco::PipeInputStream in(pipe);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-/// Runs ws2api with args (and extra environment); at most 30 s.
 Result run(const std::vector<std::string>& args, const Poco::Process::Env& env = {})
 {
-    Poco::Pipe outPipe;
-    Poco::Pipe errPipe;
-    Poco::Process::Args a(args.begin(), args.end());
-    Poco::ProcessHandle handle =
-        Poco::Process::launch(BridgeProcess::binary("ws2api"), a, nullptr, &outPipe, &errPipe, env);
-    Result r;
-    std::thread errReader([&] { r.err = readAll(errPipe); });
-    std::thread outReader([&] { r.out = readAll(outPipe); });
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    int status = -1;
-    while ((status = handle.tryWait()) == -1 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (status == -1) {
-        ::kill(handle.id(), SIGKILL);
-        handle.wait();
-    }
-    outReader.join();
-    errReader.join();
-    outPipe.close();
-    errPipe.close();
-    r.status = status;
-    return r;
+    return BridgeProcess::run(args, env);
 }
 
 int lines(const std::string& s)

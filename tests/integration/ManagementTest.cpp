@@ -13,8 +13,6 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/WebSocket.h>
-#include <Poco/Pipe.h>
-#include <Poco/PipeStream.h>
 #include <Poco/Process.h>
 #include <Poco/StreamCopier.h>
 
@@ -47,24 +45,9 @@ struct TempDb {
     std::string path;
 };
 
-struct CliResult {
-    int status = -1;
-    std::string out; ///< stdout
-    std::string err; ///< stderr
-};
+using CliResult = CommandResult;
 
-CliResult runCli(const std::vector<std::string>& args)
-{
-    Poco::Pipe out, err;
-    Poco::Process::Args a(args.begin(), args.end());
-    Poco::ProcessHandle h = Poco::Process::launch(BridgeProcess::binary("ws2api"), a, nullptr, &out, &err);
-    CliResult r;
-    Poco::PipeInputStream o(out), e(err);
-    Poco::StreamCopier::copyToString(o, r.out);
-    Poco::StreamCopier::copyToString(e, r.err);
-    r.status = h.wait();
-    return r;
-}
+CliResult runCli(const std::vector<std::string>& args) { return BridgeProcess::run(args); }
 
 std::string createToken(const std::string& db, const std::string& name)
 {

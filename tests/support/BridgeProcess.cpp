@@ -9,6 +9,7 @@
 #include <cppunit/TestAssert.h>
 
 #include <chrono>
+#include <sstream>
 #include <csignal>
 #include <sys/wait.h>
 
@@ -18,6 +19,42 @@ std::string BridgeProcess::binary(const std::string& name)
 {
     if (!name.empty() && name[0] == '/') return name; // a system program (haproxy, nginx)
     return std::string(WS2API_BINARY_DIR) + "/" + name;
+}
+
+namespace {
+std::string readAll(Poco::Pipe& pipe)
+{
+    Poco::PipeInputStream in(pipe);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+} // namespace
+
+CommandResult BridgeProcess::run(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                                 const std::string& program)
+{
+    Poco::Pipe outPipe;
+    Poco::Pipe errPipe;
+    Poco::Process::Args a(args.begin(), args.end());
+    Poco::ProcessHandle handle = Poco::Process::launch(binary(program), a, nullptr, &outPipe, &errPipe, env);
+    CommandResult r;
+    std::thread errReader([&] { r.err = readAll(errPipe); });
+    std::thread outReader([&] { r.out = readAll(outPipe); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    int status = -1;
+    while ((status = handle.tryWait()) == -1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (status == -1) {
+        ::kill(handle.id(), SIGKILL);
+        handle.wait();
+    }
+    outReader.join();
+    errReader.join();
+    outPipe.close();
+    errPipe.close();
+    r.status = status;
+    return r;
 }
 
 BridgeProcess::BridgeProcess(const std::vector<std::string>& args, bool waitForListeners, const std::string& program)

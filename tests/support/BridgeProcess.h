@@ -6,6 +6,7 @@
 #include <Poco/Process.h>
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,8 +15,21 @@
 
 namespace ws2api::test {
 
+/// A short command's outcome (see BridgeProcess::run).
+struct CommandResult {
+    int status = -1; ///< exit status; -1 when it had to be killed after the time limit
+    std::string out; ///< stdout
+    std::string err; ///< stderr
+    std::string all() const { return "exit " + std::to_string(status) + "\nstdout:\n" + out + "stderr:\n" + err; }
+};
+
 class BridgeProcess {
 public:
+    /// Runs a built binary (default `ws2api`, e.g. its CLI) to the end, at most 30 s,
+    /// with extra environment; stdout and stderr are read concurrently.
+    static CommandResult run(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
+                             const std::string& program = "ws2api");
+
     /// Path of a binary built next to the tests (ws2api, ws2api-demo-api); an absolute path is kept.
     static std::string binary(const std::string& name);
 
