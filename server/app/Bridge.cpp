@@ -240,29 +240,37 @@ void Bridge::deliverResult(const std::shared_ptr<Session>& session, UpstreamResu
     });
 }
 
-Bridge::PushResult Bridge::push(const std::string& clientId, std::string body, bool binary, int timeoutMs)
+template <class R, class F>
+std::optional<R> Bridge::onOwningLoop(const std::string& clientId, int timeoutMs, R notHere, F fn)
 {
     std::shared_ptr<Session> session = registry_.find(clientId);
-    if (!session) return PushResult::NotFound;
-    auto promise = std::make_shared<std::promise<PushResult>>();
-    std::future<PushResult> future = promise->get_future();
+    if (!session) return notHere;
+    auto promise = std::make_shared<std::promise<R>>();
+    std::future<R> future = promise->get_future();
     EventLoop* loop = session->loop;
     std::uint64_t id = session->connId;
-    loop->post([loop, id, promise, body = std::move(body), binary] {
+    loop->post([loop, id, promise, fn = std::move(fn)]() mutable {
         Connection* c = loop->findConnectionInLoop(id);
-        if (!c || c->state() != Connection::State::Open) {
-            promise->set_value(PushResult::NotFound);
-            return;
-        }
-        switch (c->sendMessageInLoop(body, binary)) {
-        case Connection::SendStatus::Sent:
-        case Connection::SendStatus::Queued: promise->set_value(PushResult::Delivered); break;
-        case Connection::SendStatus::Overflow: promise->set_value(PushResult::ClientNotReading); break;
-        case Connection::SendStatus::Closed: promise->set_value(PushResult::NotFound); break;
-        }
+        promise->set_value(fn(c && c->state() == Connection::State::Open ? c : nullptr));
     });
-    if (future.wait_for(std::chrono::milliseconds(timeoutMs)) != std::future_status::ready) return PushResult::Timeout;
+    if (future.wait_for(std::chrono::milliseconds(timeoutMs)) != std::future_status::ready) return std::nullopt;
     return future.get();
+}
+
+Bridge::PushResult Bridge::push(const std::string& clientId, std::string body, bool binary, int timeoutMs)
+{
+    return onOwningLoop(clientId, timeoutMs, PushResult::NotFound,
+                        [body = std::move(body), binary](Connection* c) {
+                            if (!c) return PushResult::NotFound;
+                            switch (c->sendMessageInLoop(body, binary)) {
+                            case Connection::SendStatus::Sent:
+                            case Connection::SendStatus::Queued: return PushResult::Delivered;
+                            case Connection::SendStatus::Overflow: return PushResult::ClientNotReading;
+                            case Connection::SendStatus::Closed: return PushResult::NotFound;
+                            }
+                            return PushResult::NotFound;
+                        })
+        .value_or(PushResult::Timeout);
 }
 
 namespace {
@@ -338,43 +346,23 @@ std::pair<std::size_t, std::vector<ConnectionInfo>> Bridge::listConnections(cons
 
 std::optional<ConnectionInfo> Bridge::connectionInfo(const std::string& clientId, int timeoutMs)
 {
-    std::shared_ptr<Session> session = registry_.find(clientId);
-    if (!session) return std::nullopt;
-    auto p = std::make_shared<std::promise<std::optional<ConnectionInfo>>>();
-    auto f = p->get_future();
-    EventLoop* loop = session->loop;
-    std::uint64_t id = session->connId;
-    loop->post([loop, id, p] {
-        ConnectionInfo info;
-        Connection* c = loop->findConnectionInLoop(id);
-        if (c && c->infoInLoop(info, wallOffsetMs()))
-            p->set_value(std::move(info));
-        else
-            p->set_value(std::nullopt);
-    });
-    if (f.wait_for(std::chrono::milliseconds(timeoutMs)) != std::future_status::ready) return std::nullopt;
-    return f.get();
+    return onOwningLoop(clientId, timeoutMs, std::optional<ConnectionInfo>(),
+                        [](Connection* c) -> std::optional<ConnectionInfo> {
+                            ConnectionInfo info;
+                            if (c && c->infoInLoop(info, wallOffsetMs())) return info;
+                            return std::nullopt;
+                        })
+        .value_or(std::nullopt);
 }
 
 bool Bridge::disconnect(const std::string& clientId, std::uint16_t code, const std::string& reason, int timeoutMs)
 {
-    std::shared_ptr<Session> session = registry_.find(clientId);
-    if (!session) return false;
-    auto p = std::make_shared<std::promise<bool>>();
-    auto f = p->get_future();
-    EventLoop* loop = session->loop;
-    std::uint64_t id = session->connId;
-    loop->post([loop, id, p, code, reason] {
-        Connection* c = loop->findConnectionInLoop(id);
-        if (!c || c->state() != Connection::State::Open) {
-            p->set_value(false);
-            return;
-        }
-        c->closeInLoop(code, reason, reason.empty() ? "disconnected by operator" : reason);
-        p->set_value(true);
-    });
-    if (f.wait_for(std::chrono::milliseconds(timeoutMs)) != std::future_status::ready) return false;
-    return f.get();
+    return onOwningLoop(clientId, timeoutMs, false, [code, reason](Connection* c) {
+               if (!c) return false;
+               c->closeInLoop(code, reason, reason.empty() ? "disconnected by operator" : reason);
+               return true;
+           })
+        .value_or(false);
 }
 
 void Bridge::stop()

@@ -90,6 +90,11 @@ public:
 private:
     int openListener(const Poco::Net::SocketAddress& address);
     void deliverResult(const std::shared_ptr<Session>& session, UpstreamResult&& result);
+    /// Runs fn(Connection*: the open connection, or nullptr) on the loop that owns
+    /// clientId's connection and waits up to timeoutMs for its result: notHere when
+    /// no connection has that ClientId, nullopt when the loop did not answer in time.
+    template <class R, class F>
+    std::optional<R> onOwningLoop(const std::string& clientId, int timeoutMs, R notHere, F fn);
 
     Config& config_;
     const std::string dbPath_;
