@@ -1,5 +1,8 @@
 // CppUnit runner: `<binary>` runs every registered suite, `<binary> Name...`
 // runs the named suites (CTest registers one test per suite).
+// Built with WS2API_TEST_QT (the console's tests): a QCoreApplication gives the
+// tests an event loop (run with QT_QPA_PLATFORM=offscreen; CTest sets it), and
+// the tests never touch the user's keyring.
 #include <cppunit/BriefTestProgressListener.h>
 #include <cppunit/CompilerOutputter.h>
 #include <cppunit/TestResult.h>
@@ -10,9 +13,17 @@
 #include <csignal>
 #include <iostream>
 
+#ifdef WS2API_TEST_QT
+#include <QCoreApplication>
+#endif
+
 int main(int argc, char** argv)
 {
     std::signal(SIGPIPE, SIG_IGN); // tests write to sockets the server may have closed
+#ifdef WS2API_TEST_QT
+    qputenv("WS2API_CONSOLE_NO_KEYRING", "1");
+    QCoreApplication app(argc, argv);
+#endif
     CppUnit::TestResult controller;
     CppUnit::TestResultCollector result;
     controller.addListener(&result);
