@@ -24,8 +24,9 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::UpstreamTimeoutMs, "upstream.timeout_ms", KeyType::Int, 100, 600000, "10000", true,
      "Connect/send/receive timeout of one upstream request."},
     {KeyId::UpstreamPoolSize, "upstream.pool_size", KeyType::Int, 1, 4096, "64", false,
-     "Upstream worker threads, each with its own keep-alive HTTP connection: at most this many requests at "
-     "once, so size it as messages per second x API latency, with headroom."},
+     "Retired: upstream requests run on the event loops, bounded by upstream.max_connections. A value is "
+     "accepted with a warning and has no effect.",
+     "upstream.max_connections"},
     {KeyId::UpstreamKeepAliveTimeoutMs, "upstream.keepalive_timeout_ms", KeyType::Int, 0, 3600000, "4000", true,
      "Reuse an idle upstream connection only this long; keep it below the API server's keep-alive timeout."},
     {KeyId::UpstreamMaxQueued, "upstream.max_queued", KeyType::Int, 1, 100000000, "100000", true,
@@ -88,12 +89,23 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::ReconcileUrl, "reconcile.url", KeyType::String, 0, 2000, "", false,
      "Where the live-set reports go (http://host[:port]/path). Empty = upstream.url itself: no ClientId is "
      "empty, so that path never belongs to a client."},
+    {KeyId::UpstreamMaxConnections, "upstream.max_connections", KeyType::Int, 1, 1000000, "4096", true,
+     "Most keep-alive connections to the API, all event loops together (each loop gets its share): at most "
+     "this many requests in flight. Size it as messages per second x API latency (Little's law), with headroom; "
+     "clients and upstream connections share the open-files limit (docs/TUNING.md)."},
 };
 } // namespace
 
 const KeyInfo* configKeys() { return kKeys; }
 
 const KeyInfo& keyInfo(KeyId id) { return kKeys[static_cast<int>(id)]; }
+
+std::string retiredKeyWarning(const KeyInfo& key)
+{
+    if (!key.replacedBy) return {};
+    return std::string(key.name) + " is retired and has no effect (upstream requests run on the event loops); use " +
+           key.replacedBy;
+}
 
 const KeyInfo* findKey(std::string_view name)
 {

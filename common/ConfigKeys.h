@@ -4,6 +4,7 @@
 // The command line (--set), the store, the console and docs/configuration.md
 // all read this table.
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace ws2api {
@@ -43,6 +44,7 @@ enum class KeyId : int {
     ClusterForwardTimeoutMs,
     ReconcileIntervalMs,
     ReconcileUrl,
+    UpstreamMaxConnections,
     Count
 };
 
@@ -57,7 +59,13 @@ struct KeyInfo {
     const char* defaultValue;
     bool live; ///< true: a running bridge uses a new value for the next event
     const char* help;
+    /// Retired keys: what replaced it (a value is still accepted, with one
+    /// warning naming this, and has no effect). nullptr for keys in use.
+    const char* replacedBy = nullptr;
 };
+
+/// The one warning for a value given to a retired key ("" for keys in use).
+std::string retiredKeyWarning(const KeyInfo& key);
 
 constexpr int kKeyCount = static_cast<int>(KeyId::Count);
 

@@ -483,11 +483,10 @@ private:
             s.audit(actor_, "config.set", key.name, old + " -> " + (secret ? "(hidden)" : value));
         });
         const std::string applied = appliedName(config.applyStored(key, &value, true, error));
-        return ok(json::ObjectWriter()
-                      .str("name", key.name)
-                      .str("value", secret ? "(set)" : value)
-                      .str("applied", applied)
-                      .done());
+        json::ObjectWriter answer;
+        answer.str("name", key.name).str("value", secret ? "(set)" : value).str("applied", applied);
+        if (key.replacedBy) answer.str("warning", retiredKeyWarning(key));
+        return ok(answer.done());
     }
 
     std::pair<HTTPResponse::HTTPStatus, std::string> configReset(const KeyInfo& key)

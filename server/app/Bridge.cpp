@@ -106,9 +106,12 @@ void Bridge::start()
     }
     int loops = static_cast<int>(config_.getInt(KeyId::ServerLoops));
     if (loops == 0) loops = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    long reserve = static_cast<long>(config_.getInt(KeyId::ServerFdReserve) + config_.getInt(KeyId::UpstreamPoolSize)) +
-                   4L * loops;
-    long usable = static_cast<long>(rl.rlim_cur == RLIM_INFINITY ? 1000000 : rl.rlim_cur) - reserve;
+    // Clients and upstream connections share what the limit leaves after
+    // server.fd_reserve and the loops' own descriptors; upstream connections may
+    // also take half of the reserve, so a bridge full of clients still reaches
+    // its API (docs/TUNING.md).
+    const long fdReserve = static_cast<long>(config_.getInt(KeyId::ServerFdReserve));
+    long usable = static_cast<long>(rl.rlim_cur == RLIM_INFINITY ? 1000000 : rl.rlim_cur) - fdReserve - 4L * loops;
     fdLimitConnections_ = static_cast<std::size_t>(std::max(1L, usable));
 
     listenFd_ = openListener(listenAddress);
@@ -150,20 +153,25 @@ void Bridge::start()
         throw;
     }
 
-    upstream_ = std::make_unique<UpstreamDispatcher>(
-        upstreamUri, config_, metrics_,
-        [this](const std::shared_ptr<Session>& s, UpstreamResult&& r) { deliverResult(s, std::move(r)); });
+    try {
+        upstream_ = std::make_unique<UpstreamEndpoint>(upstreamUri, config_, metrics_);
+    } catch (...) {
+        ::close(listenFd_);
+        listenFd_ = -1;
+        throw;
+    }
     upstream_->setNodeName(nodeName_);
-    upstream_->start(static_cast<int>(config_.getInt(KeyId::UpstreamPoolSize)));
+    upstream_->setLoops(loops);
+    upstream_->descriptors().configure(fdLimitConnections_, static_cast<std::size_t>(fdReserve / 2));
+    loopContext_.reset(new LoopContext{config_, metrics_, registry_, events_, *upstream_});
 
-    for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *this, listenFd_));
+    for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *loopContext_, listenFd_));
 
     internal_ = std::make_unique<InternalServer>(*this);
     try {
         internal_->start(config_.getString(KeyId::ServerInternalListen));
     } catch (...) {
         loops_.clear();
-        upstream_->stop();
         ::close(listenFd_);
         listenFd_ = -1;
         throw;
@@ -175,9 +183,9 @@ void Bridge::start()
         reconciler_->start(reconcileMs);
     }
     started_ = true;
-    log().information("ws2api: %d event loops, %d upstream workers, up to %z connections, upstream %s", loops,
-                      static_cast<int>(config_.getInt(KeyId::UpstreamPoolSize)), maxConnections(),
-                      upstreamUri.toString());
+    log().information("ws2api: %d event loops, up to %z connections, upstream %s (up to %d connections)", loops,
+                      maxConnections(), upstreamUri.toString(),
+                      static_cast<int>(config_.getInt(KeyId::UpstreamMaxConnections)));
     if (forwarder_ || reconciler_) {
         std::string peers;
         if (forwarder_)
@@ -197,53 +205,10 @@ std::size_t Bridge::maxConnections() const
     return configured == 0 ? fdLimitConnections_ : std::min(configured, fdLimitConnections_);
 }
 
-bool Bridge::tryReserveConnection()
-{
-    std::size_t n = connections_.fetch_add(1, std::memory_order_relaxed);
-    if (n >= maxConnections()) {
-        connections_.fetch_sub(1, std::memory_order_relaxed);
-        return false;
-    }
-    return true;
-}
-
-void Bridge::releaseConnection() { connections_.fetch_sub(1, std::memory_order_relaxed); }
-
-void Bridge::replaceSession(const std::shared_ptr<Session>& previous)
-{
-    previous->ended.store(true);
-    if (!previous->deleteQueued.exchange(true)) {
-        UpstreamJob job;
-        job.kind = UpstreamKind::Disconnect;
-        job.session = previous;
-        job.body = "replaced";
-        upstream_->submit(std::move(job));
-    }
-    EventLoop* loop = previous->loop;
-    std::uint64_t id = previous->connId;
-    loop->post([loop, id] {
-        if (Connection* c = loop->findConnectionInLoop(id)) c->replacedInLoop();
-    });
-}
-
-void Bridge::deliverResult(const std::shared_ptr<Session>& session, UpstreamResult&& result)
-{
-    if (result.kind == UpstreamKind::Disconnect) return; // the connection is gone by then
-    EventLoop* loop = session->loop;
-    std::uint64_t id = session->connId;
-    Metrics* metrics = &metrics_;
-    loop->post([loop, id, metrics, r = std::move(result)]() mutable {
-        if (Connection* c = loop->findConnectionInLoop(id))
-            c->onUpstreamResultInLoop(std::move(r));
-        else if (r.kind == UpstreamKind::Message)
-            metrics->repliesDropped.fetch_add(1, std::memory_order_relaxed);
-    });
-}
-
 template <class R, class F>
 std::optional<R> Bridge::onOwningLoop(const std::string& clientId, int timeoutMs, R notHere, F fn)
 {
-    std::shared_ptr<Session> session = registry_.find(clientId);
+    std::shared_ptr<ClientSession> session = registry_.find(clientId);
     if (!session) return notHere;
     auto promise = std::make_shared<std::promise<R>>();
     std::future<R> future = promise->get_future();
@@ -397,12 +362,25 @@ void Bridge::stop()
     for (;;) {
         std::size_t open = 0;
         for (auto& loop : loops_) open += loop->connectionCount();
-        if (open == 0 && upstream_->pending() == 0) break;
+        if (open == 0 && upstream_->pendingJobs() == 0) break;
         if (std::chrono::steady_clock::now() >= deadline) {
             log().warning("ws2api: shutdown timeout (server.shutdown_timeout_ms): %z clients still open, %z upstream "
                           "requests (DELETEs among them) queued or in flight are abandoned",
-                          open, upstream_->pending());
-            upstream_->abortInFlight(); // do not wait for a slow API past the deadline
+                          open, upstream_->pendingJobs());
+            // Do not wait for a slow API past the deadline: every loop fails what
+            // it has in flight or waiting, and sends nothing more.
+            upstream_->abort();
+            std::vector<std::future<void>> aborted;
+            for (auto& loop : loops_) {
+                auto p = std::make_shared<std::promise<void>>();
+                aborted.push_back(p->get_future());
+                EventLoop* l = loop.get();
+                l->post([l, p] {
+                    l->upstream().abortInLoop();
+                    p->set_value();
+                });
+            }
+            for (auto& f : aborted) f.wait_for(std::chrono::seconds(2));
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -410,7 +388,6 @@ void Bridge::stop()
     internal_->stop();
     keeper_->stop();
     for (auto& loop : loops_) loop->stop();
-    upstream_->stop();
     loops_.clear();
     log().information("ws2api: stopped");
 }

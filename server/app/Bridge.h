@@ -12,7 +12,8 @@
 #include "server/loop/Connection.h"
 #include "server/loop/Registry.h"
 #include "server/metrics/Metrics.h"
-#include "server/upstream/UpstreamDispatcher.h"
+#include "server/loop/LoopContext.h"
+#include "server/upstream/UpstreamEndpoint.h"
 
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/URI.h>
@@ -50,7 +51,10 @@ public:
     Config& config() { return config_; }
     Metrics& metrics() { return metrics_; }
     Registry& registry() { return registry_; }
-    UpstreamDispatcher& upstream() { return *upstream_; }
+    /// The API and the bounds shared by the loops' upstream pools. Set by start().
+    UpstreamEndpoint& upstream() { return *upstream_; }
+    /// Upstream jobs queued or in flight, all loops together.
+    std::size_t upstreamPending() const { return upstream_ ? upstream_->pendingJobs() : 0; }
     EventHub& events() { return events_; }
     TokenAuth& auth() { return auth_; }
     StoreKeeper& keeper() { return *keeper_; }
@@ -60,14 +64,8 @@ public:
     /// Forwards pushes to cluster.peers; nullptr when no peer is configured.
     PeerForwarder* forwarder() { return forwarder_.get(); }
 
-    /// Counts a new client socket against server.max_connections. Any thread.
-    bool tryReserveConnection();
-    void releaseConnection();
+    /// Most clients admitted: server.max_connections, within the descriptor budget.
     std::size_t maxConnections() const;
-
-    /// A newer connection claimed previous->clientId: queue the old session's
-    /// DELETE (before the new GET) and close the old connection on its loop.
-    void replaceSession(const std::shared_ptr<Session>& previous);
 
     enum class PushResult { Delivered, NotFound, ClientNotReading, Timeout };
     /// Delivers a push to the client connected with clientId. Blocks the
@@ -89,7 +87,6 @@ public:
 
 private:
     int openListener(const Poco::Net::SocketAddress& address);
-    void deliverResult(const std::shared_ptr<Session>& session, UpstreamResult&& result);
     /// Runs fn(Connection*: the open connection, or nullptr) on the loop that owns
     /// clientId's connection and waits up to timeoutMs for its result: notHere when
     /// no connection has that ClientId, nullopt when the loop did not answer in time.
@@ -104,7 +101,8 @@ private:
     std::unique_ptr<StoreKeeper> keeper_;
     std::atomic<bool> stopping_{false};
     Registry registry_;
-    std::unique_ptr<UpstreamDispatcher> upstream_;
+    std::unique_ptr<UpstreamEndpoint> upstream_;
+    std::unique_ptr<LoopContext> loopContext_;
     std::vector<std::unique_ptr<EventLoop>> loops_;
     std::unique_ptr<InternalServer> internal_;
     std::unique_ptr<PeerForwarder> forwarder_;
@@ -112,7 +110,6 @@ private:
     std::string nodeName_;
     Poco::Net::SocketAddress publicAddress_;
     int listenFd_ = -1;
-    std::atomic<std::size_t> connections_{0};
     std::size_t fdLimitConnections_ = 0;
     bool started_ = false;
     bool stopped_ = false;

@@ -306,6 +306,7 @@ int Cli::config(Store& store, const std::vector<std::string>& words)
              << (key->live ? " (stored; a running ws2api applies it without a restart)"
                            : " (stored; used from the next start of ws2api)")
              << '\n';
+        if (key->replacedBy) err_ << "ws2api: warning: " << retiredKeyWarning(*key) << '\n';
         return Ok;
     }
     // reset

@@ -17,6 +17,7 @@
 #include <Poco/Util/OptionSet.h>
 
 #include <cerrno>
+#include <iostream>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -101,7 +102,9 @@ void ServerApp::handleOption(const std::string& name, const std::string& value)
         std::string error;
         if (!config_.set(value.substr(0, eq), value.substr(eq + 1), error))
             throw Poco::Util::InvalidArgumentException(error);
-        config_.setSource(findKey(value.substr(0, eq))->id, Config::Source::CommandLine);
+        const KeyInfo* key = findKey(value.substr(0, eq));
+        config_.setSource(key->id, Config::Source::CommandLine);
+        if (key->replacedBy) std::cerr << "ws2api: warning: " << retiredKeyWarning(*key) << std::endl;
     } else if (name == "help") {
         Poco::Util::HelpFormatter help(options());
         help.setCommand("ws2api");

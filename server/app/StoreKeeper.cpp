@@ -152,7 +152,7 @@ void StoreKeeper::tick(std::int64_t nowMs)
         row.ts = lastRow_.wallMs / 1000;
         row.resolution = static_cast<int>(std::max<std::int64_t>(1, interval / 1000));
         row.connectionsOpen = delta(cur.opened, cur.closed);
-        row.upstreamQueued = static_cast<std::int64_t>(bridge_.upstream().pending());
+        row.upstreamQueued = static_cast<std::int64_t>(bridge_.upstreamPending());
         LatencyHistogram::Buckets d{};
         for (std::size_t i = 0; i < d.size(); ++i) d[i] = cur.latency[i] - lastRow_.latency[i];
         row.upstreamP50Ms = LatencyHistogram::quantileMs(d, 0.50);
@@ -219,6 +219,8 @@ void StoreKeeper::applyStoredValues(Config& config, const std::vector<StoredValu
         if (config.toText(key->id) == v.value && config.source(key->id) == Config::Source::Stored) continue;
         std::string error;
         const Config::Applied applied = config.applyStored(*key, &v.value, liveOnly, error);
+        if (key->replacedBy && applied != Config::Applied::Invalid)
+            log().warning("ws2api: stored value: %s", retiredKeyWarning(*key));
         if (applied == Config::Applied::Invalid)
             log().warning("ws2api: stored value ignored: %s", error);
         else if (applied == Config::Applied::Now && liveOnly)
@@ -311,7 +313,7 @@ std::string StoreKeeper::buildStatsJson(double p50, double p99) const
                                                          m.pushesFailed.load(std::memory_order_relaxed)))
         .integer("upstream_ok", static_cast<long long>(m.requestsSucceeded.load(std::memory_order_relaxed)))
         .integer("upstream_failed", static_cast<long long>(m.requestsFailed.load(std::memory_order_relaxed)))
-        .integer("upstream_queued", static_cast<long long>(bridge_.upstream().pending()))
+        .integer("upstream_queued", static_cast<long long>(bridge_.upstreamPending()))
         .num("upstream_p50_ms", p50)
         .num("upstream_p99_ms", p99)
         .integer("auth_failures", static_cast<long long>(m.authFailures.load(std::memory_order_relaxed)))

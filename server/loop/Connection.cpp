@@ -1,7 +1,10 @@
 #include "server/loop/Connection.h"
 
 #include "common/ClientId.h"
-#include "server/app/Bridge.h"
+#include "server/api/EventHub.h"
+#include "server/loop/Registry.h"
+#include "server/metrics/Metrics.h"
+#include "server/upstream/UpstreamEndpoint.h"
 #include "server/codec/FrameWriter.h"
 #include "server/codec/Handshake.h"
 #include "server/loop/EventLoop.h"
@@ -137,8 +140,8 @@ void Connection::readInLoop()
 
 void Connection::processHandshakeInLoop()
 {
-    Bridge& bridge = loop_.bridge();
-    const std::size_t maxHead = static_cast<std::size_t>(bridge.config().getInt(KeyId::LimitsMaxHandshakeBytes));
+    LoopContext& ctx = loop_.context();
+    const std::size_t maxHead = static_cast<std::size_t>(ctx.config.getInt(KeyId::LimitsMaxHandshakeBytes));
     std::size_t end = codec::Handshake::findHeadEnd(inbuf_);
     if (end == std::string::npos) {
         if (inbuf_.size() > maxHead) rejectInLoop(431, "upgrade request larger than limits.max_handshake_bytes");
@@ -157,7 +160,7 @@ void Connection::processHandshakeInLoop()
     key_ = std::move(hs.request.key);
     offeredProtocols_ = std::move(hs.request.protocols);
 
-    auto session = std::make_shared<Session>();
+    auto session = std::make_shared<ClientSession>();
     session->clientId = std::move(hs.request.clientId);
     session->encodedId = ClientId::encode(session->clientId);
     session->rawQuery = std::move(hs.request.rawQuery);
@@ -167,34 +170,41 @@ void Connection::processHandshakeInLoop()
     session->connId = id_;
     session_ = session;
 
-    // A connection already using this ClientId is replaced: its DELETE is queued
-    // in the ClientId's strand before our GET, so the API sees DELETE(old), GET(new).
-    if (std::shared_ptr<Session> previous = bridge.registry().claim(session)) bridge.replaceSession(previous);
+    // A session already using this ClientId (open, or ended with its DELETE
+    // still to come) is replaced: our GET waits until its loop says the old
+    // strand has drained, so the API sees DELETE(old), GET(new) whichever
+    // loops the two connections are on.
+    if (std::shared_ptr<ClientSession> previous = ctx.registry.claim(session)) {
+        session->blocked = true;
+        EventLoop* here = &loop_;
+        previous->loop->post([previous, session, here] {
+            previous->loop->replaceSessionInLoop(previous, [session, here] {
+                here->post([session, here] { here->upstream().unblockInLoop(session); });
+            });
+        });
+    }
 
     state_ = State::Upgrading;
     updateEventsInLoop();
-    UpstreamJob job;
-    job.kind = UpstreamKind::Connect;
-    job.session = session;
-    bridge.upstream().submit(std::move(job));
+    loop_.upstream().submitInLoop(session, UpstreamKind::Connect, std::string());
 }
 
 void Connection::rejectInLoop(int status, const std::string& message)
 {
     if (state_ == State::Closing || state_ == State::Closed) return;
-    if (status != 408) loop_.bridge().metrics().handshakesRejected.fetch_add(1, std::memory_order_relaxed);
+    if (status != 408) loop_.context().metrics.handshakesRejected.fetch_add(1, std::memory_order_relaxed);
     if (log().debug()) log().debug("client %s: refused %d: %s", peer_, status, message);
     state_ = State::Closing;
     inbuf_.clear();
     inbuf_.shrink_to_fit();
     closeAfterFlush_ = true;
-    closeDeadlineMs_ = loop_.nowMs() + loop_.bridge().config().getInt(KeyId::LimitsCloseTimeoutMs);
+    closeDeadlineMs_ = loop_.nowMs() + loop_.context().config.getInt(KeyId::LimitsCloseTimeoutMs);
     sendRawInLoop(codec::Handshake::errorResponse(status, message), true);
 }
 
 void Connection::openInLoop(const std::string& protocol)
 {
-    Bridge& bridge = loop_.bridge();
+    LoopContext& ctx = loop_.context();
     std::string chosen;
     if (!protocol.empty()) {
         if (offered(offeredProtocols_, protocol))
@@ -206,10 +216,10 @@ void Connection::openInLoop(const std::string& protocol)
     state_ = State::Open;
     countedOpen_ = true;
     session_->protocol = chosen;
-    bridge.metrics().connectionsOpened.fetch_add(1, std::memory_order_relaxed);
-    bridge.events().connected(session_->clientId);
+    ctx.metrics.connectionsOpened.fetch_add(1, std::memory_order_relaxed);
+    ctx.events.connected(session_->clientId);
     parser_ = std::make_unique<codec::FrameParser>(
-        static_cast<std::size_t>(bridge.config().getInt(KeyId::LimitsMaxMessageBytes)));
+        static_cast<std::size_t>(ctx.config.getInt(KeyId::LimitsMaxMessageBytes)));
     lastReadMs_ = loop_.nowMs();
     std::string response = codec::Handshake::switchingProtocols(key_, chosen);
     std::string().swap(key_);
@@ -227,10 +237,10 @@ void Connection::openInLoop(const std::string& protocol)
 
 void Connection::feedInLoop(const char* data, std::size_t size)
 {
-    parser_->setMaxMessageBytes(static_cast<std::size_t>(loop_.bridge().config().getInt(KeyId::LimitsMaxMessageBytes)));
+    parser_->setMaxMessageBytes(static_cast<std::size_t>(loop_.context().config.getInt(KeyId::LimitsMaxMessageBytes)));
     codec::FrameParser::Status st = parser_->feed(data, size, *this);
     if (st != codec::FrameParser::Status::Error || state_ == State::Closed) return;
-    Metrics& m = loop_.bridge().metrics();
+    Metrics& m = loop_.context().metrics;
     std::uint16_t code = parser_->errorCode();
     if (state_ == State::Closing) { // garbage instead of the close frame we wait for
         closeSocketInLoop();
@@ -254,22 +264,20 @@ void Connection::feedInLoop(const char* data, std::size_t size)
 void Connection::onMessage(bool binary, std::string& payload)
 {
     if (state_ != State::Open) return;
-    Bridge& bridge = loop_.bridge();
-    bridge.metrics().messagesReceived.fetch_add(1, std::memory_order_relaxed);
+    LoopContext& ctx = loop_.context();
+    ctx.metrics.messagesReceived.fetch_add(1, std::memory_order_relaxed);
     ++messagesIn_;
     bytesIn_ += payload.size();
-    UpstreamJob job;
-    job.kind = UpstreamKind::Message;
-    job.session = session_;
-    job.body = std::move(payload);
-    job.binary = binary;
-    if (bridge.upstream().submit(std::move(job)) == UpstreamDispatcher::Submit::Overloaded) {
-        bridge.metrics().messagesRejected.fetch_add(1, std::memory_order_relaxed);
+    // Counted before the submit: an upstream that fails at once (refused
+    // connection) answers inside it.
+    ++pending_;
+    if (!loop_.upstream().submitInLoop(session_, UpstreamKind::Message, std::move(payload), binary)) {
+        --pending_;
+        ctx.metrics.messagesRejected.fetch_add(1, std::memory_order_relaxed);
         sendErrorMessageInLoop(503, "overloaded");
         return;
     }
-    ++pending_;
-    if (pending_ >= static_cast<std::uint32_t>(bridge.config().getInt(KeyId::LimitsMaxPendingMessages)) &&
+    if (state_ == State::Open && pending_ >= static_cast<std::uint32_t>(ctx.config.getInt(KeyId::LimitsMaxPendingMessages)) &&
         !readPaused_) {
         readPaused_ = true; // TCP backpressure until the upstream catches up
         updateEventsInLoop();
@@ -282,11 +290,11 @@ void Connection::onPing(std::string& payload)
     // Counted against the outbound bound: a client that pings without reading
     // must not grow the queue without limit.
     if (sendRawInLoop(FrameWriter::frame(Opcode::Pong, payload)) == SendStatus::Overflow) {
-        if (loop_.bridge().config().getString(KeyId::LimitsSlowClientPolicy) == "drop") {
-            loop_.bridge().metrics().messagesDroppedSlow.fetch_add(1, std::memory_order_relaxed);
+        if (loop_.context().config.getString(KeyId::LimitsSlowClientPolicy) == "drop") {
+            loop_.context().metrics.messagesDroppedSlow.fetch_add(1, std::memory_order_relaxed);
             return; // RFC 6455 5.5.3 allows answering only the latest ping
         }
-        loop_.bridge().metrics().slowClients.fetch_add(1, std::memory_order_relaxed);
+        loop_.context().metrics.slowClients.fetch_add(1, std::memory_order_relaxed);
         closeInLoop(CloseCode::PolicyViolation, "outbound queue full: client is not reading", "outbound queue overflow");
     }
 }
@@ -302,7 +310,7 @@ void Connection::onClose(std::uint16_t code, std::string& reason)
         closeFrameSent_ = true;
         state_ = State::Closing;
         closeAfterFlush_ = true;
-        closeDeadlineMs_ = loop_.nowMs() + loop_.bridge().config().getInt(KeyId::LimitsCloseTimeoutMs);
+        closeDeadlineMs_ = loop_.nowMs() + loop_.context().config.getInt(KeyId::LimitsCloseTimeoutMs);
         endSessionInLoop(reason);
         sendRawInLoop(std::move(reply), true);
     } else if (state_ == State::Closing) {
@@ -319,7 +327,7 @@ void Connection::closeInLoop(std::uint16_t code, const std::string& reason, cons
     if (state_ != State::Open) return;
     state_ = State::Closing;
     closeFrameSent_ = true;
-    closeDeadlineMs_ = loop_.nowMs() + loop_.bridge().config().getInt(KeyId::LimitsCloseTimeoutMs);
+    closeDeadlineMs_ = loop_.nowMs() + loop_.context().config.getInt(KeyId::LimitsCloseTimeoutMs);
     readPaused_ = false;
     endSessionInLoop(cause);
     sendRawInLoop(FrameWriter::close(code, reason), true);
@@ -329,10 +337,10 @@ void Connection::closeInLoop(std::uint16_t code, const std::string& reason, cons
 void Connection::replacedInLoop()
 {
     if (state_ == State::Open) {
-        loop_.bridge().metrics().replacedConnections.fetch_add(1, std::memory_order_relaxed);
+        loop_.context().metrics.replacedConnections.fetch_add(1, std::memory_order_relaxed);
         closeInLoop(CloseCode::Replaced, "replaced by a new connection with the same ClientId", "replaced");
     } else if (state_ == State::Upgrading) {
-        loop_.bridge().metrics().replacedConnections.fetch_add(1, std::memory_order_relaxed);
+        loop_.context().metrics.replacedConnections.fetch_add(1, std::memory_order_relaxed);
         endSessionInLoop("replaced");
         rejectInLoop(409, "replaced by a new connection with the same ClientId");
     }
@@ -358,7 +366,7 @@ void Connection::shutdownInLoop()
 
 void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
 {
-    Bridge& bridge = loop_.bridge();
+    LoopContext& ctx = loop_.context();
     if (result.kind == UpstreamKind::Connect) {
         if (state_ != State::Upgrading || result.skipped) return;
         if (session_->accepted.load()) {
@@ -378,12 +386,12 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
 
     if (pending_ > 0) --pending_;
     if (readPaused_ &&
-        pending_ < static_cast<std::uint32_t>(bridge.config().getInt(KeyId::LimitsMaxPendingMessages))) {
+        pending_ < static_cast<std::uint32_t>(ctx.config.getInt(KeyId::LimitsMaxPendingMessages))) {
         readPaused_ = false;
         updateEventsInLoop();
     }
     if (state_ != State::Open || result.skipped) {
-        bridge.metrics().repliesDropped.fetch_add(1, std::memory_order_relaxed);
+        ctx.metrics.repliesDropped.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     if (!result.ok()) {
@@ -405,15 +413,15 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
 
 void Connection::sendErrorMessageInLoop(int status, const std::string& reason)
 {
-    Bridge& bridge = loop_.bridge();
-    if (bridge.config().getString(KeyId::UpstreamErrorPolicy) == "close") {
+    LoopContext& ctx = loop_.context();
+    if (ctx.config.getString(KeyId::UpstreamErrorPolicy) == "close") {
         closeInLoop(CloseCode::InternalError, "upstream unavailable", "upstream failure");
         return;
     }
-    std::string text = bridge.config().getString(KeyId::UpstreamErrorMessage);
+    std::string text = ctx.config.getString(KeyId::UpstreamErrorMessage);
     replaceAll(text, "{status}", std::to_string(status));
     replaceAll(text, "{reason}", jsonEscape(reason));
-    bridge.metrics().errorMessagesSent.fetch_add(1, std::memory_order_relaxed);
+    ctx.metrics.errorMessagesSent.fetch_add(1, std::memory_order_relaxed);
     sendMessageInLoop(text, false);
 }
 
@@ -422,18 +430,18 @@ Connection::SendStatus Connection::sendMessageInLoop(const std::string& payload,
     if (state_ != State::Open) return SendStatus::Closed;
     SendStatus st = sendRawInLoop(FrameWriter::frame(binary ? Opcode::Binary : Opcode::Text, payload));
     if (st == SendStatus::Overflow) {
-        Bridge& bridge = loop_.bridge();
-        if (bridge.config().getString(KeyId::LimitsSlowClientPolicy) == "drop") {
-            bridge.metrics().messagesDroppedSlow.fetch_add(1, std::memory_order_relaxed);
+        LoopContext& ctx = loop_.context();
+        if (ctx.config.getString(KeyId::LimitsSlowClientPolicy) == "drop") {
+            ctx.metrics.messagesDroppedSlow.fetch_add(1, std::memory_order_relaxed);
             return SendStatus::Overflow; // the caller reports it (push: 503)
         }
-        bridge.metrics().slowClients.fetch_add(1, std::memory_order_relaxed);
+        ctx.metrics.slowClients.fetch_add(1, std::memory_order_relaxed);
         closeInLoop(CloseCode::PolicyViolation, "outbound queue full: client is not reading",
                     "outbound queue overflow");
         return SendStatus::Overflow;
     }
     if (st != SendStatus::Closed) {
-        loop_.bridge().metrics().messagesSent.fetch_add(1, std::memory_order_relaxed);
+        loop_.context().metrics.messagesSent.fetch_add(1, std::memory_order_relaxed);
         ++messagesOut_;
         bytesOut_ += payload.size();
     }
@@ -464,7 +472,7 @@ Connection::SendStatus Connection::sendRawInLoop(std::string&& bytes, bool force
         updateEventsInLoop();
         return SendStatus::Queued;
     }
-    std::size_t limit = static_cast<std::size_t>(loop_.bridge().config().getInt(KeyId::LimitsMaxOutboundBytes));
+    std::size_t limit = static_cast<std::size_t>(loop_.context().config.getInt(KeyId::LimitsMaxOutboundBytes));
     if (!force && outBytes_ + bytes.size() > limit) return SendStatus::Overflow;
     outBytes_ += bytes.size();
     out_.push_back(std::move(bytes));
@@ -512,22 +520,17 @@ void Connection::endSessionInLoop(const std::string& cause)
 {
     if (sessionEnded_) return;
     sessionEnded_ = true;
-    Bridge& bridge = loop_.bridge();
+    LoopContext& ctx = loop_.context();
     if (session_ && log().debug()) log().debug("client %s (%s): ended: %s", session_->clientId, peer_, cause);
     if (countedOpen_) {
-        bridge.metrics().connectionsClosed.fetch_add(1, std::memory_order_relaxed);
-        if (session_) bridge.events().disconnected(session_->clientId);
+        ctx.metrics.connectionsClosed.fetch_add(1, std::memory_order_relaxed);
+        if (session_) ctx.events.disconnected(session_->clientId);
     }
     if (!session_) return;
     session_->ended.store(true);
-    if (!session_->deleteQueued.exchange(true)) {
-        UpstreamJob job;
-        job.kind = UpstreamKind::Disconnect;
-        job.session = session_;
-        job.body = cause;
-        bridge.upstream().submit(std::move(job));
-    }
-    bridge.registry().release(*session_);
+    // The registry entry stays until the DELETE is done (the pool releases it
+    // when the strand drains): a reconnect with this ClientId waits for it.
+    if (!session_->deleteQueued.exchange(true)) loop_.upstream().submitInLoop(session_, UpstreamKind::Disconnect, cause);
 }
 
 bool Connection::infoInLoop(ConnectionInfo& info, std::int64_t wallOffsetMs) const
@@ -575,11 +578,11 @@ void Connection::closeSocketInLoop()
 
 void Connection::onSweepInLoop(std::int64_t nowMs)
 {
-    const Config& cfg = loop_.bridge().config();
+    const Config& cfg = loop_.context().config;
     switch (state_) {
     case State::Handshake:
         if (nowMs - createdMs_ >= cfg.getInt(KeyId::LimitsHandshakeTimeoutMs)) {
-            loop_.bridge().metrics().handshakeTimeouts.fetch_add(1, std::memory_order_relaxed);
+            loop_.context().metrics.handshakeTimeouts.fetch_add(1, std::memory_order_relaxed);
             rejectInLoop(408, "upgrade request not complete in time");
         }
         break;
@@ -593,11 +596,11 @@ void Connection::onSweepInLoop(std::int64_t nowMs)
         std::int64_t idle = nowMs - lastReadMs_;
         std::int64_t ping = cfg.getInt(KeyId::LimitsPingIntervalMs);
         if (idle >= cfg.getInt(KeyId::LimitsIdleTimeoutMs)) {
-            loop_.bridge().metrics().idleTimeouts.fetch_add(1, std::memory_order_relaxed);
+            loop_.context().metrics.idleTimeouts.fetch_add(1, std::memory_order_relaxed);
             closeInLoop(CloseCode::GoingAway, "idle timeout", "timeout");
         } else if (ping > 0 && idle >= ping && nowMs - lastPingMs_ >= ping) {
             lastPingMs_ = nowMs;
-            loop_.bridge().metrics().pingsSent.fetch_add(1, std::memory_order_relaxed);
+            loop_.context().metrics.pingsSent.fetch_add(1, std::memory_order_relaxed);
             sendRawInLoop(FrameWriter::frame(Opcode::Ping, ""), true);
         }
         break;

@@ -8,7 +8,8 @@
 // (the *InLoop suffix); other threads reach a connection only through
 // EventLoop::post() and its id. Owned by its EventLoop.
 #include "server/codec/FrameParser.h"
-#include "server/upstream/UpstreamDispatcher.h"
+#include "server/upstream/ClientSession.h"
+#include "server/upstream/UpstreamTypes.h"
 
 #include <cstdint>
 #include <memory>
@@ -98,8 +99,8 @@ public:
     void closeInLoop(std::uint16_t code, const std::string& reason, const std::string& cause);
     /// Server shutdown: 1001 for open clients, 503 for handshakes.
     void shutdownInLoop();
-    /// Another connection claimed this ClientId: 4000 if open, 409 if still upgrading.
-    /// Its DELETE was already queued by the replacer.
+    /// Another connection claimed this ClientId: 4000 if open, 409 if still upgrading;
+    /// ends the session (its DELETE is queued behind its last POST).
     void replacedInLoop();
     /// Fills `info` for an open connection (false otherwise); wallOffsetMs
     /// turns the loop's monotonic clock into unix time.
@@ -158,7 +159,7 @@ private:
     std::string inbuf_;        ///< handshake bytes, then bytes that arrived with it
     std::string key_;          ///< Sec-WebSocket-Key until the 101 is sent
     std::string offeredProtocols_;
-    std::shared_ptr<Session> session_;
+    std::shared_ptr<ClientSession> session_;
     std::unique_ptr<codec::FrameParser> parser_; ///< created when the connection opens
 
     // Outbound queue: out_[outHead_] is partly sent up to outOffset_.

@@ -1,6 +1,9 @@
 #include "server/loop/EventLoop.h"
 
-#include "server/app/Bridge.h"
+#include "server/api/EventHub.h"
+#include "server/loop/Registry.h"
+#include "server/metrics/Metrics.h"
+#include "server/upstream/UpstreamEndpoint.h"
 #include "server/codec/Handshake.h"
 
 #include <Poco/Logger.h>
@@ -31,9 +34,12 @@ constexpr int kMaxAcceptsPerWakeup = 512;
 constexpr int kAcceptPauseMs = 100; // out of descriptors: look again this much later
 } // namespace
 
-EventLoop::EventLoop(int index, Bridge& bridge, int listenFd)
-    : index_(index), bridge_(bridge), listenFd_(listenFd), readBuffer_(new char[kReadBufferSize])
+EventLoop::EventLoop(int index, LoopContext& context, int listenFd)
+    : index_(index), context_(context), listenFd_(listenFd), readBuffer_(new char[kReadBufferSize])
 {
+    upstream_ = std::make_unique<UpstreamPool>(
+        *this, context.upstream, context.registry, (static_cast<std::uint64_t>(index) << 56) | kUpstreamTag,
+        [this](ClientSession& s, UpstreamResult&& r) { deliverInLoop(s, std::move(r)); });
     // Ids are unique across loops (the loop index is in the top byte), which
     // makes log lines and the connection list unambiguous.
     nextId_ = (static_cast<std::uint64_t>(index) << 56) + kFirstConnectionId;
@@ -53,6 +59,7 @@ EventLoop::EventLoop(int index, Bridge& bridge, int listenFd)
 EventLoop::~EventLoop()
 {
     stop();
+    upstream_->closeAllInLoop();
     connections_.clear(); // closes their sockets
     if (reserveFd_ >= 0) ::close(reserveFd_);
     ::close(wakeFd_);
@@ -110,7 +117,10 @@ void EventLoop::run()
     constexpr int kMaxEvents = 256;
     epoll_event events[kMaxEvents];
     while (!quit_.load()) {
-        int n = ::epoll_wait(epollFd_, events, kMaxEvents, acceptPausedUntilMs_ != 0 ? 20 : kSweepIntervalMs);
+        int timeout = acceptPausedUntilMs_ != 0 ? 20 : static_cast<int>(std::max<std::int64_t>(0, lastSweepMs_ + kSweepIntervalMs - nowMs_));
+        int next = upstream_->msUntilDeadlineInLoop(nowMs_);
+        if (next >= 0 && next < timeout) timeout = next;
+        int n = ::epoll_wait(epollFd_, events, kMaxEvents, timeout);
         nowMs_ = monotonicMs();
         if (n < 0 && errno != EINTR) {
             Poco::Logger::get("ws2api").error("loop %d: epoll_wait: %s", index_, std::string(std::strerror(errno)));
@@ -125,11 +135,14 @@ void EventLoop::run()
                 runTasksInLoop();
             } else if (tag == kListenTag) {
                 acceptInLoop();
+            } else if (tag & kUpstreamTag) {
+                upstream_->onEventsInLoop(tag, events[i].events);
             } else {
                 Connection* c = findConnectionInLoop(tag);
                 if (c) c->onEventsInLoop(events[i].events);
             }
         }
+        upstream_->onTimeInLoop(nowMs_);
         if (acceptPausedUntilMs_ != 0 && nowMs_ >= acceptPausedUntilMs_) resumeAcceptingInLoop();
         if (nowMs_ - lastSweepMs_ >= kSweepIntervalMs) {
             lastSweepMs_ = nowMs_;
@@ -137,10 +150,12 @@ void EventLoop::run()
         }
         for (std::uint64_t id : released_) connections_.erase(id);
         released_.clear();
+        upstream_->collectInLoop();
     }
     runTasksInLoop(); // answer waiting pushes before the connections go away
     for (std::uint64_t id : released_) connections_.erase(id);
     released_.clear();
+    upstream_->collectInLoop();
 }
 
 void EventLoop::runTasksInLoop()
@@ -172,7 +187,7 @@ void EventLoop::acceptInLoop()
             int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK) return;
             if (err == EINTR || err == ECONNABORTED) continue;
-            bridge_.metrics().acceptErrors.fetch_add(1, std::memory_order_relaxed);
+            context_.metrics.acceptErrors.fetch_add(1, std::memory_order_relaxed);
             if ((err == EMFILE || err == ENFILE) && reserveFd_ >= 0) {
                 // Out of descriptors: use the spare one to take the client off
                 // the backlog and tell it, instead of leaving it to time out.
@@ -180,7 +195,7 @@ void EventLoop::acceptInLoop()
                 reserveFd_ = -1;
                 int shed = ::accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (shed >= 0) {
-                    bridge_.metrics().connectionsRefused.fetch_add(1, std::memory_order_relaxed);
+                    context_.metrics.connectionsRefused.fetch_add(1, std::memory_order_relaxed);
                     refuse(shed, codec::Handshake::errorResponse(503, "server is out of file descriptors"));
                 }
                 reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -194,8 +209,8 @@ void EventLoop::acceptInLoop()
             pauseAcceptingInLoop();
             return;
         }
-        if (!bridge_.tryReserveConnection()) {
-            bridge_.metrics().connectionsRefused.fetch_add(1, std::memory_order_relaxed);
+        if (!context_.upstream.descriptors().tryTakeClient(maxClients())) {
+            context_.metrics.connectionsRefused.fetch_add(1, std::memory_order_relaxed);
             refuse(fd, codec::Handshake::errorResponse(503, "server is full"));
             continue;
         }
@@ -212,7 +227,7 @@ void EventLoop::acceptInLoop()
         ev.events = EPOLLIN;
         ev.data.u64 = id;
         if (::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            bridge_.releaseConnection();
+            context_.upstream.descriptors().releaseClient();
             ::close(fd);
             continue;
         }
@@ -266,7 +281,46 @@ void EventLoop::releaseInLoop(Connection& c)
     // The socket is already closed (closing removes it from epoll).
     released_.push_back(c.id());
     connectionCount_.fetch_sub(1, std::memory_order_relaxed);
-    bridge_.releaseConnection();
+    context_.upstream.descriptors().releaseClient();
+}
+
+bool EventLoop::watchFdInLoop(int fd, std::uint64_t tag, std::uint32_t events)
+{
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = tag;
+    return ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void EventLoop::modifyFdInLoop(int fd, std::uint64_t tag, std::uint32_t events)
+{
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = tag;
+    ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+std::size_t EventLoop::maxClients() const
+{
+    auto configured = static_cast<std::size_t>(context_.config.getInt(KeyId::ServerMaxConnections));
+    return configured == 0 ? SIZE_MAX : configured;
+}
+
+void EventLoop::deliverInLoop(ClientSession& session, UpstreamResult&& result)
+{
+    if (result.kind == UpstreamKind::Disconnect) return; // the connection is gone by then
+    if (Connection* c = findConnectionInLoop(session.connId))
+        c->onUpstreamResultInLoop(std::move(result));
+    else if (result.kind == UpstreamKind::Message)
+        context_.metrics.repliesDropped.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EventLoop::replaceSessionInLoop(const std::shared_ptr<ClientSession>& previous, std::function<void()> done)
+{
+    assertInLoopThread();
+    if (Connection* c = findConnectionInLoop(previous->connId)) c->replacedInLoop();
+    // Gone already: its DELETE was queued when it ended.
+    upstream_->whenDrainedInLoop(previous, std::move(done));
 }
 
 Connection* EventLoop::findConnectionInLoop(std::uint64_t id)

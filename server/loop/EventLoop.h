@@ -12,7 +12,18 @@
 // connection that went away finds no id and is dropped. A connection that
 // ends is removed from the map only after the current batch of events
 // (deferred free), so a callback never frees its own object.
+//
+// Each loop also owns an UpstreamPool: its keep-alive connections to the API
+// and the request queues of its sessions. Their sockets are in the same epoll
+// set (tagged with kUpstreamTag), so a message never leaves its loop.
+//
+// Timers: one model for the loop, chosen for what it holds. Client
+// connections are swept every 250 ms (handshake, idle, ping and close
+// deadlines are coarse by nature); upstream requests keep exact deadlines in
+// the pool's ordered list, and epoll_wait sleeps no longer than the earliest.
 #include "server/loop/Connection.h"
+#include "server/loop/LoopContext.h"
+#include "server/upstream/UpstreamPool.h"
 
 #include <atomic>
 #include <cstdint>
@@ -25,13 +36,11 @@
 
 namespace ws2api {
 
-class Bridge;
-
 class EventLoop {
 public:
     /// listenFd: the bound, listening, non-blocking public socket, shared by
     /// the loops and owned by the Bridge (closed after every loop let go of it).
-    EventLoop(int index, Bridge& bridge, int listenFd);
+    EventLoop(int index, LoopContext& context, int listenFd);
     ~EventLoop();
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
@@ -47,7 +56,9 @@ public:
     void assertInLoopThread() const;
 
     int index() const { return index_; }
-    Bridge& bridge() { return bridge_; }
+    LoopContext& context() { return context_; }
+    /// The loop's upstream connections and strands (loop thread only).
+    UpstreamPool& upstream() { return *upstream_; }
     /// Connections owned by this loop (any state). Any thread.
     std::size_t connectionCount() const { return connectionCount_.load(std::memory_order_relaxed); }
 
@@ -62,26 +73,37 @@ public:
         for (const auto& entry : connections_) fn(static_cast<const Connection&>(*entry.second));
     }
     void updateEventsInLoop(Connection& c, std::uint32_t events);
+    /// Adds/changes a descriptor of this loop's upstream pool in the epoll set.
+    bool watchFdInLoop(int fd, std::uint64_t tag, std::uint32_t events);
+    void modifyFdInLoop(int fd, std::uint64_t tag, std::uint32_t events);
+    /// A newer connection (maybe on another loop) claimed previous->clientId:
+    /// close the old connection (4000/409), queue its DELETE, and run `done`
+    /// once its strand has drained (the new GET waits for that).
+    void replaceSessionInLoop(const std::shared_ptr<ClientSession>& previous, std::function<void()> done);
     /// Called by a connection whose socket is closed; it is destroyed after the current events.
     void releaseInLoop(Connection& c);
     std::int64_t nowMs() const { return nowMs_; }
     /// Scratch buffer for reads, shared by the loop's connections.
     char* readBuffer() { return readBuffer_.get(); }
     static constexpr std::size_t kReadBufferSize = 64 * 1024;
+    /// Bit set in the epoll data of upstream connections (connection ids never have it).
+    static constexpr std::uint64_t kUpstreamTag = std::uint64_t(1) << 55;
 
 private:
     void run();
     void acceptInLoop();
     void runTasksInLoop();
     void sweepInLoop();
+    void deliverInLoop(ClientSession& session, UpstreamResult&& result);
     void refuse(int fd, const std::string& response);
     void pauseAcceptingInLoop();
     void resumeAcceptingInLoop();
     void logAcceptProblemInLoop(int err);
+    std::size_t maxClients() const;
     static std::int64_t monotonicMs();
 
     const int index_;
-    Bridge& bridge_;
+    LoopContext& context_;
     int listenFd_;
     int epollFd_ = -1;
     int wakeFd_ = -1;
@@ -103,6 +125,7 @@ private:
     std::int64_t lastAcceptLogMs_ = -1000000;
     std::uint64_t suppressedAcceptLogs_ = 0;
     std::unique_ptr<char[]> readBuffer_;
+    std::unique_ptr<UpstreamPool> upstream_; ///< after readBuffer_: its destructor closes sockets only
 };
 
 } // namespace ws2api

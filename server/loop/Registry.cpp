@@ -9,18 +9,18 @@ Registry::Shard& Registry::shardFor(const std::string& id) const
     return shards_[std::hash<std::string>{}(id) % kShards];
 }
 
-std::shared_ptr<Session> Registry::claim(const std::shared_ptr<Session>& session)
+std::shared_ptr<ClientSession> Registry::claim(const std::shared_ptr<ClientSession>& session)
 {
     Shard& shard = shardFor(session->clientId);
     std::lock_guard<std::mutex> lock(shard.mutex);
     auto [it, inserted] = shard.map.try_emplace(session->clientId, session);
     if (inserted) return nullptr;
-    std::shared_ptr<Session> previous = std::move(it->second);
+    std::shared_ptr<ClientSession> previous = std::move(it->second);
     it->second = session;
     return previous;
 }
 
-void Registry::release(const Session& session)
+void Registry::release(const ClientSession& session)
 {
     Shard& shard = shardFor(session.clientId);
     std::lock_guard<std::mutex> lock(shard.mutex);
@@ -28,7 +28,7 @@ void Registry::release(const Session& session)
     if (it != shard.map.end() && it->second.get() == &session) shard.map.erase(it);
 }
 
-std::shared_ptr<Session> Registry::find(const std::string& clientId) const
+std::shared_ptr<ClientSession> Registry::find(const std::string& clientId) const
 {
     Shard& shard = shardFor(clientId);
     std::lock_guard<std::mutex> lock(shard.mutex);

@@ -5,7 +5,7 @@
 //
 // Thread rules: every method may be called from any thread; the map is split
 // in shards, each with its own mutex, so loops and push handlers rarely contend.
-#include "server/upstream/Session.h"
+#include "server/upstream/ClientSession.h"
 
 #include <array>
 #include <memory>
@@ -20,10 +20,10 @@ class Registry {
 public:
     /// Makes `session` the owner of its ClientId; returns the previous owner
     /// (nullptr if none), which the caller must close as replaced.
-    std::shared_ptr<Session> claim(const std::shared_ptr<Session>& session);
+    std::shared_ptr<ClientSession> claim(const std::shared_ptr<ClientSession>& session);
     /// Removes the entry if `session` still owns it (a replaced session does not).
-    void release(const Session& session);
-    std::shared_ptr<Session> find(const std::string& clientId) const;
+    void release(const ClientSession& session);
+    std::shared_ptr<ClientSession> find(const std::string& clientId) const;
     std::size_t size() const;
     /// ClientIds of the sessions the API accepted (connect GET answered "ok")
     /// that have not ended: the live set reported by the Reconciler.
@@ -33,7 +33,7 @@ private:
     static constexpr std::size_t kShards = 32;
     struct Shard {
         mutable std::mutex mutex;
-        std::unordered_map<std::string, std::shared_ptr<Session>> map;
+        std::unordered_map<std::string, std::shared_ptr<ClientSession>> map;
     };
     Shard& shardFor(const std::string& id) const;
 

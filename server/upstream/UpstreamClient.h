@@ -1,9 +1,11 @@
 #pragma once
-// One worker's connection to the upstream API: a keep-alive
-// Poco::Net::HTTPClientSession reused across requests.
+// A blocking keep-alive HTTP client (Poco::Net::HTTPClientSession) for the
+// calls where blocking is right: the Reconciler's live-set reports. Client
+// messages never go through it: they run on the loops (UpstreamPool).
 //
-// Thread rules: owned and used by exactly one upstream worker thread.
+// Thread rules: owned and used by one thread; abort() from any thread.
 #include "common/Config.h"
+#include "server/upstream/UpstreamTypes.h"
 
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/URI.h>
@@ -15,14 +17,6 @@
 #include <vector>
 
 namespace ws2api {
-
-struct UpstreamResponse {
-    bool answered = false; ///< an HTTP response arrived (any status)
-    int status = 0;
-    std::string body;
-    std::string protocol; ///< Sec-WebSocket-Protocol header of the answer
-    std::string error;    ///< when !answered: why (timeout, refused, ...)
-};
 
 class UpstreamClient {
 public:
@@ -47,14 +41,14 @@ private:
     void setActiveSocket(int fd);
 
     /// Exposes how many received bytes POCO holds that no answer consumed.
-    class Session : public Poco::Net::HTTPClientSession {
+    class BufferedHttpSession : public Poco::Net::HTTPClientSession {
     public:
         using HTTPClientSession::HTTPClientSession;
         using HTTPSession::buffered;
     };
 
     const Config& config_;
-    Session session_;
+    BufferedHttpSession session_;
     // The socket of the request waiting for its answer, so abort() can shut it
     // down. The worker cannot close it while it is registered (same mutex).
     std::mutex activeMutex_;

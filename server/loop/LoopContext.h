@@ -1,0 +1,24 @@
+#pragma once
+// What an event loop and its connections need from the rest of the bridge,
+// and nothing more: limits and policies (Config), counters, the ClientId
+// registry, the event hub and the API endpoint with its shared bounds.
+// loop/ includes nothing from app/.
+//
+// Ownership: built and owned by the Bridge, outlives every loop.
+namespace ws2api {
+
+class Config;
+struct Metrics;
+class Registry;
+class EventHub;
+class UpstreamEndpoint;
+
+struct LoopContext {
+    Config& config;
+    Metrics& metrics;
+    Registry& registry;
+    EventHub& events;
+    UpstreamEndpoint& upstream;
+};
+
+} // namespace ws2api

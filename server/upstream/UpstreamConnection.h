@@ -1,0 +1,79 @@
+#pragma once
+// One keep-alive HTTP/1.1 connection from a loop to the API: a non-blocking
+// socket, the request it is sending and the parser reading its answer. One
+// request at a time (no pipelining). The policy (which request goes where,
+// retries, timeouts, reuse) is the UpstreamPool's; this class only moves bytes.
+//
+// Thread rules: owned by one UpstreamPool, used on its loop's thread only.
+#include "server/upstream/ClientSession.h"
+#include "server/upstream/HttpResponseParser.h"
+
+#include <Poco/Net/SocketAddress.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace ws2api {
+
+/// A request of one session, from the moment the strand starts it to its answer.
+struct UpstreamRequest {
+    std::shared_ptr<ClientSession> session;
+    std::unique_ptr<UpstreamJob> job;
+    std::string bytes;           ///< head and body, kept until answered (a GET/DELETE may be sent again)
+    std::int64_t startedUs = 0;  ///< steady clock, for upstream latency
+    bool retried = false;        ///< already sent again once on a fresh connection
+    bool idempotent() const { return job->kind != UpstreamKind::Message; }
+};
+
+class UpstreamConnection {
+public:
+    enum class State : std::uint8_t { Connecting, Busy, Idle, Closed };
+    enum class Io : std::uint8_t { Done, Again, Failed };
+
+    UpstreamConnection(std::uint64_t id, int fd) : id_(id), fd_(fd) {}
+    ~UpstreamConnection() { close(); }
+    UpstreamConnection(const UpstreamConnection&) = delete;
+    UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
+    /// A non-blocking socket connecting to `address`; -1 and errno on failure.
+    static int openSocket(const Poco::Net::SocketAddress& address, bool& connected);
+
+    std::uint64_t id() const { return id_; }
+    int fd() const { return fd_; }
+    State state() const { return state_; }
+    void setState(State s) { state_ = s; }
+    /// The connect finished: Done, or Failed with `error` set.
+    Io finishConnect(std::string& error);
+    /// Sends what is left of the request: Done (all out), Again (wait for EPOLLOUT) or Failed.
+    Io writeRequest(std::string& error);
+    bool writing() const { return request_ && sent_ < request_->bytes.size(); }
+    void close();
+
+    /// Starts `request` on this connection (parser reset); the caller then writes it.
+    void begin(std::unique_ptr<UpstreamRequest> request, std::size_t maxBody);
+    std::unique_ptr<UpstreamRequest> takeRequest() { return std::move(request_); }
+    UpstreamRequest* request() const { return request_.get(); }
+    HttpResponseParser& parser() { return parser_; }
+
+    std::uint32_t requestsServed = 0; ///< answers read on this connection (0: a new one)
+    std::int64_t idleSinceMs = 0;
+    std::uint32_t events = 0;         ///< current epoll interest
+    bool reusable = true;             ///< false once the answer or the API said "do not reuse"
+
+    // Deadline list of the pool (ordered by deadlineMs; intrusive: no allocation per request).
+    std::int64_t deadlineMs = 0;
+    UpstreamConnection* prev = nullptr;
+    UpstreamConnection* next = nullptr;
+    bool timed = false;
+
+private:
+    const std::uint64_t id_;
+    int fd_;
+    State state_ = State::Connecting;
+    std::unique_ptr<UpstreamRequest> request_;
+    std::size_t sent_ = 0;
+    HttpResponseParser parser_;
+};
+
+} // namespace ws2api

@@ -1,0 +1,487 @@
+#include "server/upstream/UpstreamPool.h"
+
+#include "server/loop/EventLoop.h"
+#include "server/loop/Registry.h"
+
+#include <Poco/Logger.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+namespace ws2api {
+
+namespace {
+Poco::Logger& log() { return Poco::Logger::get("ws2api"); }
+
+std::int64_t steadyMicros()
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+} // namespace
+
+UpstreamPool::UpstreamPool(EventLoop& loop, UpstreamEndpoint& endpoint, Registry& registry, std::uint64_t idBase,
+                           ResultSink sink)
+    : loop_(loop), endpoint_(endpoint), registry_(registry), idBase_(idBase), sink_(std::move(sink))
+{
+}
+
+UpstreamPool::~UpstreamPool() { closeAllInLoop(); }
+
+std::size_t UpstreamPool::maxConnectionsPerLoop() const
+{
+    const auto total = static_cast<std::size_t>(endpoint_.config().getInt(KeyId::UpstreamMaxConnections));
+    const std::size_t loops = std::max<std::size_t>(1, endpoint_.loops());
+    return std::max<std::size_t>(1, (total + loops - 1) / loops);
+}
+
+// ---- strands ----
+
+bool UpstreamPool::submitInLoop(const std::shared_ptr<ClientSession>& session, UpstreamKind kind, std::string body,
+                                bool binary)
+{
+    if (kind == UpstreamKind::Message) {
+        if (!endpoint_.tryAddMessageJob()) return false;
+    } else {
+        endpoint_.addJob();
+    }
+    auto job = std::make_unique<UpstreamJob>();
+    job->kind = kind;
+    job->binary = binary;
+    job->body = std::move(body);
+    UpstreamJob* raw = job.get();
+    if (session->jobsTail)
+        session->jobsTail->next = std::move(job);
+    else
+        session->jobsHead = std::move(job);
+    session->jobsTail = raw;
+    startStrandInLoop(session);
+    return true;
+}
+
+void UpstreamPool::unblockInLoop(const std::shared_ptr<ClientSession>& session)
+{
+    session->blocked = false;
+    startStrandInLoop(session);
+}
+
+void UpstreamPool::whenDrainedInLoop(const std::shared_ptr<ClientSession>& session, std::function<void()> fn)
+{
+    if (!session->busy && !session->blocked && !session->jobsHead) {
+        fn();
+        return;
+    }
+    session->whenDrained.push_back(std::move(fn));
+}
+
+void UpstreamPool::startStrandInLoop(const std::shared_ptr<ClientSession>& s)
+{
+    while (!s->busy && !s->blocked && s->jobsHead) {
+        std::unique_ptr<UpstreamJob> job = std::move(s->jobsHead);
+        s->jobsHead = std::move(job->next);
+        if (!s->jobsHead) s->jobsTail = nullptr;
+        bool skip = false;
+        switch (job->kind) {
+        case UpstreamKind::Connect: skip = s->ended.load(); break; // the client left before its turn
+        case UpstreamKind::Message: skip = s->deleteSent.load() || !s->accepted.load(); break;
+        case UpstreamKind::Disconnect: skip = !s->accepted.load(); break; // the API never opened this session
+        }
+        if (skip) {
+            endpoint_.jobDone();
+            UpstreamResult r;
+            r.kind = job->kind;
+            r.binary = job->binary;
+            r.skipped = true;
+            s->busy = true; // a job submitted from the sink queues behind, in order
+            sink_(*s, std::move(r));
+            s->busy = false;
+            continue;
+        }
+        auto request = std::make_unique<UpstreamRequest>();
+        request->session = s;
+        request->bytes = endpoint_.buildRequest(*s, *job);
+        request->job = std::move(job);
+        request->startedUs = steadyMicros();
+        s->busy = true;
+        endpoint_.metrics().requestsStarted.fetch_add(1, std::memory_order_relaxed);
+        waiting_.push_back(std::move(request));
+        pumpInLoop();
+        return;
+    }
+    if (!s->busy && !s->blocked && !s->jobsHead && s->ended.load()) {
+        // Drained: the session's last request (its DELETE) is done. Only now may
+        // the ClientId's record go, so a reconnect waits for this DELETE.
+        registry_.release(*s);
+        std::vector<std::function<void()>> fns;
+        fns.swap(s->whenDrained);
+        for (auto& fn : fns) fn();
+    }
+}
+
+// ---- connections ----
+
+void UpstreamPool::pumpInLoop()
+{
+    if (pumping_) return; // the outer call picks up what was queued meanwhile
+    pumping_ = true;
+    while (!waiting_.empty()) {
+        if (endpoint_.aborted()) {
+            auto request = std::move(waiting_.front());
+            waiting_.pop_front();
+            failUnsentInLoop(std::move(request), "bridge is shutting down");
+            continue;
+        }
+        if (UpstreamConnection* idle = takeIdleInLoop()) {
+            auto request = std::move(waiting_.front());
+            waiting_.pop_front();
+            sendOnInLoop(*idle, std::move(request));
+            continue;
+        }
+        if (connections_.size() >= maxConnectionsPerLoop()) break; // one that finishes pumps again
+        if (!endpoint_.descriptors().tryTakeUpstream()) {
+            if (loop_.nowMs() - lastNoDescriptorLogMs_ >= 1000) {
+                lastNoDescriptorLogMs_ = loop_.nowMs();
+                log().warning("loop %d: no file descriptor left for another upstream connection (%z open here); "
+                              "requests wait (see server.fd_reserve)",
+                              loop_.index(), connections_.size());
+            }
+            if (!connections_.empty()) break;
+            // Nothing here will free a connection: do not let the requests wait forever.
+            auto request = std::move(waiting_.front());
+            waiting_.pop_front();
+            failUnsentInLoop(std::move(request), "no file descriptor left for an upstream connection");
+            continue;
+        }
+        auto request = std::move(waiting_.front());
+        waiting_.pop_front();
+        if (!openInLoop(request)) {
+            endpoint_.descriptors().releaseUpstream();
+            failUnsentInLoop(std::move(request), std::string("cannot connect: ") + std::strerror(errno));
+        }
+    }
+    pumping_ = false;
+}
+
+UpstreamConnection* UpstreamPool::takeIdleInLoop()
+{
+    const std::int64_t keepAlive = endpoint_.config().getInt(KeyId::UpstreamKeepAliveTimeoutMs);
+    while (!idle_.empty()) {
+        UpstreamConnection* c = idle_.back();
+        idle_.pop_back();
+        if (loop_.nowMs() - c->idleSinceMs < keepAlive) return c;
+        closeConnectionInLoop(*c); // the youngest is too old: so are the rest
+    }
+    return nullptr;
+}
+
+bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request)
+{
+    bool connected = false;
+    int fd = UpstreamConnection::openSocket(endpoint_.address(), connected);
+    if (fd < 0) return false;
+    const std::uint64_t id = idBase_ | nextId_++;
+    auto owned = std::make_unique<UpstreamConnection>(id, fd);
+    UpstreamConnection& conn = *owned;
+    conn.events = connected ? EPOLLIN : EPOLLOUT;
+    if (!loop_.watchFdInLoop(fd, id, conn.events)) return false; // owned closes fd
+    connections_.emplace(id, std::move(owned));
+    conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
+    armInLoop(conn, loop_.nowMs() + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs));
+    if (connected) {
+        conn.setState(UpstreamConnection::State::Busy);
+        writeInLoop(conn);
+    }
+    return true;
+}
+
+void UpstreamPool::sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request)
+{
+    conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
+    conn.setState(UpstreamConnection::State::Busy);
+    armInLoop(conn, loop_.nowMs() + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs));
+    writeInLoop(conn);
+}
+
+void UpstreamPool::writeInLoop(UpstreamConnection& conn)
+{
+    std::string error;
+    switch (conn.writeRequest(error)) {
+    case UpstreamConnection::Io::Done: conn.events = EPOLLIN; break;
+    case UpstreamConnection::Io::Again: conn.events = EPOLLIN | EPOLLOUT; break;
+    case UpstreamConnection::Io::Failed: failInLoop(conn, error, true); return;
+    }
+    updateEventsInLoop(conn);
+}
+
+void UpstreamPool::updateEventsInLoop(UpstreamConnection& conn)
+{
+    loop_.modifyFdInLoop(conn.fd(), conn.id(), conn.events);
+}
+
+void UpstreamPool::onEventsInLoop(std::uint64_t tag, std::uint32_t events)
+{
+    auto it = connections_.find(tag);
+    if (it == connections_.end()) return;
+    UpstreamConnection& conn = *it->second;
+    using State = UpstreamConnection::State;
+    if (conn.state() == State::Connecting) {
+        std::string error;
+        if (conn.finishConnect(error) == UpstreamConnection::Io::Failed) {
+            failInLoop(conn, error, false);
+            return;
+        }
+        conn.setState(State::Busy);
+        writeInLoop(conn);
+        return;
+    }
+    if (events & EPOLLIN) readInLoop(conn);
+    if (conn.state() == State::Closed) return;
+    if ((events & EPOLLOUT) && conn.writing()) writeInLoop(conn);
+    if (conn.state() == State::Closed) return;
+    if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
+        if (conn.state() == State::Idle)
+            closeConnectionInLoop(conn);
+        else
+            failInLoop(conn, "upstream reset the connection", true);
+    }
+}
+
+void UpstreamPool::readInLoop(UpstreamConnection& conn)
+{
+    using State = UpstreamConnection::State;
+    char* buf = loop_.readBuffer();
+    for (;;) {
+        ssize_t n = ::recv(conn.fd(), buf, EventLoop::kReadBufferSize, 0);
+        if (n > 0) {
+            if (conn.state() != State::Busy) { // idle: the API closed it or sent junk; never reuse it
+                closeConnectionInLoop(conn);
+                return;
+            }
+            std::size_t consumed = 0;
+            HttpResponseParser::Status st = conn.parser().feed(buf, static_cast<std::size_t>(n), consumed);
+            if (st == HttpResponseParser::Status::Complete) {
+                if (consumed < static_cast<std::size_t>(n)) conn.reusable = false; // bytes after the answer: desynchronised
+                completeInLoop(conn);
+                return;
+            }
+            if (st == HttpResponseParser::Status::Error) {
+                failInLoop(conn, conn.parser().error(), false);
+                return;
+            }
+            if (static_cast<std::size_t>(n) < EventLoop::kReadBufferSize) return; // level-triggered: more wakes us
+            continue;
+        }
+        if (n == 0) {
+            if (conn.state() != State::Busy) {
+                closeConnectionInLoop(conn);
+                return;
+            }
+            if (conn.parser().feedEof() == HttpResponseParser::Status::Complete) {
+                conn.reusable = false;
+                completeInLoop(conn);
+            } else {
+                failInLoop(conn, conn.parser().error(), true);
+            }
+            return;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (conn.state() != State::Busy)
+            closeConnectionInLoop(conn);
+        else
+            failInLoop(conn, std::string("upstream connection: ") + std::strerror(errno), true);
+        return;
+    }
+}
+
+void UpstreamPool::completeInLoop(UpstreamConnection& conn)
+{
+    HttpResponseParser& p = conn.parser();
+    UpstreamResponse response;
+    response.answered = true;
+    response.status = p.status();
+    response.protocol = p.header("Sec-WebSocket-Protocol");
+    response.body = p.takeBody();
+    if (!p.keepAlive()) conn.reusable = false;
+    ++conn.requestsServed;
+    std::unique_ptr<UpstreamRequest> request = conn.takeRequest();
+    disarmInLoop(conn);
+    releaseConnectionInLoop(conn);
+    finishInLoop(std::move(request), std::move(response));
+    pumpInLoop();
+}
+
+void UpstreamPool::releaseConnectionInLoop(UpstreamConnection& conn)
+{
+    // nginx's keep-alive checklist: complete answer, keep-alive, nothing after
+    // it, not shutting down, keep-alive time not zero.
+    if (!conn.reusable || endpoint_.aborted() || endpoint_.config().getInt(KeyId::UpstreamKeepAliveTimeoutMs) == 0) {
+        closeConnectionInLoop(conn);
+        return;
+    }
+    conn.setState(UpstreamConnection::State::Idle);
+    conn.idleSinceMs = loop_.nowMs();
+    idle_.push_back(&conn);
+    if (conn.events != EPOLLIN) {
+        conn.events = EPOLLIN; // stays watched: the API closing it is seen at once
+        updateEventsInLoop(conn);
+    }
+}
+
+void UpstreamPool::failInLoop(UpstreamConnection& conn, const std::string& error, bool retryable)
+{
+    std::unique_ptr<UpstreamRequest> request = conn.takeRequest();
+    const bool answerStarted = conn.parser().started();
+    const bool reused = conn.requestsServed > 0;
+    closeConnectionInLoop(conn);
+    if (!request) return;
+    // A kept-alive connection the API closed just as the request went out: a
+    // GET or DELETE is sent once more on a fresh connection; a POST may have
+    // reached the API and is never sent twice.
+    if (retryable && reused && !answerStarted && request->idempotent() && !request->retried && !endpoint_.aborted()) {
+        request->retried = true;
+        waiting_.push_front(std::move(request));
+        pumpInLoop();
+        return;
+    }
+    UpstreamResponse response;
+    response.error = error;
+    finishInLoop(std::move(request), std::move(response));
+    pumpInLoop();
+}
+
+void UpstreamPool::failUnsentInLoop(std::unique_ptr<UpstreamRequest> request, const std::string& error)
+{
+    UpstreamResponse response;
+    response.error = error;
+    finishInLoop(std::move(request), std::move(response));
+}
+
+void UpstreamPool::finishInLoop(std::unique_ptr<UpstreamRequest> request, UpstreamResponse&& response)
+{
+    // Counted out before the reply reaches the client: a client that sends its
+    // next message on the reply must not find this one still counted.
+    endpoint_.jobDone();
+    Metrics& m = endpoint_.metrics();
+    if (response.answered)
+        m.upstreamLatency.observeMicros(static_cast<std::uint64_t>(std::max<std::int64_t>(0, steadyMicros() - request->startedUs)));
+    UpstreamResult result;
+    result.kind = request->job->kind;
+    result.binary = request->job->binary;
+    result.response = std::move(response);
+    if (result.ok())
+        m.requestsSucceeded.fetch_add(1, std::memory_order_relaxed);
+    else
+        m.requestsFailed.fetch_add(1, std::memory_order_relaxed);
+    ClientSession& s = *request->session;
+    if (result.kind == UpstreamKind::Connect && result.ok() && result.response.status == 200 &&
+        result.response.body == "ok")
+        s.accepted.store(true);
+    if (result.kind == UpstreamKind::Disconnect) s.deleteSent.store(true);
+    std::shared_ptr<ClientSession> session = std::move(request->session);
+    request.reset();
+    // The strand stays busy until the reply is handed over: replies keep their order.
+    sink_(s, std::move(result));
+    session->busy = false;
+    startStrandInLoop(session);
+}
+
+void UpstreamPool::closeConnectionInLoop(UpstreamConnection& conn)
+{
+    if (conn.state() == UpstreamConnection::State::Closed) return;
+    if (conn.state() == UpstreamConnection::State::Idle) {
+        auto it = std::find(idle_.begin(), idle_.end(), &conn);
+        if (it != idle_.end()) idle_.erase(it);
+    }
+    disarmInLoop(conn);
+    conn.close();
+    endpoint_.descriptors().releaseUpstream();
+    auto it = connections_.find(conn.id());
+    if (it != connections_.end()) {
+        graveyard_.push_back(std::move(it->second));
+        connections_.erase(it);
+    }
+}
+
+// ---- deadlines ----
+
+void UpstreamPool::armInLoop(UpstreamConnection& conn, std::int64_t deadlineMs)
+{
+    disarmInLoop(conn);
+    conn.deadlineMs = deadlineMs;
+    conn.timed = true;
+    // From the back: with one timeout for all, the new deadline is the latest.
+    UpstreamConnection* after = timedTail_;
+    while (after && after->deadlineMs > deadlineMs) after = after->prev;
+    conn.prev = after;
+    conn.next = after ? after->next : timedHead_;
+    if (conn.next)
+        conn.next->prev = &conn;
+    else
+        timedTail_ = &conn;
+    if (after)
+        after->next = &conn;
+    else
+        timedHead_ = &conn;
+}
+
+void UpstreamPool::disarmInLoop(UpstreamConnection& conn)
+{
+    if (!conn.timed) return;
+    if (conn.prev)
+        conn.prev->next = conn.next;
+    else
+        timedHead_ = conn.next;
+    if (conn.next)
+        conn.next->prev = conn.prev;
+    else
+        timedTail_ = conn.prev;
+    conn.prev = conn.next = nullptr;
+    conn.timed = false;
+}
+
+int UpstreamPool::msUntilDeadlineInLoop(std::int64_t nowMs) const
+{
+    if (!timedHead_) return -1;
+    return static_cast<int>(std::max<std::int64_t>(0, timedHead_->deadlineMs - nowMs));
+}
+
+void UpstreamPool::onTimeInLoop(std::int64_t nowMs)
+{
+    while (timedHead_ && timedHead_->deadlineMs <= nowMs) // never retried: the API may still be working on it
+        failInLoop(*timedHead_, "timeout", false);
+    const std::int64_t keepAlive = endpoint_.config().getInt(KeyId::UpstreamKeepAliveTimeoutMs);
+    while (!idle_.empty() && nowMs - idle_.front()->idleSinceMs >= keepAlive) closeConnectionInLoop(*idle_.front());
+}
+
+void UpstreamPool::abortInLoop()
+{
+    std::vector<UpstreamConnection*> busy;
+    for (auto& entry : connections_)
+        if (entry.second->request()) busy.push_back(entry.second.get());
+    for (UpstreamConnection* c : busy)
+        if (c->state() != UpstreamConnection::State::Closed) failInLoop(*c, "bridge is shutting down", false);
+    pumpInLoop(); // fails what waits (the endpoint is aborted)
+}
+
+void UpstreamPool::closeAllInLoop()
+{
+    waiting_.clear();
+    idle_.clear();
+    timedHead_ = timedTail_ = nullptr;
+    for (auto& entry : connections_) {
+        entry.second->timed = false;
+        if (entry.second->state() != UpstreamConnection::State::Closed) {
+            entry.second->close();
+            endpoint_.descriptors().releaseUpstream();
+        }
+    }
+    connections_.clear();
+    graveyard_.clear();
+}
+
+} // namespace ws2api
