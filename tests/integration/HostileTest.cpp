@@ -852,7 +852,7 @@ public:
                 a.resetWhenIdle = reset;
                 return a;
             });
-            BridgeProcess bridge(bridgeArgs(upstream.url(), {"--set", "upstream.pool_size=1"}));
+            BridgeProcess bridge(bridgeArgs(upstream.url(), {"--set", "upstream.max_connections=1"}));
             OutputOnFailure dump(bridge);
             const std::string variant = reset ? "idle connection reset: " : "idle connection closed: ";
             TestClient client;

@@ -76,7 +76,7 @@ inline std::vector<std::string> bridgeArgs(const std::string& upstreamUrl, const
     std::vector<std::string> args = {"--listen",       "127.0.0.1:0",
                                      "--internal-listen", "127.0.0.1:0",
                                      "--upstream",     upstreamUrl,
-                                     "--set",          "upstream.pool_size=8",
+                                     "--set",          "upstream.max_connections=8",
                                      "--set",          "server.loops=2",
                                      "--set",          "limits.close_timeout_ms=300",
                                      "--set",          "server.shutdown_timeout_ms=5000",

@@ -89,6 +89,7 @@ class LifecycleTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testSetUnknownKey);
     CPPUNIT_TEST(testSetBadValues);
     CPPUNIT_TEST(testBadUpstreamUrl);
+    CPPUNIT_TEST(testRetiredPoolSizeIsAcceptedWithOneWarning);
     CPPUNIT_TEST(testBadListenAddress);
     CPPUNIT_TEST(testPublicPortInUse);
     CPPUNIT_TEST(testInternalPortInUse);
@@ -174,11 +175,44 @@ public:
             "limits.idle_timeout_ms=999",     // below 1000
             "limits.ping_interval_ms=-1",     // negative
             "upstream.timeout_ms=50",         // below 100
-            "upstream.pool_size=0",           // below 1
+            "upstream.max_connections=0",     // below 1
             "upstream.forward_on_messages=maybe",
             "server.loops=-2",
         };
         for (const auto& kv : bad) assertUsageError(localListeners({"--set", kv}), kv.substr(0, kv.find('=')));
+    }
+
+    void testRetiredPoolSizeIsAcceptedWithOneWarning()
+    {
+        // upstream.pool_size (worker threads) is gone: a value on the command line
+        // or in the database still starts the bridge, with one warning naming
+        // upstream.max_connections, and the bridge works.
+        FakeUpstream upstream;
+        const std::string db = "/tmp/ws2api-it-retired-" + std::to_string(::getpid()) + ".db";
+        std::remove(db.c_str());
+        CommandResult set = BridgeProcess::run({"config", "set", "upstream.pool_size", "32", "--db", db});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(set.err, 0, set.status);
+        CPPUNIT_ASSERT_MESSAGE(set.err, set.err.find("use upstream.max_connections") != std::string::npos);
+        for (bool stored : {false, true}) {
+            std::vector<std::string> extra = {"--db", db};
+            if (!stored) extra = {"--set", "upstream.pool_size=8"};
+            BridgeProcess bridge(bridgeArgs(upstream, extra));
+            OutputOnFailure dump(bridge);
+            TestClient client;
+            CPPUNIT_ASSERT_EQUAL(101, client.connect(bridge.publicPort(), "/alice"));
+            client.sendText("still works");
+            CPPUNIT_ASSERT_EQUAL(std::string("Text:still works"), show(client.nextMessage()));
+            const std::string out = bridge.output();
+            const std::string warning = "upstream.pool_size is retired and has no effect";
+            const std::size_t first = out.find(warning);
+            CPPUNIT_ASSERT_MESSAGE(out, first != std::string::npos);
+            CPPUNIT_ASSERT_MESSAGE(out, out.find("use upstream.max_connections", first) != std::string::npos);
+            CPPUNIT_ASSERT_MESSAGE("one warning: " + out, out.find(warning, first + 1) == std::string::npos);
+            CPPUNIT_ASSERT_EQUAL(0, bridge.terminate());
+        }
+        std::remove(db.c_str());
+        std::remove((db + "-wal").c_str());
+        std::remove((db + "-shm").c_str());
     }
 
     void testBadUpstreamUrl()
