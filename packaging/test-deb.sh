@@ -203,7 +203,7 @@ uid=$(awk '/^Uid:/{print $2}' /proc/$BPID/status)
 echo "limits: $(grep 'open files' /proc/$BPID/limits)"
 CMD=$(tr '\0' ' ' </proc/$BPID/cmdline); echo "cmdline: $CMD"
 case "$CMD" in "/usr/bin/ws2api --db /var/lib/ws2api/ws2api.db --upstream http://127.0.0.1:8000/"*) ok "command line from unit + env file";; *) bad "command line";; esac
-[ "$TAG" != upgrade ] || case "$CMD" in *"--set upstream.pool_size=8"*) ok "modified conffile in effect";; *) bad "modified conffile not in effect";; esac
+[ "$TAG" != upgrade ] || case "$CMD" in *"--set upstream.max_connections=8"*) ok "modified conffile in effect";; *) bad "modified conffile not in effect";; esac
 
 # Counters.
 if chroot "$ROOT" curl -fsS http://127.0.0.1:7002/ >/tmp/ws2api-counters.$$; then
@@ -330,14 +330,14 @@ fi
 # ---------------------------------------------------------------- upgrade
 say "upgrade to $(basename "$DEB2")"
 # A local change to the conffile must survive.
-sed -i 's|^WS2API_OPTS=.*|WS2API_OPTS="--upstream http://127.0.0.1:8000/ --set upstream.pool_size=8"|' "$ROOT/etc/default/ws2api"
+sed -i 's|^WS2API_OPTS=.*|WS2API_OPTS="--upstream http://127.0.0.1:8000/ --set upstream.max_connections=8"|' "$ROOT/etc/default/ws2api"
 echo "# local change" >> "$ROOT/etc/default/ws2api"
 UID1=$(chroot "$ROOT" id -u ws2api)
 inroot apt-get install -y -q --no-install-recommends "$D2" </dev/null
 check "dpkg: installed $UPV" sh -c "chroot '$ROOT' dpkg-query -W -f='\${Version}' ws2api | grep -q '^$UPV-'"
 check "data kept" grep -q data-from-0.1.0 "$ROOT/var/lib/ws2api/marker"
 check "database kept" test -s "$ROOT/var/lib/ws2api/ws2api.db"
-check "modified conffile kept" grep -q 'pool_size=8' "$ROOT/etc/default/ws2api"
+check "modified conffile kept" grep -q 'max_connections=8' "$ROOT/etc/default/ws2api"
 check "no .dpkg-dist/.dpkg-old" sh -c "! ls '$ROOT'/etc/default/ws2api.dpkg-* 2>/dev/null"
 check "same ws2api uid" test "$(chroot "$ROOT" id -u ws2api)" = "$UID1"
 check "state dir ownership kept" test "$(stat -c '%u:%g %a' "$ROOT/var/lib/ws2api")" = "$(owner)"

@@ -70,7 +70,7 @@ public:
         CPPUNIT_ASSERT_MESSAGE(refused[1][2].toStdString(), refused[1][2].contains(QLatin1String("log.level")));
 
         // A restart-only key is stored, not applied.
-        CPPUNIT_ASSERT(model.submit(QStringLiteral("upstream.pool_size"), QStringLiteral("8")));
+        CPPUNIT_ASSERT(model.submit(QStringLiteral("management.max_event_streams"), QStringLiteral("4")));
         CPPUNIT_ASSERT(waitUntil([&] { return applied.size() == 2; }, 10000));
         CPPUNIT_ASSERT_EQUAL(std::string("restart"), applied[1][2].toStdString());
 

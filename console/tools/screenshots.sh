@@ -33,8 +33,8 @@ wait_line() { # file pattern: waits up to 10 s for the pattern, prints the match
 
 declare -A internal public
 for name in eu-1 eu-2; do
-  # One demo API per bridge: it serves 64 keep-alive connections at once, and
-  # each bridge keeps up to upstream.pool_size (64) of them open.
+  # One demo API per bridge: it serves 256 keep-alive connections at once, and
+  # each bridge is started with upstream.max_connections=64 below.
   "$build/server/ws2api-demo-api" --listen 127.0.0.1:0 >"$tmp/$name-api.log" 2>&1 &
   pids+=($!)
   api_port=$(wait_line "$tmp/$name-api.log" 'listening on http://127\.0\.0\.1:[0-9]+' | grep -Eo '[0-9]+$')
@@ -43,7 +43,7 @@ for name in eu-1 eu-2; do
   printf '%s\n' "$token" >"$tmp/$name.token"
   chmod 600 "$tmp/$name.token"
   "$build/server/ws2api" --listen 127.0.0.1:0 --internal-listen 127.0.0.1:0 \
-      --upstream "http://127.0.0.1:$api_port/" --db "$db" --set stats.interval_ms=2000 >"$tmp/$name.log" 2>&1 &
+      --upstream "http://127.0.0.1:$api_port/" --db "$db" --set stats.interval_ms=2000 --set upstream.max_connections=64 >"$tmp/$name.log" 2>&1 &
   pids+=($!)
   internal[$name]=$(wait_line "$tmp/$name.log" 'internal listener: [0-9.]+:[0-9]+' | grep -Eo '[0-9]+$')
   public[$name]=$(wait_line "$tmp/$name.log" 'public listener: [0-9.]+:[0-9]+' | grep -Eo '[0-9]+$')
@@ -63,7 +63,7 @@ api() { curl -s -o /dev/null -X "$1" -H "Authorization: Bearer $(cat "$tmp/eu-1.
 sleep 5
 api PUT config/limits.idle_timeout_ms '{"value":"120000"}'
 api PUT config/upstream.timeout_ms '{"value":"5000"}'
-api PUT config/upstream.pool_size '{"value":"32"}'
+api PUT config/upstream.max_connections '{"value":"48"}'
 api POST connections/eu-1-client-0003/push '{"text":"maintenance at 22:00"}'
 api POST connections/eu-1-client-0007/disconnect '{"code":4001,"reason":"kicked by operator"}'
 api DELETE config/upstream.timeout_ms

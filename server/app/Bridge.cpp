@@ -166,6 +166,7 @@ void Bridge::start()
     loopContext_.reset(new LoopContext{config_, metrics_, registry_, events_, *upstream_});
 
     for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *loopContext_, listenFd_));
+    for (auto& loop : loops_) loopContext_->loops.push_back(loop.get());
 
     internal_ = std::make_unique<InternalServer>(*this);
     try {

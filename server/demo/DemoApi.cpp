@@ -15,6 +15,7 @@
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
@@ -218,11 +219,16 @@ protected:
             std::cerr << "ws2api-demo-api: cannot listen on " << listen_ << ": " << e.displayText() << '\n';
             return EXIT_UNAVAILABLE;
         }
+        // POCO's server holds a thread for each kept-alive connection, and the
+        // bridge keeps up to upstream.max_connections of them: give it a pool of
+        // its own (the default one has 16 threads) and let idle ones go after
+        // 10 s (the bridge closes its idle ones after 4 s).
         auto* params = new Poco::Net::HTTPServerParams;
         params->setMaxQueued(1024);
-        params->setMaxThreads(64);
-        params->setKeepAliveTimeout(Poco::Timespan(60, 0));
-        Poco::Net::HTTPServer server(new Factory, socket, params);
+        params->setMaxThreads(256);
+        params->setKeepAliveTimeout(Poco::Timespan(10, 0));
+        static Poco::ThreadPool pool(16, 256);
+        Poco::Net::HTTPServer server(new Factory, pool, socket, params);
         server.start();
         say("ws2api-demo-api " + std::string(ws2api::kVersion) + " listening on http://" +
             socket.address().toString() + "/ (open it in a browser for a test page)");

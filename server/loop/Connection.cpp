@@ -218,6 +218,7 @@ void Connection::openInLoop(const std::string& protocol)
     session_->protocol = chosen;
     ctx.metrics.connectionsOpened.fetch_add(1, std::memory_order_relaxed);
     ctx.events.connected(session_->clientId);
+    if (log().debug()) log().debug("client %s (%s): open on loop %d", session_->clientId, peer_, loop_.index());
     parser_ = std::make_unique<codec::FrameParser>(
         static_cast<std::size_t>(ctx.config.getInt(KeyId::LimitsMaxMessageBytes)));
     lastReadMs_ = loop_.nowMs();

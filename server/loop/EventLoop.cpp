@@ -221,19 +221,36 @@ void EventLoop::acceptInLoop()
             peer = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&addr), len).host().toString();
         } catch (const Poco::Exception&) {
         }
-        std::uint64_t id = nextId_++;
-        auto conn = std::make_unique<Connection>(*this, id, fd, std::move(peer));
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u64 = id;
-        if (::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            context_.upstream.descriptors().releaseClient();
-            ::close(fd);
-            continue;
+        // Round robin over the loops: epoll wakes the same idle loop for most
+        // new clients (EPOLLEXCLUSIVE), which would leave the other cores idle.
+        const std::size_t n = context_.loops.size();
+        EventLoop* target = n > 1 ? context_.loops[context_.nextLoop.fetch_add(1, std::memory_order_relaxed) % n] : this;
+        if (target == this) {
+            adoptInLoop(fd, std::move(peer));
+        } else {
+            target->post([target, fd, peer = std::move(peer)]() mutable { target->adoptInLoop(fd, std::move(peer)); });
         }
-        connections_.emplace(id, std::move(conn));
-        connectionCount_.fetch_add(1, std::memory_order_relaxed);
     }
+}
+
+void EventLoop::adoptInLoop(int fd, std::string peer)
+{
+    if (listenFd_ < 0) { // shutting down since it was accepted
+        context_.upstream.descriptors().releaseClient();
+        refuse(fd, codec::Handshake::errorResponse(503, "server is shutting down"));
+        return;
+    }
+    std::uint64_t id = nextId_++;
+    auto conn = std::make_unique<Connection>(*this, id, fd, std::move(peer));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = id;
+    if (::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        context_.upstream.descriptors().releaseClient();
+        return; // conn closes fd
+    }
+    connections_.emplace(id, std::move(conn));
+    connectionCount_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void EventLoop::pauseAcceptingInLoop()

@@ -1,7 +1,9 @@
 #pragma once
 // One epoll event loop thread. All loops watch the one public listening socket
-// (EPOLLEXCLUSIVE: one loop is woken per new client, no thundering herd) and
-// each owns the connections it accepts; a connection is only ever touched on
+// (EPOLLEXCLUSIVE: one loop is woken per new client, no thundering herd); the
+// loop that accepts hands new clients out round robin (an idle epoll set is
+// woken first every time, which would leave the other cores idle), and each
+// loop owns the connections it was given; a connection is only ever touched on
 // its loop's thread.
 //
 // Other threads talk to a loop with post(): the task is queued and the loop is
@@ -92,6 +94,8 @@ public:
 private:
     void run();
     void acceptInLoop();
+    /// Takes over a client socket accepted by this or another loop.
+    void adoptInLoop(int fd, std::string peer);
     void runTasksInLoop();
     void sweepInLoop();
     void deliverInLoop(ClientSession& session, UpstreamResult&& result);

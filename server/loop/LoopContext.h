@@ -5,8 +5,12 @@
 // loop/ includes nothing from app/.
 //
 // Ownership: built and owned by the Bridge, outlives every loop.
+#include <atomic>
+#include <vector>
+
 namespace ws2api {
 
+class EventLoop;
 class Config;
 struct Metrics;
 class Registry;
@@ -19,6 +23,8 @@ struct LoopContext {
     Registry& registry;
     EventHub& events;
     UpstreamEndpoint& upstream;
+    std::vector<EventLoop*> loops{};           ///< every loop, set before they start
+    std::atomic<unsigned> nextLoop{0};          ///< round robin of new clients over `loops`
 };
 
 } // namespace ws2api

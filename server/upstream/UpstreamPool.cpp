@@ -209,17 +209,20 @@ void UpstreamPool::sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<Upstre
 void UpstreamPool::writeInLoop(UpstreamConnection& conn)
 {
     std::string error;
+    std::uint32_t want = EPOLLIN;
     switch (conn.writeRequest(error)) {
-    case UpstreamConnection::Io::Done: conn.events = EPOLLIN; break;
-    case UpstreamConnection::Io::Again: conn.events = EPOLLIN | EPOLLOUT; break;
+    case UpstreamConnection::Io::Done: break;
+    case UpstreamConnection::Io::Again: want |= EPOLLOUT; break;
     case UpstreamConnection::Io::Failed: failInLoop(conn, error, true); return;
     }
-    updateEventsInLoop(conn);
+    setEventsInLoop(conn, want);
 }
 
-void UpstreamPool::updateEventsInLoop(UpstreamConnection& conn)
+void UpstreamPool::setEventsInLoop(UpstreamConnection& conn, std::uint32_t events)
 {
-    loop_.modifyFdInLoop(conn.fd(), conn.id(), conn.events);
+    if (conn.events == events) return; // the usual case: no epoll_ctl per request
+    conn.events = events;
+    loop_.modifyFdInLoop(conn.fd(), conn.id(), events);
 }
 
 void UpstreamPool::onEventsInLoop(std::uint64_t tag, std::uint32_t events)
@@ -326,10 +329,7 @@ void UpstreamPool::releaseConnectionInLoop(UpstreamConnection& conn)
     conn.setState(UpstreamConnection::State::Idle);
     conn.idleSinceMs = loop_.nowMs();
     idle_.push_back(&conn);
-    if (conn.events != EPOLLIN) {
-        conn.events = EPOLLIN; // stays watched: the API closing it is seen at once
-        updateEventsInLoop(conn);
-    }
+    setEventsInLoop(conn, EPOLLIN); // stays watched: the API closing it is seen at once
 }
 
 void UpstreamPool::failInLoop(UpstreamConnection& conn, const std::string& error, bool retryable)

@@ -86,7 +86,7 @@ private:
     void failUnsentInLoop(std::unique_ptr<UpstreamRequest> request, const std::string& error);
     void releaseConnectionInLoop(UpstreamConnection& conn);
     void closeConnectionInLoop(UpstreamConnection& conn);
-    void updateEventsInLoop(UpstreamConnection& conn);
+    void setEventsInLoop(UpstreamConnection& conn, std::uint32_t events);
     UpstreamConnection* takeIdleInLoop();
     std::size_t maxConnectionsPerLoop() const;
 

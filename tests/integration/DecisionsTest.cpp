@@ -6,6 +6,7 @@
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -77,6 +78,7 @@ class DecisionsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testDuplicateWhileFirstStillConnecting);
     CPPUNIT_TEST(testDuplicateWithMessagesStillQueued);
     CPPUNIT_TEST(testQuickReconnectsNeverDeleteTheNewSession);
+    CPPUNIT_TEST(testReplacementOnAnotherLoopWaitsForTheOldDelete);
     CPPUNIT_TEST(testClientLeavingDuringConnectLeavesNoGhost);
     CPPUNIT_TEST_SUITE_END();
 
@@ -956,6 +958,54 @@ public:
         CPPUNIT_ASSERT_EQUAL(200, httpRequest(bridge.internalPort(), "POST", "/flaky", "still yours").status);
         CPPUNIT_ASSERT_EQUAL(std::string("Text:still yours"), show(clients.back()->nextMessage()));
         CPPUNIT_ASSERT_EQUAL(1.0, waitForMetric(bridge.internalPort(), "connections_open", 1));
+    }
+
+    void testReplacementOnAnotherLoopWaitsForTheOldDelete()
+    {
+        // New clients are handed to the loops in turn, so each replacing
+        // connection below lands on the other loop than the one it replaces. The
+        // API takes 150 ms for a DELETE: the new GET must arrive only after the
+        // old DELETE was answered, every round.
+        auto log = std::make_shared<std::vector<std::string>>();
+        auto logMutex = std::make_shared<std::mutex>();
+        FakeUpstream upstream;
+        upstream.setBehaviour([log, logMutex](const RecordedRequest& r) {
+            FakeReply reply = FakeUpstream::defaultReply(r);
+            if (r.method == "DELETE") std::this_thread::sleep_for(std::chrono::milliseconds(150));
+            std::lock_guard<std::mutex> lock(*logMutex);
+            if (r.method == "GET") log->push_back("GET " + r.query);
+            if (r.method == "DELETE") log->push_back("DELETE answered " + r.query);
+            return reply;
+        });
+        BridgeProcess bridge(bridgeArgs(upstream));
+        OutputOnFailure dump(bridge);
+        const int kRounds = 6;
+        std::vector<std::unique_ptr<TestClient>> clients;
+        for (int i = 0; i < kRounds; ++i) {
+            clients.push_back(std::make_unique<TestClient>());
+            CPPUNIT_ASSERT_EQUAL(101, clients.back()->connect(bridge.publicPort(), "/hop?gen=" + std::to_string(i)));
+            if (i > 0) CPPUNIT_ASSERT_EQUAL(std::string("Close:4000"), show(clients[i - 1]->nextMessage(3000)));
+        }
+        ASSERT_UPSTREAM_GOT(upstream, "DELETE", "/hop", std::size_t(kRounds - 1), 5000);
+        CPPUNIT_ASSERT(waitUntil([&] {
+            std::lock_guard<std::mutex> lock(*logMutex);
+            return log->size() == std::size_t(2 * kRounds - 1);
+        }, 3000));
+        std::string all;
+        for (const auto& e : *log) all += e + "; ";
+        for (int i = 0; i < kRounds; ++i) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(all, "GET gen=" + std::to_string(i), (*log)[2 * i]);
+            if (i + 1 < kRounds)
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(all, "DELETE answered gen=" + std::to_string(i), (*log)[2 * i + 1]);
+        }
+        // The rounds did cross loops (the bridge logs where each client opened).
+        const std::string out = bridge.output();
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("open on loop 0") != std::string::npos &&
+                                        out.find("open on loop 1") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::string("Text:last"), [&] {
+            clients.back()->sendText("last");
+            return show(clients.back()->nextMessage());
+        }());
     }
 
     void testClientLeavingDuringConnectLeavesNoGhost()
