@@ -1,5 +1,7 @@
 #include "server/metrics/Metrics.h"
 
+#include <algorithm>
+
 #include <cstdio>
 
 namespace ws2api {
@@ -103,6 +105,12 @@ std::string Metrics::renderOpenMetrics() const
     out += '\n';
 
     upstreamLatency.render(out, "upstream_request_duration", "Time from sending an upstream request to its answer.");
+    counter(out, "upstream_connects", upstreamConnects,
+            "Connections opened to the API (the rest of the requests reused kept-alive ones).");
+    out += "# TYPE upstream_connections gauge\n# HELP upstream_connections Open connections to the API, idle or busy.\n"
+           "upstream_connections ";
+    out += std::to_string(std::max<std::int64_t>(0, upstreamConnections.load(std::memory_order_relaxed)));
+    out += '\n';
 
     counter(out, "handshakes_rejected", handshakesRejected, "Upgrade requests refused (400/403/405/426/431/502).");
     counter(out, "handshake_timeouts", handshakeTimeouts, "Upgrade requests not complete in time (408).");

@@ -76,6 +76,10 @@ struct Metrics {
     Counter reconcileReportsSent{0};   ///< live-set reports the API answered with 2xx
     Counter reconcileReportsFailed{0}; ///< ... not answered or not 2xx
 
+    // Upstream connections (the loops' keep-alive pools).
+    Counter upstreamConnects{0};                     ///< connections opened to the API
+    std::atomic<std::int64_t> upstreamConnections{0}; ///< gauge: open now, all loops
+
     LatencyHistogram upstreamLatency;
 
     /// OpenMetrics text exposition, ending in "# EOF".

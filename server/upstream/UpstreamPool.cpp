@@ -189,6 +189,8 @@ bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request)
     conn.events = connected ? EPOLLIN : EPOLLOUT;
     if (!loop_.watchFdInLoop(fd, id, conn.events)) return false; // owned closes fd
     connections_.emplace(id, std::move(owned));
+    endpoint_.metrics().upstreamConnects.fetch_add(1, std::memory_order_relaxed);
+    endpoint_.metrics().upstreamConnections.fetch_add(1, std::memory_order_relaxed);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     armInLoop(conn, loop_.nowMs() + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs));
     if (connected) {
@@ -400,6 +402,7 @@ void UpstreamPool::closeConnectionInLoop(UpstreamConnection& conn)
     disarmInLoop(conn);
     conn.close();
     endpoint_.descriptors().releaseUpstream();
+    endpoint_.metrics().upstreamConnections.fetch_sub(1, std::memory_order_relaxed);
     auto it = connections_.find(conn.id());
     if (it != connections_.end()) {
         graveyard_.push_back(std::move(it->second));
@@ -478,6 +481,7 @@ void UpstreamPool::closeAllInLoop()
         if (entry.second->state() != UpstreamConnection::State::Closed) {
             entry.second->close();
             endpoint_.descriptors().releaseUpstream();
+            endpoint_.metrics().upstreamConnections.fetch_sub(1, std::memory_order_relaxed);
         }
     }
     connections_.clear();
