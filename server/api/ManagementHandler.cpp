@@ -448,6 +448,7 @@ private:
             .integer("changed_at", sv ? sv->changedAt : 0)
             .boolean("restart_needed", restartNeeded)
             .str("help", k.help);
+        if (k.replacedBy) w.str("replaced_by", k.replacedBy);
         return w.done();
     }
 

@@ -311,7 +311,7 @@ void UpstreamPool::completeInLoop(UpstreamConnection& conn)
     response.status = p.status();
     response.protocol = p.header("Sec-WebSocket-Protocol");
     response.body = p.takeBody();
-    if (!p.keepAlive()) conn.reusable = false;
+    if (!p.keepAlive() || conn.writing()) conn.reusable = false; // answered before it read the whole request
     ++conn.requestsServed;
     std::unique_ptr<UpstreamRequest> request = conn.takeRequest();
     disarmInLoop(conn);
