@@ -22,9 +22,11 @@
 //  - a Content-Length over maxBody is an Error as soon as the head is parsed;
 //    chunked and EOF-delimited bodies as soon as a chunk size or the data
 //    would go over it. Nothing over maxBody is ever buffered.
-//  - the head (status line text, header names and values, of the interim
-//    responses too) is capped at kMaxHeadBytes; http_parser adds its own cap
-//    of 80 KB on the raw head, whitespace included (HPE_HEADER_OVERFLOW).
+//  - the head is capped at kMaxHeadBytes ("upstream response head too large"):
+//    reason phrase, header names and values plus 4 bytes per header line,
+//    summed over the interim 1xx heads and the trailers too, since reset().
+//    http_parser adds its own cap of 80 KB on each raw head, whitespace
+//    included (HPE_HEADER_OVERFLOW).
 //  - after Complete nothing more is consumed: bytes after the response are
 //    left to the caller (for us: a desynchronised connection, close it).
 // After Complete or Error, feed() consumes nothing until the next reset().
