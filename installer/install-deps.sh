@@ -2,7 +2,7 @@
 # Installs everything ws2api needs to build, test and run, from Debian 12 packages.
 # Usage: installer/install-deps.sh        (as root, or with sudo available)
 set -eu
-PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev libsqlite3-dev python3-websockets curl \
+PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev libsqlite3-dev libhttp-parser-dev python3-websockets curl \
   qt6-base-dev qt6-websockets-dev qt6-charts-dev haproxy nginx xvfb xauth imagemagick fonts-dejavu-core"
 
 SUDO=""
