@@ -406,6 +406,14 @@ public:
         // A restart key is stored and says so.
         Answer loops = call(port, "PUT", "/api/v1/config/server.fd_reserve", token, "{\"value\":\"512\"}");
         CPPUNIT_ASSERT_EQUAL(std::string("restart"), loops.json()->getValue<std::string>("applied"));
+        // A retired key is accepted, with the warning that names its successor.
+        Answer retired = call(port, "PUT", "/api/v1/config/upstream.pool_size", token, "{\"value\":\"32\"}");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(retired.body, 200, retired.status);
+        CPPUNIT_ASSERT_MESSAGE(retired.body, retired.json()->getValue<std::string>("warning").find(
+                                                 "use upstream.max_connections") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::string("upstream.max_connections"),
+                             findKeyIn(config, "upstream.pool_size")->getValue<std::string>("replaced_by"));
+        CPPUNIT_ASSERT(!findKeyIn(config, "upstream.max_connections")->has("replaced_by"));
         // A key given on the command line wins for this run.
         Answer ping = call(port, "PUT", "/api/v1/config/limits.ping_interval_ms", token, "{\"value\":\"5000\"}");
         CPPUNIT_ASSERT_EQUAL(std::string("overridden"), ping.json()->getValue<std::string>("applied"));
