@@ -331,7 +331,8 @@ int main(int argc, char** argv)
                   "handshake_timeouts=%llu closed_by_server=%llu dropped=%llu protocol=%llu error_replies=%llu "
                   "empty=%llu unexpected=%llu missing=%llu late=%llu bridge_cpu_s=%.2f bridge_cpu_pct=%.0f "
                   "bridge_cpu_us_per_msg=%.1f bridge_rss_mb_start=%.1f bridge_rss_mb_ramped=%.1f "
-                  "bridge_rss_mb_end=%.1f bridge_rss_mb_peak=%.1f bridge_kb_per_conn=%.2f bridge_fds_peak=%.0f "
+                  "bridge_rss_mb_end=%.1f bridge_rss_mb_peak=%.1f bridge_kb_per_conn=%.2f bridge_kb_per_conn_ramped=%.2f "
+                  "bridge_fds_peak=%.0f "
                   "bridge_threads_peak=%.0f api_cpu_pct=%.0f api_cpu_us_per_msg=%.1f generator_cpu_s=%.1f",
                   label.c_str(),
                   o.mode == BenchOptions::Mode::Ramp ? "ramp" : o.mode == BenchOptions::Mode::Closed ? "closed" : "connect",
@@ -344,7 +345,8 @@ int main(int argc, char** argv)
                   u(total.late), bridgePids.empty() ? 0 : bridgeCpuS, cpuPct,
                   bridgePids.empty() || msgs <= 0 ? 0 : bridgeCpuS * 1e6 / msgs, before.rssKb / 1024,
                   atRamp.rssKb / 1024, atEnd.rssKb / 1024, peakRssKb / 1024,
-                  total.opened ? (atEnd.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0, peakFds,
+                  total.opened ? (atEnd.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0,
+                  total.opened ? (atRamp.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0, peakFds,
                   peakThreads, apiCpuPct, apiPids.empty() || msgs <= 0 ? 0 : apiCpuS * 1e6 / msgs, generatorCpuS);
     std::string line = buf;
     std::cout << line << std::endl;
