@@ -8,6 +8,7 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <algorithm>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -198,12 +199,17 @@ void LoadGenerator::sendMessage(std::size_t i)
 void LoadGenerator::onReply(Client& c, const std::string& payload)
 {
     ++counters_.received;
+    // One class per reply: an empty frame (what the Go original sends when the
+    // API fails), the bridge's error message, something else than expected.
     if (payload.empty()) ++counters_.empty;
-    if (!options_.expect.empty() && payload != options_.expect) ++counters_.unexpected;
+    else if (!options_.errorPrefix.empty() && payload.compare(0, options_.errorPrefix.size(), options_.errorPrefix) == 0)
+        ++counters_.errorReplies;
+    else if (!options_.expect.empty() && payload != options_.expect) ++counters_.unexpected;
     if (c.outstanding > 0) {
         std::int64_t latency = nowUs_ - c.sentAt[c.head];
         c.head = static_cast<std::uint8_t>((c.head + 1) % 8);
         --c.outstanding;
+        if (latency > options_.lateMs * 1000LL) ++counters_.late;
         if (inWindow_) {
             latency_.add(latency);
             ++counters_.receivedInWindow;
@@ -211,7 +217,19 @@ void LoadGenerator::onReply(Client& c, const std::string& payload)
     } else {
         ++counters_.unexpected; // a message we did not ask for
     }
-    if (options_.mode == BenchOptions::Mode::Closed) sendMessage(c.index);
+    if (options_.mode == BenchOptions::Mode::Closed && inWindow_) sendMessage(c.index);
+}
+
+void LoadGenerator::startWindow()
+{
+    windowStartUs_ = nowUs_;
+    windowEndUs_ = nowUs_ + static_cast<std::int64_t>(options_.durationS) * 1000000;
+    inWindow_ = true;
+    // Closed loop: every open client sends its first message now, so the ramp
+    // is connections only and all generator processes start the traffic together.
+    if (options_.mode == BenchOptions::Mode::Closed)
+        for (auto& c : clients_)
+            if (c->state == Client::State::Open && c->outstanding == 0) sendMessage(c->index);
 }
 
 void LoadGenerator::openClient(Client& c)
@@ -255,7 +273,7 @@ void LoadGenerator::onReadable(std::size_t i)
             }
             std::string rest = c.in.substr(end + 4);
             openClient(c);
-            if (options_.mode == BenchOptions::Mode::Closed) sendMessage(i);
+            if (options_.mode == BenchOptions::Mode::Closed && inWindow_) sendMessage(i);
             if (!rest.empty()) c.parser.feed(rest.data(), rest.size(), c);
             continue;
         }
@@ -310,8 +328,7 @@ void LoadGenerator::run(const std::function<void()>& onRamped, const std::functi
     const std::int64_t startUs = nowUs_;
     const std::int64_t hardEndUs = startUs + static_cast<std::int64_t>(options_.maxRunS) * 1000000;
     std::size_t nextToStart = 0;
-    std::int64_t windowStartUs = 0, windowEndUs = 0;
-    bool ramped = false;
+    bool ramped = false, gateOpen = options_.gateFd < 0;
     std::vector<epoll_event> events(1024);
 
     while (nowUs_ < hardEndUs) {
@@ -326,13 +343,23 @@ void LoadGenerator::run(const std::function<void()>& onRamped, const std::functi
         if (!ramped && done_ >= count) {
             ramped = true;
             counters_.rampSeconds = static_cast<double>(nowUs_ - startUs) / 1e6;
-            windowStartUs = nowUs_;
-            windowEndUs = nowUs_ + static_cast<std::int64_t>(options_.durationS) * 1000000;
-            inWindow_ = options_.mode != BenchOptions::Mode::Connect;
             if (onRamped) onRamped();
-            if (options_.mode == BenchOptions::Mode::Connect) break;
+            if (options_.mode == BenchOptions::Mode::Connect) {
+                windowStartUs_ = nowUs_;
+                break;
+            }
+            if (gateOpen) startWindow();
         }
-        if (ramped && nowUs_ >= windowEndUs) break;
+        if (ramped && !gateOpen) {
+            // Every generator process ramped: the parent says go (a single 'G').
+            pollfd gate{options_.gateFd, POLLIN, 0};
+            char g = 0;
+            if (::poll(&gate, 1, 0) > 0 && ::read(options_.gateFd, &g, 1) >= 0) {
+                gateOpen = true;
+                startWindow();
+            }
+        }
+        if (inWindow_ && nowUs_ >= windowEndUs_) break;
 
         int timeoutMs = 5;
         int n = ::epoll_wait(epollFd_, events.data(), static_cast<int>(events.size()), timeoutMs);
@@ -358,14 +385,15 @@ void LoadGenerator::run(const std::function<void()>& onRamped, const std::functi
             }
         }
     }
-    counters_.windowSeconds = ramped ? static_cast<double>(nowUs_ - windowStartUs) / 1e6 : 0;
+    counters_.windowSeconds = inWindow_ ? static_cast<double>(nowUs_ - windowStartUs_) / 1e6 : 0;
     inWindow_ = false;
     if (onWindowEnd) onWindowEnd();
 
-    // Collect the replies still on their way (up to 3 s), then close politely
-    // so the bridge sends its DELETEs.
+    // Collect the replies still on their way (up to lateMs + 1 s, so a slow one
+    // is counted as late rather than missing), then close politely so the
+    // bridge sends its DELETEs.
     sending_ = false;
-    std::int64_t drainEndUs = nowUs_ + 3000000;
+    std::int64_t drainEndUs = nowUs_ + (options_.lateMs + 1000) * 1000LL;
     auto outstanding = [&] {
         std::size_t o = 0;
         for (auto& c : clients_) o += c->state == Client::State::Open ? c->outstanding : 0;

@@ -26,6 +26,9 @@ struct BenchOptions {
     std::string idPrefix = "c";
     int handshakeTimeoutMs = 10000;
     int maxRunS = 600;           ///< hard bound on the whole run
+    int lateMs = 5000;           ///< a reply slower than this counts as `late`
+    std::string errorPrefix = "{\"error\""; ///< a reply starting with this is the bridge's error message
+    int gateFd = -1;             ///< >= 0: after the ramp, wait for a 'G' on this fd before the traffic window
 };
 
 struct BenchCounters {
@@ -34,6 +37,7 @@ struct BenchCounters {
     std::uint64_t closedByServer = 0, dropped = 0, protocolErrors = 0;
     double rampSeconds = 0, windowSeconds = 0;
     std::uint64_t refusedStatus503 = 0;
+    std::uint64_t late = 0, errorReplies = 0; ///< replies slower than lateMs; error messages from the bridge
 };
 
 class LoadGenerator {
@@ -57,6 +61,7 @@ private:
     void openClient(Client& c);
     void writeOut(std::size_t i, const std::string& bytes);
     void fail(std::size_t i, std::uint64_t& counter);
+    void startWindow();
     std::size_t pickTarget(const std::string& id) const;
 
     const BenchOptions& options_;
@@ -68,6 +73,7 @@ private:
     std::vector<std::pair<std::uint32_t, std::size_t>> ring_; ///< consistent-hash ring: (point, target)
     std::string message_;
     bool inWindow_ = false;
+    std::int64_t windowStartUs_ = 0, windowEndUs_ = 0;
     bool sending_ = true;
     std::int64_t nowUs_ = 0;
     std::size_t connecting_ = 0;

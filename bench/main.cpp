@@ -20,6 +20,8 @@
 #include <sstream>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <dirent.h>
+#include <algorithm>
 #include <thread>
 #include <unistd.h>
 
@@ -32,22 +34,42 @@ void usage()
     std::cerr << "usage: ws2api-bench --target HOST:PORT[,HOST:PORT...] --clients N --mode ramp|closed|connect\n"
                  "       [--interval-ms T] [--duration S] [--ramp-rate R] [--max-connecting N] [--sources K]\n"
                  "       [--message-bytes B] [--expect TEXT] [--id-prefix P] [--bridge-pid PID[,PID...]]\n"
-                 "       [--label NAME] [--results FILE] [--max-run S]\n";
+                 "       [--label NAME] [--results FILE] [--max-run S] [--procs N] [--late-ms T]\n"
+                 "       [--error-prefix TEXT] [--api-pid PID[,PID...]]\n"
+                 "Replies: empty frame -> empty; starting with --error-prefix (default {\"error\") -> error_replies;\n"
+                 "other than --expect -> unexpected; slower than --late-ms (default 5000) -> late; not back\n"
+                 "within late-ms + 1 s after the window -> missing. bridge_cpu_us_per_msg = bridge utime+stime\n"
+                 "over the traffic window / replies received in it.\n";
 }
 
 struct ProcSample {
     double rssKb = 0;
     double cpuTicks = 0;
+    double fds = 0;
+    double threads = 0;
 };
 
-ProcSample sample(const std::vector<int>& pids)
+std::size_t countFds(int pid)
+{
+    std::size_t n = 0;
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+        while (dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.') ++n;
+        ::closedir(d);
+    }
+    return n;
+}
+
+ProcSample sample(const std::vector<int>& pids, bool withFds = false)
 {
     ProcSample s;
     for (int pid : pids) {
+        if (withFds) s.fds += static_cast<double>(countFds(pid));
         std::ifstream status("/proc/" + std::to_string(pid) + "/status");
         std::string line;
         while (std::getline(status, line))
             if (line.rfind("VmRSS:", 0) == 0) s.rssKb += std::stod(line.substr(6));
+            else if (line.rfind("Threads:", 0) == 0) s.threads += std::stod(line.substr(8));
         std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
         std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
         auto close = all.rfind(')');
@@ -67,7 +89,8 @@ std::string counterLine(const BenchCounters& c)
     out << "C " << c.connectStarted << ' ' << c.opened << ' ' << c.connectFailed << ' ' << c.handshakeRefused << ' '
         << c.handshakeTimeouts << ' ' << c.sent << ' ' << c.received << ' ' << c.receivedInWindow << ' ' << c.empty
         << ' ' << c.unexpected << ' ' << c.missing << ' ' << c.closedByServer << ' ' << c.dropped << ' '
-        << c.protocolErrors << ' ' << c.rampSeconds << ' ' << c.windowSeconds << ' ' << c.refusedStatus503;
+        << c.protocolErrors << ' ' << c.rampSeconds << ' ' << c.windowSeconds << ' ' << c.refusedStatus503 << ' '
+        << c.late << ' ' << c.errorReplies;
     return out.str();
 }
 
@@ -77,7 +100,7 @@ void mergeCounters(BenchCounters& into, const std::string& line)
     BenchCounters c;
     in >> c.connectStarted >> c.opened >> c.connectFailed >> c.handshakeRefused >> c.handshakeTimeouts >> c.sent >>
         c.received >> c.receivedInWindow >> c.empty >> c.unexpected >> c.missing >> c.closedByServer >> c.dropped >>
-        c.protocolErrors >> c.rampSeconds >> c.windowSeconds >> c.refusedStatus503;
+        c.protocolErrors >> c.rampSeconds >> c.windowSeconds >> c.refusedStatus503 >> c.late >> c.errorReplies;
     into.connectStarted += c.connectStarted;
     into.opened += c.opened;
     into.connectFailed += c.connectFailed;
@@ -95,6 +118,8 @@ void mergeCounters(BenchCounters& into, const std::string& line)
     into.rampSeconds = std::max(into.rampSeconds, c.rampSeconds);
     into.windowSeconds = std::max(into.windowSeconds, c.windowSeconds);
     into.refusedStatus503 += c.refusedStatus503;
+    into.late += c.late;
+    into.errorReplies += c.errorReplies;
 }
 
 std::vector<std::string> split(const std::string& s, char sep)
@@ -112,7 +137,8 @@ std::vector<std::string> split(const std::string& s, char sep)
 int main(int argc, char** argv)
 {
     BenchOptions o;
-    std::vector<int> bridgePids;
+    std::vector<int> bridgePids, apiPids;
+    std::size_t minProcs = 1;
     std::string label = "run", resultsFile;
     try {
         for (int i = 1; i < argc; ++i) {
@@ -141,6 +167,12 @@ int main(int argc, char** argv)
             else if (a == "--expect") o.expect = value();
             else if (a == "--id-prefix") o.idPrefix = value();
             else if (a == "--max-run") o.maxRunS = std::stoi(value());
+            else if (a == "--procs") minProcs = std::stoul(value());
+            else if (a == "--late-ms") o.lateMs = std::stoi(value());
+            else if (a == "--error-prefix") o.errorPrefix = value();
+            else if (a == "--api-pid") {
+                for (const auto& p : split(value(), ',')) apiPids.push_back(std::stoi(p));
+            }
             else if (a == "--bridge-pid") {
                 for (const auto& p : split(value(), ',')) bridgePids.push_back(std::stoi(p));
             } else if (a == "--label") label = value();
@@ -154,6 +186,8 @@ int main(int argc, char** argv)
         if (o.clients == 0 || o.clients > 2000000) throw std::invalid_argument("--clients must be 1..2000000");
         if (o.durationS < 0 || o.durationS > 3600) throw std::invalid_argument("--duration must be 0..3600");
         if (o.sources < 1 || o.sources > 250) throw std::invalid_argument("--sources must be 1..250");
+        if (minProcs < 1 || minProcs > 64) throw std::invalid_argument("--procs must be 1..64");
+        if (o.lateMs < 1 || o.lateMs > 600000) throw std::invalid_argument("--late-ms must be 1..600000");
     } catch (const std::exception& e) {
         std::cerr << "ws2api-bench: " << e.what() << '\n';
         usage();
@@ -167,18 +201,22 @@ int main(int argc, char** argv)
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
     const std::size_t perProcess = rl.rlim_cur > 200 ? static_cast<std::size_t>(rl.rlim_cur) - 100 : 100;
-    const std::size_t procs = (o.clients + perProcess - 1) / perProcess;
+    const std::size_t procs =
+        std::min(o.clients, std::max(minProcs, (o.clients + perProcess - 1) / perProcess));
 
-    ProcSample before = sample(bridgePids);
+    ProcSample before = sample(bridgePids, true);
     std::vector<pid_t> children;
-    std::vector<int> pipes;
+    std::vector<int> pipes, gates;
     for (std::size_t p = 0; p < procs; ++p) {
         std::size_t first = p * o.clients / procs, last = (p + 1) * o.clients / procs;
-        int fds[2];
-        if (::pipe(fds) != 0) return 70;
+        int fds[2], gate[2];
+        if (::pipe(fds) != 0 || ::pipe(gate) != 0) return 70;
         pid_t pid = ::fork();
         if (pid == 0) {
             ::close(fds[0]);
+            ::close(gate[1]);
+            for (int g : gates) ::close(g); // the other children's gates
+            o.gateFd = gate[0];
             FILE* out = ::fdopen(fds[1], "w");
             LoadGenerator gen(o, first, last - first);
             gen.run(
@@ -195,8 +233,10 @@ int main(int argc, char** argv)
             ::_exit(0);
         }
         ::close(fds[1]);
+        ::close(gate[0]);
         children.push_back(pid);
         pipes.push_back(fds[0]);
+        gates.push_back(gate[1]);
     }
 
     // Parent: wait for every child's "ramped" mark, sample the bridge then and at the end.
@@ -204,9 +244,18 @@ int main(int argc, char** argv)
     LatencyHistogram latency;
     std::vector<std::string> buffers(pipes.size());
     std::size_t ramped = 0, ended = 0, finished = 0;
-    ProcSample atRamp, atEnd;
+    ProcSample atRamp, atEnd, apiAtRamp, apiAtEnd;
+    double peakRssKb = before.rssKb, peakFds = before.fds, peakThreads = 0;
+    auto lastPeak = std::chrono::steady_clock::now();
     std::chrono::steady_clock::time_point rampWall, endWall;
     while (finished < pipes.size()) {
+        if (std::chrono::steady_clock::now() - lastPeak >= std::chrono::seconds(1) && !bridgePids.empty()) {
+            lastPeak = std::chrono::steady_clock::now();
+            ProcSample now = sample(bridgePids, true);
+            peakRssKb = std::max(peakRssKb, now.rssKb);
+            peakFds = std::max(peakFds, now.fds);
+            peakThreads = std::max(peakThreads, now.threads);
+        }
         std::vector<pollfd> pfds;
         for (int fd : pipes) pfds.push_back(pollfd{fd, POLLIN, 0});
         if (::poll(pfds.data(), pfds.size(), 1000) <= 0) continue;
@@ -229,12 +278,19 @@ int main(int argc, char** argv)
                 buffers[i].erase(0, nl + 1);
                 if (line == "R") {
                     if (++ramped == pipes.size()) {
-                        atRamp = sample(bridgePids);
+                        atRamp = sample(bridgePids, true);
+                        apiAtRamp = sample(apiPids);
+                        peakFds = std::max(peakFds, atRamp.fds);
                         rampWall = std::chrono::steady_clock::now();
+                        for (int& g : gates) { // all ramped: start the traffic everywhere at once
+                            if (g >= 0 && ::write(g, "G", 1) != 1) { /* that child is gone */ }
+                        }
                     }
                 } else if (line == "E") {
                     if (++ended == pipes.size()) { // traffic over, connections still open
-                        atEnd = sample(bridgePids);
+                        atEnd = sample(bridgePids, true);
+                        apiAtEnd = sample(apiPids);
+                        peakFds = std::max(peakFds, atEnd.fds);
                         endWall = std::chrono::steady_clock::now();
                     }
                 } else if (line.rfind("C ", 0) == 0) {
@@ -246,37 +302,53 @@ int main(int argc, char** argv)
         }
     }
     for (pid_t pid : children) ::waitpid(pid, nullptr, 0);
+    for (int g : gates) ::close(g);
+    rusage self{};
+    ::getrusage(RUSAGE_CHILDREN, &self);
+    const double generatorCpuS = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                                 static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+    peakRssKb = std::max({peakRssKb, atRamp.rssKb, atEnd.rssKb});
 
     const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
     double windowWall = std::chrono::duration<double>(endWall - rampWall).count();
-    double cpuPct = bridgePids.empty() || windowWall <= 0 ? 0 : (atEnd.cpuTicks - atRamp.cpuTicks) / tick / windowWall * 100;
-    double rate = total.windowSeconds > 0 ? static_cast<double>(total.receivedInWindow) / total.windowSeconds : 0;
+    double bridgeCpuS = (atEnd.cpuTicks - atRamp.cpuTicks) / tick;
+    double apiCpuS = (apiAtEnd.cpuTicks - apiAtRamp.cpuTicks) / tick;
+    double cpuPct = bridgePids.empty() || windowWall <= 0 ? 0 : bridgeCpuS / windowWall * 100;
+    double apiCpuPct = apiPids.empty() || windowWall <= 0 ? 0 : apiCpuS / windowWall * 100;
+    double msgs = static_cast<double>(total.receivedInWindow);
+    double rate = total.windowSeconds > 0 ? msgs / total.windowSeconds : 0;
     double connectRate = total.rampSeconds > 0 ? static_cast<double>(total.opened) / total.rampSeconds : 0;
-    std::uint64_t errors = total.connectFailed + total.handshakeRefused + total.handshakeTimeouts + total.closedByServer +
-                           total.dropped + total.protocolErrors;
+    std::uint64_t connErrors = total.connectFailed + total.handshakeRefused + total.handshakeTimeouts +
+                               total.closedByServer + total.dropped + total.protocolErrors;
+    std::uint64_t replyErrors = total.errorReplies + total.empty + total.unexpected + total.missing + total.late;
     auto ms = [](double us) { return us / 1000.0; };
-    char line[1024];
-    std::snprintf(line, sizeof line,
-                  "%s: mode=%s clients=%zu procs=%zu reached=%llu ramp_s=%.2f connect_per_s=%.0f msgs=%llu "
-                  "msg_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f errors=%llu "
-                  "(connect_failed=%llu refused=%llu refused_503=%llu handshake_timeouts=%llu closed_by_server=%llu "
-                  "dropped=%llu protocol=%llu) empty=%llu unexpected=%llu missing=%llu bridge_rss_mb_start=%.1f "
-                  "bridge_rss_mb_ramped=%.1f bridge_rss_mb_end=%.1f bridge_kb_per_conn=%.2f bridge_cpu_pct=%.0f",
+    auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+    char buf[2048];
+    std::snprintf(buf, sizeof buf,
+                  "%s: mode=%s clients=%zu procs=%zu reached=%llu ramp_s=%.2f connect_per_s=%.0f window_s=%.1f "
+                  "sent=%llu msgs=%llu msg_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f "
+                  "errors=%llu conn_errors=%llu connect_failed=%llu refused=%llu refused_503=%llu "
+                  "handshake_timeouts=%llu closed_by_server=%llu dropped=%llu protocol=%llu error_replies=%llu "
+                  "empty=%llu unexpected=%llu missing=%llu late=%llu bridge_cpu_s=%.2f bridge_cpu_pct=%.0f "
+                  "bridge_cpu_us_per_msg=%.1f bridge_rss_mb_start=%.1f bridge_rss_mb_ramped=%.1f "
+                  "bridge_rss_mb_end=%.1f bridge_rss_mb_peak=%.1f bridge_kb_per_conn=%.2f bridge_kb_per_conn_ramped=%.2f "
+                  "bridge_fds_peak=%.0f "
+                  "bridge_threads_peak=%.0f api_cpu_pct=%.0f api_cpu_us_per_msg=%.1f generator_cpu_s=%.1f",
                   label.c_str(),
                   o.mode == BenchOptions::Mode::Ramp ? "ramp" : o.mode == BenchOptions::Mode::Closed ? "closed" : "connect",
-                  o.clients, procs, static_cast<unsigned long long>(total.opened), total.rampSeconds, connectRate,
-                  static_cast<unsigned long long>(total.receivedInWindow), rate, ms(latency.quantile(0.5)),
-                  ms(latency.quantile(0.9)), ms(latency.quantile(0.99)), ms(latency.quantile(0.999)),
-                  ms(static_cast<double>(latency.max())), static_cast<unsigned long long>(errors),
-                  static_cast<unsigned long long>(total.connectFailed),
-                  static_cast<unsigned long long>(total.handshakeRefused),
-                  static_cast<unsigned long long>(total.refusedStatus503),
-                  static_cast<unsigned long long>(total.handshakeTimeouts),
-                  static_cast<unsigned long long>(total.closedByServer), static_cast<unsigned long long>(total.dropped),
-                  static_cast<unsigned long long>(total.protocolErrors), static_cast<unsigned long long>(total.empty),
-                  static_cast<unsigned long long>(total.unexpected), static_cast<unsigned long long>(total.missing),
-                  before.rssKb / 1024, atRamp.rssKb / 1024, atEnd.rssKb / 1024,
-                  total.opened ? (atEnd.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0, cpuPct);
+                  o.clients, procs, u(total.opened), total.rampSeconds, connectRate, total.windowSeconds, u(total.sent),
+                  u(total.receivedInWindow), rate, ms(latency.quantile(0.5)), ms(latency.quantile(0.9)),
+                  ms(latency.quantile(0.99)), ms(latency.quantile(0.999)), ms(static_cast<double>(latency.max())),
+                  u(connErrors + replyErrors), u(connErrors), u(total.connectFailed), u(total.handshakeRefused),
+                  u(total.refusedStatus503), u(total.handshakeTimeouts), u(total.closedByServer), u(total.dropped),
+                  u(total.protocolErrors), u(total.errorReplies), u(total.empty), u(total.unexpected), u(total.missing),
+                  u(total.late), bridgePids.empty() ? 0 : bridgeCpuS, cpuPct,
+                  bridgePids.empty() || msgs <= 0 ? 0 : bridgeCpuS * 1e6 / msgs, before.rssKb / 1024,
+                  atRamp.rssKb / 1024, atEnd.rssKb / 1024, peakRssKb / 1024,
+                  total.opened ? (atEnd.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0,
+                  total.opened ? (atRamp.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0, peakFds,
+                  peakThreads, apiCpuPct, apiPids.empty() || msgs <= 0 ? 0 : apiCpuS * 1e6 / msgs, generatorCpuS);
+    std::string line = buf;
     std::cout << line << std::endl;
     if (!resultsFile.empty()) {
         std::ofstream out(resultsFile, std::ios::app);

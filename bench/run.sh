@@ -6,7 +6,28 @@
 #   bench/run.sh                 # all scenarios (about 5 minutes)
 #   bench/run.sh closed ramp     # some of them: closed | ramp | connect | limit | multi | management
 #
-# Needs: a release build in build/ (installer/build.sh), nginx (apt-get install nginx).
+#   bench/run.sh compare         # the comparison scenarios (issue 17), each against
+#                                # ws2api and then the bridge in $GO_BRIDGE, same box, same API:
+#     c2000-50ms     2,000 clients closed loop, API answers POST after 50 ms
+#     c10000-50ms   10,000 clients closed loop, 50 ms API (2 generator processes)
+#     c1000-instant  1,000 clients closed loop, instant API
+#     r19000-50ms   19,000 clients x 1 message per 10 s, 50 ms API (2 generator processes)
+#   bench/run.sh compare c2000-50ms r19000-50ms   # some of them
+#   One key=value line per side: label, side=ours|go, msg/s, p50/p99, errors by kind
+#   (error_replies, empty frames, unexpected, missing, late > 5 s), ramp time,
+#   bridge_cpu_us_per_msg, bridge_kb_per_conn, peak fds; plus the bridge's own
+#   requests_failed counter and how often its log says "too many open files".
+#   Environment for compare:
+#     GO_BRIDGE=/path/to/binary  the other bridge (unset: the Go side is skipped, with a line saying so)
+#     GO_ARGS='-listen {listen} -upstream {upstream}'  its arguments ({listen} = 127.0.0.1:$GO_PORT,
+#                                {upstream} = http://127.0.0.1:$NGINX_PORT$API_PATH); the unmodified
+#                                Go original has no flags (:7001, http://localhost:8000/wsoverhttp/):
+#                                GO_ARGS= GO_PORT=7001 NGINX_PORT=8000
+#     GO_PORT (7301)  API_PATH (/wsoverhttp/, both bridges call it)  DURATION (30 s of traffic)
+#     NGINX_PORT (18080)  NGINX_WORKERS (1)  API_MS (override the scenario's API latency)
+#
+# Needs: a release build in build/ (installer/build.sh), nginx (apt-get install nginx),
+# and for the 50 ms API libnginx-mod-http-echo.
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -15,10 +36,16 @@ BENCH=$BUILD/bench/ws2api-bench
 BRIDGE=$BUILD/server/ws2api
 SCENARIOS=${*:-closed ramp connect limit multi}
 WORK=$(mktemp -d /tmp/ws2api-bench.XXXXXX)
-RESULTS=$ROOT/bench/results/$(date +%Y-%m-%d).txt
+RESULTS=${RESULTS:-$ROOT/bench/results/$(date +%Y-%m-%d).txt}
 mkdir -p "$ROOT/bench/results" "$WORK/body"
-NGINX_PORT=18080
+NGINX_PORT=${NGINX_PORT:-18080}
+NGINX_WORKERS=${NGINX_WORKERS:-1}
+API_PATH=${API_PATH:-/wsoverhttp/}
+GO_PORT=${GO_PORT:-7301}
+GO_ARGS=${GO_ARGS-'-listen {listen} -upstream {upstream}'}
+DURATION=${DURATION:-30}
 PIDS=""
+NGINX_PID=""
 
 cleanup() {
     for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
@@ -26,17 +53,38 @@ cleanup() {
     if [ -n "${KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT INT TERM
+forget() { # forget PID: no longer ours to stop at exit
+    np=""; for p in $PIDS; do [ "$p" = "$1" ] || np="$np $p"; done; PIDS=$np
+}
 
-sed -e "s|__DIR__|$WORK|g" -e "s|__PORT__|$NGINX_PORT|g" "$ROOT/bench/nginx-upstream.conf" > "$WORK/nginx.conf"
-nginx -c "$WORK/nginx.conf" -p "$WORK" &
-PIDS="$PIDS $!"
-sleep 0.5
+# start_nginx [CONF SLEEP PATH]: the instant API of the classic scenarios
+# (nginx-upstream.conf, any path), or nginx-api.conf with POST answered after
+# SLEEP seconds (0 = at once) under PATH. Sets NGINX_PID.
+start_nginx() {
+    conf=${1:-nginx-upstream.conf}
+    sed -e "s|__DIR__|$WORK|g" -e "s|__PORT__|$NGINX_PORT|g" -e "s|__WORKERS__|$NGINX_WORKERS|g" \
+        -e "s|__PATH__|${3:-/}|g" -e "s|__SLEEP__|${2:-0}|g" "$ROOT/bench/$conf" > "$WORK/nginx.conf"
+    if [ "${2:-0}" = 0 ]; then sed -i '/echo_sleep/d' "$WORK/nginx.conf"; fi
+    nginx -c "$WORK/nginx.conf" -p "$WORK" &
+    NGINX_PID=$!
+    PIDS="$PIDS $NGINX_PID"
+    for _try in $(seq 50); do
+        curl -s -o /dev/null http://127.0.0.1:$NGINX_PORT/ 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nginx did not start:"; cat "$WORK/nginx-error.log"; exit 1
+}
+stop_nginx() {
+    [ -n "$NGINX_PID" ] || return 0
+    kill -TERM "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true
+    forget "$NGINX_PID"; NGINX_PID=""
+}
 
 # start_bridge PUBLIC_PORT INTERNAL_PORT [extra args]: starts one bridge, sets BRIDGE_PID
 start_bridge() {
     pub=$1; int=$2; shift 2
     "$BRIDGE" --listen 127.0.0.1:$pub --internal-listen 127.0.0.1:$int \
-        --upstream http://127.0.0.1:$NGINX_PORT/ --set log.level=warning --db "$WORK/bridge-$pub.db" "$@" > "$WORK/bridge-$pub.log" 2>&1 &
+        --upstream "http://127.0.0.1:$NGINX_PORT${UPSTREAM_PATH:-/}" --set log.level=warning --db "$WORK/bridge-$pub.db" "$@" > "$WORK/bridge-$pub.log" 2>&1 &
     BRIDGE_PID=$!
     PIDS="$PIDS $BRIDGE_PID"
     for _try in $(seq 50); do
@@ -45,11 +93,88 @@ start_bridge() {
     done
     echo "bridge did not start:"; cat "$WORK/bridge-$pub.log"; exit 1
 }
-stop_bridge() {
-    kill -TERM "$1"; wait "$1" 2>/dev/null || true
+stop_bridge() { # SIGTERM, then at most 30 s for the graceful shutdown before SIGKILL
+    kill -TERM "$1" 2>/dev/null || true
+    for _try in $(seq 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    forget "$1"
+}
+
+# compare_side ours|go LABEL API_MS BENCH_ARGS...: one side of a comparison scenario;
+# prints the bench's summary line with the side's extra keys and appends it to $RESULTS.
+compare_side() {
+    side=$1; label=$2; api_ms=$3; shift 3
+    log=$WORK/$label-$side.log
+    if [ "$side" = ours ]; then
+        rm -f "$WORK/bridge-7101.db"* # default settings, empty statistics
+        UPSTREAM_PATH=$API_PATH start_bridge 7101 7102
+        target=127.0.0.1:7101; metrics=http://127.0.0.1:7102/; logfile=$WORK/bridge-7101.log
+    else
+        args=$(printf '%s' "$GO_ARGS" | sed -e "s|{listen}|127.0.0.1:$GO_PORT|g" \
+            -e "s|{upstream}|http://127.0.0.1:$NGINX_PORT$API_PATH|g")
+        # shellcheck disable=SC2086 # GO_ARGS is a word list
+        "$GO_BRIDGE" $args > "$log" 2>&1 &
+        BRIDGE_PID=$!
+        PIDS="$PIDS $BRIDGE_PID"
+        target=127.0.0.1:$GO_PORT; metrics=http://127.0.0.1:$GO_PORT/; logfile=$log
+        up=""
+        for _try in $(seq 50); do
+            if curl -sf "$metrics" >/dev/null 2>&1; then up=1; break; fi
+            sleep 0.1
+        done
+        [ -n "$up" ] || { echo "$GO_BRIDGE did not answer on $target:"; tail -5 "$log"; stop_bridge "$BRIDGE_PID"; return 0; }
+    fi
+    workers=$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ',' | sed 's/^,//;s/,$//')
+    echo "[$label $side] $(awk '/MemAvailable/ {printf "mem_available_mb=%d", $2/1024}' /proc/meminfo) bridge_pid=$BRIDGE_PID"
+    out=$("$BENCH" --target "$target" --expect pong --bridge-pid "$BRIDGE_PID" ${workers:+--api-pid "$workers"} \
+        --label "$label" --max-run 300 "$@" 2>&1) || true
+    failed=$(curl -s --max-time 5 "$metrics" | awk '/^requests_failed(_total)? / {print $2; exit}')
+    emfile=$(grep -ci 'too many open files' "$logfile" 2>/dev/null || true)
+    stop_bridge "$BRIDGE_PID"
+    line="$(printf '%s\n' "$out" | grep "^$label: " | tail -1)"
+    if [ -z "$line" ]; then
+        line="$label: bench_failed=1"; printf '%s\n' "$out" | tail -5
+    fi
+    line="$line side=$side api_ms=$api_ms bridge_requests_failed=${failed:-?} bridge_log_emfile=${emfile:-0}"
+    echo "$line" | tee -a "$RESULTS"
+    sleep 2 # let the sockets of this side wind down
+}
+
+# compare_scenario NAME API_MS BENCH_ARGS...: both sides against one nginx.
+compare_scenario() {
+    name=$1; api_ms=${API_MS:-$2}; shift 2
+    start_nginx nginx-api.conf "$(awk -v m="$api_ms" 'BEGIN {print m / 1000}')" "$API_PATH"
+    compare_side ours "$name" "$api_ms" "$@"
+    if [ -n "${GO_BRIDGE:-}" ]; then
+        compare_side go "$name" "$api_ms" "$@"
+    else
+        echo "$name: side=go skipped (GO_BRIDGE not set)" | tee -a "$RESULTS"
+    fi
+    stop_nginx
 }
 echo "# $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) $(nproc) cores" >> "$RESULTS"
 
+if [ "${1:-}" = compare ]; then
+    shift
+    [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
+    [ -z "${GO_BRIDGE:-}" ] || [ -x "$GO_BRIDGE" ] || { echo "GO_BRIDGE=$GO_BRIDGE is not executable"; exit 1; }
+    echo "# compare: GO_BRIDGE=${GO_BRIDGE:-unset} GO_ARGS=$GO_ARGS API_PATH=$API_PATH DURATION=$DURATION" >> "$RESULTS"
+    for s in ${*:-c2000-50ms c10000-50ms c1000-instant r19000-50ms}; do
+        case $s in
+        c2000-50ms) compare_scenario "$s" 50 --clients 2000 --mode closed --duration "$DURATION" ;;
+        c10000-50ms) compare_scenario "$s" 50 --clients 10000 --mode closed --duration "$DURATION" --procs 2 ;;
+        c1000-instant) compare_scenario "$s" 0 --clients 1000 --mode closed --duration "$DURATION" ;;
+        r19000-50ms) compare_scenario "$s" 50 --clients 19000 --mode ramp --interval-ms 10000 --ramp-rate 5000 \
+            --duration "$DURATION" --procs 2 ;;
+        *) echo "unknown compare scenario $s"; exit 64 ;;
+        esac
+    done
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
+start_nginx
 for s in $SCENARIOS; do
     case $s in
     closed)
