@@ -2,8 +2,21 @@
 # Installs everything ws2api needs to build, test and run, from Debian 12 packages.
 # Usage: installer/install-deps.sh        (as root, or with sudo available)
 set -eu
-PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev libsqlite3-dev libhttp-parser-dev python3-websockets curl \
-  qt6-base-dev qt6-websockets-dev qt6-charts-dev haproxy nginx xvfb xauth imagemagick fonts-dejavu-core"
+# Installed with --no-install-recommends, so every package the build, the tests
+# and the packaging checks use is named here, not left to a Recommends:
+#   build:    build-essential cmake ninja-build pkg-config libpoco-dev
+#             libsqlite3-dev libhttp-parser-dev (the server's HTTP parser)
+#   console:  qt6-base-dev libqt6opengl6-dev (Qt6Charts needs Qt6OpenGL;
+#             qt6-base-dev only recommends it) qt6-websockets-dev qt6-charts-dev
+#   tests:    libcppunit-dev python3-websockets curl haproxy nginx (ScaleOutTest)
+#             xvfb xauth imagemagick fonts-dejavu-core (console screenshots)
+#   bench:    libnginx-mod-http-echo (an nginx API with a set latency)
+#   packages: rpm (rpmbuild, for the .rpm and packaging/check-rpm.sh)
+PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev libsqlite3-dev libhttp-parser-dev \
+  python3-websockets curl \
+  qt6-base-dev libqt6opengl6-dev qt6-websockets-dev qt6-charts-dev \
+  haproxy nginx libnginx-mod-http-echo xvfb xauth imagemagick fonts-dejavu-core \
+  rpm"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -151,7 +151,7 @@ public:
         CPPUNIT_ASSERT_MESSAGE(a.body, a.body.find(local(cluster.ports[2])) != std::string::npos);
         CPPUNIT_ASSERT_MESSAGE(a.body, a.body.find("refused") != std::string::npos);
         CPPUNIT_ASSERT_MESSAGE(a.body, a.body.find(local(cluster.ports[1])) == std::string::npos);
-        CPPUNIT_ASSERT_MESSAGE(std::to_string(a.ms) + " ms", a.ms < 1000);
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(a.ms) + " ms", a.ms < 1500);
         // A client on a live node is still reached through any node.
         PushAnswer b = pushTo(cluster.ports[0], "bob", "still here");
         CPPUNIT_ASSERT_EQUAL_MESSAGE(b.body, 200, b.status);
@@ -172,7 +172,7 @@ public:
         auto start = [&](int i) {
             return std::make_unique<BridgeProcess>(
                 bridgeArgs(upstream, {"--set", "server.internal_listen=" + local(ports[i]), "--set", "cluster.peers=" + peers, "--set",
-                                      "cluster.forward_timeout_ms=400"}));
+                                      "cluster.forward_timeout_ms=2000"}));
         };
         auto a = start(0);
         auto b = start(1);
@@ -183,12 +183,13 @@ public:
         PushAnswer missing = pushTo(ports[0], "nobody", "x");
         CPPUNIT_ASSERT_EQUAL_MESSAGE(missing.body, 503, missing.status);
         CPPUNIT_ASSERT_MESSAGE(missing.body, missing.body.find(local(hung.port()) + ": no answer within") != std::string::npos);
-        CPPUNIT_ASSERT_MESSAGE(std::to_string(missing.ms) + " ms", missing.ms >= 350 && missing.ms < 1500);
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(missing.ms) + " ms", missing.ms >= 1900 && missing.ms < 6000);
 
         // The live peer delivers: first delivered wins, no waiting for the hung one.
         PushAnswer found = pushTo(ports[0], "bob", "fast");
         CPPUNIT_ASSERT_EQUAL_MESSAGE(found.body, 200, found.status);
-        CPPUNIT_ASSERT_MESSAGE(std::to_string(found.ms) + " ms", found.ms < 350);
+        // Well under the 2 s forward timeout (a long one: room for a loaded ASan build).
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(found.ms) + " ms", found.ms < 1500);
         CPPUNIT_ASSERT_EQUAL(std::string("Text:fast"), show(client.nextMessage()));
     }
 

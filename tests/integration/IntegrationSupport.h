@@ -258,7 +258,7 @@ inline std::string metricsText(unsigned short internalPort)
 
 /// Polls the counters until `sample` has `expected`; returns the last value seen.
 inline double waitForMetric(unsigned short internalPort, const std::string& sample, double expected,
-                            int timeoutMs = 3000)
+                            int timeoutMs = kWaitMs)
 {
     double value = -1;
     waitUntil(

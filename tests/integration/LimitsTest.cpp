@@ -309,7 +309,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(101, client.connect(bridge.publicPort(), "/busy"));
         auto start = Clock::now();
         client.sendText("one");
-        sleepMs(100);
+        ASSERT_UPSTREAM_GOT(upstream, "POST", "/busy", 1); // "one" is in flight (a pause guessed it)
         client.sendText("two");
         client.sendText("three");
         for (const char* expected : {"Text:one", "Text:two", "Text:three"}) {
@@ -527,9 +527,9 @@ public:
         CPPUNIT_ASSERT_EQUAL(101, client.connect(bridge.publicPort(), "/alice"));
         TestClient other;
         CPPUNIT_ASSERT_EQUAL(101, other.connect(bridge.publicPort(), "/bob"));
-        // The bridge counts a request out only after handing over its answer (see
-        // testMaxQueuedCountsOnlyUnansweredRequests): let the connect GETs be counted out.
-        sleepMs(100);
+        // A request no longer counts once its answer has reached the client
+        // (testMaxQueuedCountsOnlyUnansweredRequests): the connect GETs are out
+        // of the count when the 101s are here, no pause needed.
         client.sendText("block");
         ASSERT_UPSTREAM_GOT(upstream, "POST", "/alice", 1);
         client.sendText("extra");
@@ -541,8 +541,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(error503, show(e));
         CPPUNIT_ASSERT_EQUAL(error503, show(o)); // the bound is for all clients together
         CPPUNIT_ASSERT_EQUAL(std::string("Text:block"), show(client.nextMessage(3000)));
-        sleepMs(50); // the worker counts the finished request out just after handing over the reply
-        client.sendText("after");
+        client.sendText("after"); // "block" was answered: nothing counts against max_queued any more
         CPPUNIT_ASSERT_EQUAL(std::string("Text:after"), show(client.nextMessage()));
         auto posts = upstream.requests("POST", "");
         CPPUNIT_ASSERT_EQUAL_MESSAGE(summary(posts), std::size_t(2), posts.size()); // "extra"/"other" never went up
@@ -565,7 +564,7 @@ public:
             clients.push_back(std::make_unique<TestClient>());
             CPPUNIT_ASSERT_EQUAL(101, clients.back()->connect(bridge.publicPort(), "/q" + std::to_string(c)));
         }
-        sleepMs(100); // let the connect GETs be counted out
+        // The connect GETs were answered (101): they no longer count either.
         std::vector<int> refused(kClients, 0);
         std::vector<std::string> firstRefusal(kClients);
         std::vector<std::thread> threads;

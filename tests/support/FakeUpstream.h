@@ -2,6 +2,8 @@
 // A real HTTP server standing in for the API, started by the test on
 // 127.0.0.1:0. It records every request in arrival order and answers with
 // the behaviour the test sets (by default: GET -> "ok", POST -> echo, DELETE -> "ok").
+#include "tests/support/Timing.h"
+
 #include <Poco/Net/HTTPServer.h>
 
 #include <chrono>
@@ -55,7 +57,7 @@ public:
     /// Requests with this method and path, in order.
     std::vector<RecordedRequest> requests(const std::string& method, const std::string& path) const;
     /// Waits until `count` requests matching method/path ("" = any) arrived; false on timeout.
-    bool waitFor(const std::string& method, const std::string& path, std::size_t count, int timeoutMs = 5000) const;
+    bool waitFor(const std::string& method, const std::string& path, std::size_t count, int timeoutMs = kWaitMs) const;
     void stop();
 
     // Internal: called by the handler.

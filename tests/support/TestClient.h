@@ -3,6 +3,7 @@
 // the project's codec (masked frames out, FrameParser in) and can also send
 // raw bytes, so tests can break the protocol on purpose.
 #include "server/codec/FrameParser.h"
+#include "tests/support/Timing.h"
 
 #include <Poco/Net/StreamSocket.h>
 
@@ -29,7 +30,7 @@ public:
     /// Connects to 127.0.0.1:port, sends an upgrade for `target` ("/alice?x=1") with extra
     /// header lines ("Cookie: a=1"). Returns the HTTP status of the answer (101 = open), 0 if none.
     int connect(unsigned short port, const std::string& target, const std::vector<std::string>& headers = {},
-                int timeoutMs = 5000);
+                int timeoutMs = kWaitMs);
     /// The answer's head, and a header of it ("" if absent).
     const std::string& responseHead() const { return head_; }
     std::string responseHeader(const std::string& name) const;
@@ -46,9 +47,9 @@ public:
 
     /// The next event from the server; Timeout if none within timeoutMs.
     /// Pings are answered automatically unless answerPings is false (then they are returned).
-    WsEvent next(int timeoutMs = 5000);
+    WsEvent next(int timeoutMs = kWaitMs);
     /// Next data message, skipping pings/pongs.
-    WsEvent nextMessage(int timeoutMs = 5000);
+    WsEvent nextMessage(int timeoutMs = kWaitMs);
     void setAnswerPings(bool on) { answerPings_ = on; }
 
     /// Drops the TCP connection without a close frame.
