@@ -209,7 +209,7 @@ void EventLoop::acceptInLoop()
             pauseAcceptingInLoop();
             return;
         }
-        if (!context_.upstream.descriptors().tryTakeClient(maxClients())) {
+        if (!takeClientDescriptorInLoop()) {
             context_.metrics.connectionsRefused.fetch_add(1, std::memory_order_relaxed);
             refuse(fd, codec::Handshake::errorResponse(503, "server is full"));
             continue;
@@ -231,6 +231,26 @@ void EventLoop::acceptInLoop()
             target->post([target, fd, peer = std::move(peer)]() mutable { target->adoptInLoop(fd, std::move(peer)); });
         }
     }
+}
+
+bool EventLoop::takeClientDescriptorInLoop()
+{
+    DescriptorBudget& budget = context_.upstream.descriptors();
+    bool taken = budget.tryTakeClient(maxClients());
+    if (budget.crowded() && budget.upstreamConnections() > 0) {
+        // Clients grow into descriptors that upstream connections hold, many of
+        // them idle after a burst (a burst of handshakes opens one per GET):
+        // clients come first. This loop closes its idle ones now, the others
+        // when they get to it (asked at most every 100 ms).
+        upstream_->closeIdleInLoop();
+        if (nowMs_ - lastIdleTrimMs_ >= 100) {
+            lastIdleTrimMs_ = nowMs_;
+            for (EventLoop* other : context_.loops)
+                if (other != this) other->post([other] { other->upstream().closeIdleInLoop(); });
+        }
+        if (!taken) taken = budget.tryTakeClient(maxClients());
+    }
+    return taken;
 }
 
 void EventLoop::adoptInLoop(int fd, std::string peer)

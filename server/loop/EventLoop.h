@@ -104,6 +104,9 @@ private:
     void resumeAcceptingInLoop();
     void logAcceptProblemInLoop(int err);
     std::size_t maxClients() const;
+    /// A descriptor for a new client from the budget shared with the upstream
+    /// pools; idle upstream connections give theirs up when clients need them.
+    bool takeClientDescriptorInLoop();
     static std::int64_t monotonicMs();
 
     const int index_;
@@ -127,6 +130,7 @@ private:
     std::int64_t lastSweepMs_ = 0;
     std::int64_t acceptPausedUntilMs_ = 0; ///< listening socket taken out of epoll until then (0 = watched)
     std::int64_t lastAcceptLogMs_ = -1000000;
+    std::int64_t lastIdleTrimMs_ = -1000000;
     std::uint64_t suppressedAcceptLogs_ = 0;
     std::unique_ptr<char[]> readBuffer_;
     std::unique_ptr<UpstreamPool> upstream_; ///< after readBuffer_: its destructor closes sockets only

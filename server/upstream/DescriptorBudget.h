@@ -7,8 +7,11 @@
 namespace ws2api {
 
 /// Descriptors shared by client sockets and upstream connections (docs/TUNING.md).
-/// Clients are admitted up to `clientLimit`; upstream connections may also use
-/// part of the reserve, so a bridge full of clients still reaches its API.
+/// Clients are admitted up to `clientLimit` whatever the upstream holds;
+/// upstream connections may use what clients leave free plus `upstreamExtra`
+/// (part of server.fd_reserve), so a bridge full of clients still reaches its
+/// API. When clients grow into descriptors that idle upstream connections hold,
+/// the loops close idle ones (crowded()).
 class DescriptorBudget {
 public:
     void configure(std::size_t clientLimit, std::size_t upstreamExtra)
@@ -16,15 +19,23 @@ public:
         clientLimit_ = clientLimit;
         upstreamExtra_ = upstreamExtra;
     }
-    /// A new client: false when the budget (clients + upstream connections) is spent.
+    /// A new client: false at maxClients (server.max_connections), at the client
+    /// limit, or when clients and upstream connections together hold every
+    /// descriptor of the budget (then idle upstream connections should go: crowded()).
     bool tryTakeClient(std::size_t maxClients)
     {
         std::size_t c = clients_.fetch_add(1, std::memory_order_relaxed);
-        if (c >= maxClients || c + upstream_.load(std::memory_order_relaxed) >= clientLimit_) {
+        if (c >= maxClients || c >= clientLimit_ ||
+            c + upstream_.load(std::memory_order_relaxed) >= clientLimit_ + upstreamExtra_) {
             clients_.fetch_sub(1, std::memory_order_relaxed);
             return false;
         }
         return true;
+    }
+    /// Clients reach into the descriptors kept for upstream connections.
+    bool crowded() const
+    {
+        return clients_.load(std::memory_order_relaxed) + upstream_.load(std::memory_order_relaxed) >= clientLimit_;
     }
     void releaseClient() { clients_.fetch_sub(1, std::memory_order_relaxed); }
     bool tryTakeUpstream()

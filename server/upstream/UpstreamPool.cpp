@@ -142,6 +142,10 @@ void UpstreamPool::pumpInLoop()
             continue;
         }
         if (connections_.size() >= maxConnectionsPerLoop()) break; // one that finishes pumps again
+        if (opensThisTurn_ >= kMaxOpensPerTurn) {
+            deferred_ = true;
+            break;
+        }
         if (!endpoint_.descriptors().tryTakeUpstream()) {
             if (loop_.nowMs() - lastNoDescriptorLogMs_ >= 1000) {
                 lastNoDescriptorLogMs_ = loop_.nowMs();
@@ -158,6 +162,7 @@ void UpstreamPool::pumpInLoop()
         }
         auto request = std::move(waiting_.front());
         waiting_.pop_front();
+        ++opensThisTurn_;
         if (!openInLoop(request)) {
             endpoint_.descriptors().releaseUpstream();
             failUnsentInLoop(std::move(request), std::string("cannot connect: ") + std::strerror(errno));
@@ -449,16 +454,27 @@ void UpstreamPool::disarmInLoop(UpstreamConnection& conn)
 
 int UpstreamPool::msUntilDeadlineInLoop(std::int64_t nowMs) const
 {
+    if (deferred_) return 0;
     if (!timedHead_) return -1;
     return static_cast<int>(std::max<std::int64_t>(0, timedHead_->deadlineMs - nowMs));
 }
 
 void UpstreamPool::onTimeInLoop(std::int64_t nowMs)
 {
+    opensThisTurn_ = 0;
+    if (deferred_) {
+        deferred_ = false;
+        pumpInLoop();
+    }
     while (timedHead_ && timedHead_->deadlineMs <= nowMs) // never retried: the API may still be working on it
         failInLoop(*timedHead_, "timeout", false);
     const std::int64_t keepAlive = endpoint_.config().getInt(KeyId::UpstreamKeepAliveTimeoutMs);
     while (!idle_.empty() && nowMs - idle_.front()->idleSinceMs >= keepAlive) closeConnectionInLoop(*idle_.front());
+}
+
+void UpstreamPool::closeIdleInLoop()
+{
+    while (!idle_.empty()) closeConnectionInLoop(*idle_.back());
 }
 
 void UpstreamPool::abortInLoop()

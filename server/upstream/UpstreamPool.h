@@ -59,12 +59,15 @@ public:
     void whenDrainedInLoop(const std::shared_ptr<ClientSession>& session, std::function<void()> fn);
 
     void onEventsInLoop(std::uint64_t tag, std::uint32_t events);
-    /// Fails requests past their deadline; closes idle connections past the keep-alive time.
+    /// After each batch of events: opens what waited for this turn, fails requests
+    /// past their deadline, closes idle connections past the keep-alive time.
     void onTimeInLoop(std::int64_t nowMs);
-    /// Milliseconds until the earliest deadline (-1: none).
+    /// Milliseconds until the earliest deadline (0: requests wait for a turn; -1: none).
     int msUntilDeadlineInLoop(std::int64_t nowMs) const;
     /// Frees connections closed during this batch of events (never inside their own callback).
     void collectInLoop() { graveyard_.clear(); }
+    /// Closes every idle kept-alive connection (clients need the descriptors).
+    void closeIdleInLoop();
     /// Shutdown past its deadline: every request in flight or waiting fails now.
     void abortInLoop();
     /// Loop exit: closes every connection (requests still running are abandoned).
@@ -108,6 +111,13 @@ private:
     UpstreamConnection* timedTail_ = nullptr;
     std::int64_t lastNoDescriptorLogMs_ = -1000000;
     bool pumping_ = false; ///< inside pumpInLoop (a failure can re-enter it)
+    // New connections per loop turn are capped: a burst of handshakes would
+    // otherwise open one connection per GET before the first answer is back
+    // to be reused (hundreds of connections for a few in flight). What waits
+    // is pumped again right after this batch of events.
+    static constexpr int kMaxOpensPerTurn = 32;
+    int opensThisTurn_ = 0;
+    bool deferred_ = false; ///< requests wait for the next turn's opens
 };
 
 } // namespace ws2api
