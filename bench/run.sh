@@ -202,9 +202,11 @@ for s in $SCENARIOS; do
         stop_bridge $BRIDGE_PID ;;
     multi)
         # Six bridges (one loop each) holding 95,000 clients together, spread by consistent hashing.
+        # They share one nginx (worker_connections 8192): each keeps at most 1,024 connections
+        # to it, so together they stay within what the API accepts (docs/TUNING.md).
         targets=""; bpids=""
         for i in 1 2 3 4 5 6; do
-            start_bridge 72${i}1 72${i}2 --set server.loops=1 --set upstream.pool_size=16
+            start_bridge 72${i}1 72${i}2 --set server.loops=1 --set upstream.max_connections=1024
             targets="$targets${targets:+,}127.0.0.1:72${i}1"; bpids="$bpids${bpids:+,}$BRIDGE_PID"
         done
         "$BENCH" --target "$targets" --clients 95000 --mode ramp --interval-ms 10000 --duration 60 --ramp-rate 5000 \
