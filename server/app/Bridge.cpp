@@ -331,6 +331,27 @@ bool Bridge::disconnect(const std::string& clientId, std::uint16_t code, const s
         .value_or(false);
 }
 
+void Bridge::onEveryLoop(const std::function<void(EventLoop&)>& fn, int timeoutMs)
+{
+    std::vector<std::future<void>> done;
+    for (auto& loop : loops_) {
+        auto p = std::make_shared<std::promise<void>>();
+        done.push_back(p->get_future());
+        EventLoop* l = loop.get();
+        l->post([l, p, fn] {
+            fn(*l);
+            p->set_value();
+        });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (auto& f : done) {
+        if (timeoutMs < 0)
+            f.wait();
+        else
+            f.wait_until(deadline);
+    }
+}
+
 void Bridge::stop()
 {
     if (!started_ || stopped_) return;
@@ -342,23 +363,15 @@ void Bridge::stop()
     log().information("ws2api: shutting down, closing %z clients", clients);
     if (reconciler_) reconciler_->stop(); // a report during the shutdown would list clients being closed
 
-    std::vector<std::future<void>> done;
-    for (auto& loop : loops_) {
-        auto p = std::make_shared<std::promise<void>>();
-        done.push_back(p->get_future());
-        EventLoop* l = loop.get();
-        l->post([l, p] {
-            l->stopAcceptingInLoop();
-            l->shutdownConnectionsInLoop();
-            p->set_value();
-        });
-    }
-    for (auto& f : done) f.wait();
+    onEveryLoop([](EventLoop& l) {
+        l.stopAcceptingInLoop();
+        l.shutdownConnectionsInLoop();
+    });
     ::close(listenFd_); // no loop watches it any more
     listenFd_ = -1;
 
     // Clients answer the 1001 (or time out after limits.close_timeout_ms);
-    // their DELETEs drain through the upstream workers.
+    // their DELETEs drain through the loops' upstream pools.
     const auto deadline = begin + std::chrono::milliseconds(config_.getInt(KeyId::ServerShutdownTimeoutMs));
     for (;;) {
         std::size_t open = 0;
@@ -371,17 +384,7 @@ void Bridge::stop()
             // Do not wait for a slow API past the deadline: every loop fails what
             // it has in flight or waiting, and sends nothing more.
             upstream_->abort();
-            std::vector<std::future<void>> aborted;
-            for (auto& loop : loops_) {
-                auto p = std::make_shared<std::promise<void>>();
-                aborted.push_back(p->get_future());
-                EventLoop* l = loop.get();
-                l->post([l, p] {
-                    l->upstream().abortInLoop();
-                    p->set_value();
-                });
-            }
-            for (auto& f : aborted) f.wait_for(std::chrono::seconds(2));
+            onEveryLoop([](EventLoop& l) { l.upstream().abortInLoop(); }, 2000);
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -19,6 +19,7 @@
 #include <Poco/URI.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,8 @@ private:
     /// Runs fn(Connection*: the open connection, or nullptr) on the loop that owns
     /// clientId's connection and waits up to timeoutMs for its result: notHere when
     /// no connection has that ClientId, nullopt when the loop did not answer in time.
+    /// Runs fn on every loop and waits for all of them (timeoutMs < 0: no limit).
+    void onEveryLoop(const std::function<void(EventLoop&)>& fn, int timeoutMs = -1);
     template <class R, class F>
     std::optional<R> onOwningLoop(const std::string& clientId, int timeoutMs, R notHere, F fn);
 

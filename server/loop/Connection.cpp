@@ -278,8 +278,8 @@ void Connection::onMessage(bool binary, std::string& payload)
         sendErrorMessageInLoop(503, "overloaded");
         return;
     }
-    if (state_ == State::Open && pending_ >= static_cast<std::uint32_t>(ctx.config.getInt(KeyId::LimitsMaxPendingMessages)) &&
-        !readPaused_) {
+    const auto maxPending = static_cast<std::uint32_t>(ctx.config.getInt(KeyId::LimitsMaxPendingMessages));
+    if (state_ == State::Open && pending_ >= maxPending && !readPaused_) {
         readPaused_ = true; // TCP backpressure until the upstream catches up
         updateEventsInLoop();
     }
@@ -531,7 +531,8 @@ void Connection::endSessionInLoop(const std::string& cause)
     session_->ended.store(true);
     // The registry entry stays until the DELETE is done (the pool releases it
     // when the strand drains): a reconnect with this ClientId waits for it.
-    if (!session_->deleteQueued.exchange(true)) loop_.upstream().submitInLoop(session_, UpstreamKind::Disconnect, cause);
+    if (!session_->deleteQueued.exchange(true))
+        loop_.upstream().submitInLoop(session_, UpstreamKind::Disconnect, cause);
 }
 
 bool Connection::infoInLoop(ConnectionInfo& info, std::int64_t wallOffsetMs) const

@@ -117,7 +117,9 @@ void EventLoop::run()
     constexpr int kMaxEvents = 256;
     epoll_event events[kMaxEvents];
     while (!quit_.load()) {
-        int timeout = acceptPausedUntilMs_ != 0 ? 20 : static_cast<int>(std::max<std::int64_t>(0, lastSweepMs_ + kSweepIntervalMs - nowMs_));
+        int timeout = acceptPausedUntilMs_ != 0
+                          ? 20
+                          : static_cast<int>(std::max<std::int64_t>(0, lastSweepMs_ + kSweepIntervalMs - nowMs_));
         int next = upstream_->msUntilDeadlineInLoop(nowMs_);
         if (next >= 0 && next < timeout) timeout = next;
         int n = ::epoll_wait(epollFd_, events, kMaxEvents, timeout);

@@ -50,7 +50,7 @@ private:
     const Config& config_;
     BufferedHttpSession session_;
     // The socket of the request waiting for its answer, so abort() can shut it
-    // down. The worker cannot close it while it is registered (same mutex).
+    // down. The owning thread cannot close it while it is registered (same mutex).
     std::mutex activeMutex_;
     int activeFd_ = -1;
     std::atomic<bool> aborted_{false};

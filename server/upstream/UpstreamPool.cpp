@@ -274,7 +274,8 @@ void UpstreamPool::readInLoop(UpstreamConnection& conn)
             std::size_t consumed = 0;
             HttpResponseParser::Status st = conn.parser().feed(buf, static_cast<std::size_t>(n), consumed);
             if (st == HttpResponseParser::Status::Complete) {
-                if (consumed < static_cast<std::size_t>(n)) conn.reusable = false; // bytes after the answer: desynchronised
+                // Bytes after the answer: the connection is desynchronised.
+                if (consumed < static_cast<std::size_t>(n)) conn.reusable = false;
                 completeInLoop(conn);
                 return;
             }
@@ -375,7 +376,8 @@ void UpstreamPool::finishInLoop(std::unique_ptr<UpstreamRequest> request, Upstre
     endpoint_.jobDone();
     Metrics& m = endpoint_.metrics();
     if (response.answered)
-        m.upstreamLatency.observeMicros(static_cast<std::uint64_t>(std::max<std::int64_t>(0, steadyMicros() - request->startedUs)));
+        m.upstreamLatency.observeMicros(
+            static_cast<std::uint64_t>(std::max<std::int64_t>(0, steadyMicros() - request->startedUs)));
     UpstreamResult result;
     result.kind = request->job->kind;
     result.binary = request->job->binary;

@@ -44,7 +44,8 @@ public:
     using ResultSink = std::function<void(ClientSession&, UpstreamResult&&)>;
 
     /// idBase: tag bits for this pool's epoll data (the loop routes events by them).
-    UpstreamPool(EventLoop& loop, UpstreamEndpoint& endpoint, Registry& registry, std::uint64_t idBase, ResultSink sink);
+    UpstreamPool(EventLoop& loop, UpstreamEndpoint& endpoint, Registry& registry, std::uint64_t idBase,
+                 ResultSink sink);
     ~UpstreamPool();
     UpstreamPool(const UpstreamPool&) = delete;
     UpstreamPool& operator=(const UpstreamPool&) = delete;
