@@ -3,6 +3,7 @@
 // since a real socket may cut the stream anywhere.
 #include "server/codec/FrameParser.h"
 #include "server/codec/FrameWriter.h"
+#include "tests/unit/Printable.h"
 
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
@@ -30,17 +31,7 @@ std::string show(const std::string& s)
         for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
         return "<" + std::to_string(s.size()) + " bytes #" + std::to_string(h) + ">";
     }
-    std::string out;
-    for (unsigned char c : s) {
-        if (c >= 0x20 && c < 0x7F && c != '\\') {
-            out += static_cast<char>(c);
-        } else {
-            char buf[5];
-            std::snprintf(buf, sizeof buf, "\\x%02X", c);
-            out += buf;
-        }
-    }
-    return out;
+    return ws2api::test::printable(s);
 }
 
 /// Records every event as one line of text, so outcomes compare as strings.

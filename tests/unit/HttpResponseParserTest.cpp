@@ -3,6 +3,7 @@
 // byte by byte, in small chunks and split at every offset, since a
 // non-blocking socket may cut the stream anywhere.
 #include "server/upstream/HttpResponseParser.h"
+#include "tests/unit/Printable.h"
 
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
@@ -25,20 +26,7 @@ const std::string kMalformed = "malformed HTTP response from upstream: ";
 const std::string kHeadTooLarge = "error: upstream response head too large";
 
 /// Readable form of a body for assertion messages.
-std::string show(std::string_view s)
-{
-    std::string out;
-    for (unsigned char c : s) {
-        if (c >= 0x20 && c < 0x7F && c != '\\') {
-            out += static_cast<char>(c);
-        } else {
-            char buf[5];
-            std::snprintf(buf, sizeof buf, "\\x%02X", c);
-            out += buf;
-        }
-    }
-    return out;
-}
+std::string show(std::string_view s) { return ws2api::test::printable(s); }
 
 /// One line describing the parser's outcome, so outcomes compare as strings.
 /// `consumed` is only part of it on Complete: where an error is noticed depends on the split.
