@@ -87,4 +87,45 @@ std::string ClientId::encode(std::string_view id)
     return out;
 }
 
+
+bool GroupName::isValid(std::string_view name)
+{
+    return ClientId::isValid(name) && name.find(',') == std::string_view::npos;
+}
+
+bool GroupName::parse(std::string_view raw, std::string& name, std::string& reason)
+{
+    if (!ClientId::parse(raw, name, reason)) {
+        // The ClientId wording, with the right noun.
+        for (std::size_t at = reason.find("ClientId"); at != std::string::npos; at = reason.find("ClientId"))
+            reason.replace(at, 8, "group name");
+        return false;
+    }
+    if (name.find(',') != std::string::npos) {
+        reason = "group name must not contain ','";
+        return false;
+    }
+    return true;
+}
+
+void GroupName::splitList(std::string_view value, std::vector<std::string>& names, std::vector<std::string>& bad)
+{
+    std::size_t start = 0;
+    while (start <= value.size()) {
+        std::size_t comma = value.find(',', start);
+        if (comma == std::string_view::npos) comma = value.size();
+        std::string_view item = value.substr(start, comma - start);
+        std::size_t b = item.find_first_not_of(" \t");
+        std::size_t e = item.find_last_not_of(" \t");
+        if (b != std::string_view::npos) {
+            item = item.substr(b, e - b + 1);
+            if (isValid(item))
+                names.emplace_back(item);
+            else
+                bad.emplace_back(item);
+        }
+        start = comma + 1;
+    }
+}
+
 } // namespace ws2api

@@ -9,6 +9,7 @@
 // alone are refused: they would change the meaning of the upstream path.)
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ws2api {
 
@@ -26,6 +27,19 @@ public:
     /// Percent-encodes everything outside RFC 3986 "unreserved", so the id
     /// can never add a path segment, a query or a fragment to an upstream URL.
     static std::string encode(std::string_view id);
+};
+
+/// Group names (docs/API.md, "Groups"): the decoded ClientId set except ','
+/// (the Ws2api-Groups header is a comma-separated list), 1..128 characters.
+/// "*" is no group name: POST /groups/* pushes to every client.
+class GroupName {
+public:
+    static constexpr std::size_t kMaxLength = ClientId::kMaxLength;
+    static bool isValid(std::string_view name);
+    /// Decodes a raw path segment (percent-escapes) and validates it.
+    static bool parse(std::string_view rawSegment, std::string& name, std::string& reason);
+    /// Splits a header value "a, b ,c" into names; invalid entries go to `bad`.
+    static void splitList(std::string_view value, std::vector<std::string>& names, std::vector<std::string>& bad);
 };
 
 } // namespace ws2api

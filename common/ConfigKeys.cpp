@@ -93,6 +93,11 @@ const KeyInfo kKeys[kKeyCount] = {
      "Most keep-alive connections to the API, all event loops together (each loop gets its share): at most "
      "this many requests in flight. Size it as messages per second x API latency (Little's law), with headroom; "
      "clients and upstream connections share the open-files limit (docs/TUNING.md)."},
+    {KeyId::GroupsMaxPerClient, "groups.max_per_client", KeyType::Int, 0, 100000, "100", true,
+     "Most groups one client can be in (0 = no limit). A join over it is refused (409 on the internal "
+     "listener; from a Ws2api-Groups header: counted in group_joins_refused and logged)."},
+    {KeyId::GroupsMaxMembers, "groups.max_members", KeyType::Int, 0, 100000000, "0", true,
+     "Most members of one group on this bridge (0 = no limit); a join over it is refused like above."},
 };
 } // namespace
 

@@ -45,6 +45,8 @@ enum class KeyId : int {
     ReconcileIntervalMs,
     ReconcileUrl,
     UpstreamMaxConnections,
+    GroupsMaxPerClient,
+    GroupsMaxMembers,
     Count
 };
 

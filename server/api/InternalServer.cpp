@@ -1,5 +1,6 @@
 #include "server/api/InternalServer.h"
 
+#include "server/api/GroupHandler.h"
 #include "server/api/ManagementHandler.h"
 #include "server/api/PushHandler.h"
 #include "server/app/Bridge.h"
@@ -60,7 +61,18 @@ public:
         if (path == "/api/v1/events") return new EventStreamHandler(bridge_);
         if (path == "/api" || path.rfind("/api/", 0) == 0) return new ManagementHandler(bridge_, path);
         std::string segment = path.size() > 1 ? path.substr(1) : std::string();
-        if (segment.find('/') != std::string::npos) return new TextHandler(HTTPResponse::HTTP_NOT_FOUND, "not found");
+        // GET /groups lists the groups; POST /groups stays a push to the client "groups".
+        if (segment.find('/') != std::string::npos || (segment == "groups" && method == HTTPRequest::HTTP_GET)) {
+            std::vector<std::string> parts;
+            for (std::size_t start = 1; start <= path.size();) {
+                std::size_t slash = path.find('/', start);
+                if (slash == std::string::npos) slash = path.size();
+                parts.push_back(path.substr(start, slash - start));
+                start = slash + 1;
+            }
+            if (GroupHandler::matches(parts)) return new GroupHandler(bridge_, std::move(parts));
+            return new TextHandler(HTTPResponse::HTTP_NOT_FOUND, "not found");
+        }
         if (method != HTTPRequest::HTTP_POST)
             return new TextHandler(HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "push with POST /<ClientId>\n");
         return new PushHandler(bridge_, segment);

@@ -18,13 +18,6 @@ namespace ws2api {
 namespace {
 constexpr int kPushTimeoutMs = 5000;
 
-void reply(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status, const std::string& body)
-{
-    response.setStatusAndReason(status); // "404 Not Found", not "404 OK"
-    response.setContentType("text/plain; charset=utf-8");
-    response.setContentLength(static_cast<std::streamsize>(body.size()));
-    response.send() << body;
-}
 // Constant-time comparison: the time taken must not tell how much of a guess was right.
 bool tokenMatches(const std::string& header, const std::string& token)
 {
@@ -33,6 +26,53 @@ bool tokenMatches(const std::string& header, const std::string& token)
            constantTimeEquals(std::string_view(header).substr(std::min(prefix.size(), header.size())), token);
 }
 } // namespace
+
+void PushHandler::reply(Poco::Net::HTTPServerResponse& response, int status, const std::string& body)
+{
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status)); // "404 Not Found", not "404 OK"
+    response.setContentType("text/plain; charset=utf-8");
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    response.send() << body;
+}
+
+bool PushHandler::authorize(Bridge& bridge, Poco::Net::HTTPServerRequest& request,
+                            Poco::Net::HTTPServerResponse& response)
+{
+    const std::string token = bridge.config().getString(KeyId::PushToken);
+    if (token.empty() || tokenMatches(request.get("Authorization", ""), token)) return true;
+    bridge.metrics().authFailures.fetch_add(1, std::memory_order_relaxed);
+    response.set("WWW-Authenticate", "Bearer realm=\"ws2api\"");
+    response.setKeepAlive(false); // the body was not read
+    reply(response, Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED,
+          "missing or wrong push token (Authorization: Bearer ...)\n");
+    return false;
+}
+
+bool PushHandler::readMessage(Bridge& bridge, Poco::Net::HTTPServerRequest& request,
+                              Poco::Net::HTTPServerResponse& response, std::string& body, bool& binary)
+{
+    using Poco::Net::HTTPResponse;
+    Metrics& m = bridge.metrics();
+    const auto maxBytes = static_cast<std::size_t>(bridge.config().getInt(KeyId::LimitsMaxMessageBytes));
+    if (!readBoundedBody(request, maxBytes, body)) {
+        m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+        response.setKeepAlive(false); // the unread rest would be taken for the next request
+        reply(response, HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "body larger than limits.max_message_bytes\n");
+        return false;
+    }
+    std::string type = Poco::toLower(request.getContentType());
+    binary = type.rfind("application/octet-stream", 0) == 0;
+    if (!binary) {
+        codec::Utf8Validator v;
+        if (!v.feed(body.data(), body.size()) || !v.complete()) {
+            m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
+            reply(response, HTTPResponse::HTTP_BAD_REQUEST,
+                  "body is not UTF-8; send binary data with Content-Type: application/octet-stream\n");
+            return false;
+        }
+    }
+    return true;
+}
 
 PushHandler::PushHandler(Bridge& bridge, std::string rawClientId) : bridge_(bridge), rawClientId_(std::move(rawClientId))
 {
@@ -43,14 +83,7 @@ void PushHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net
     using Poco::Net::HTTPResponse;
     Metrics& m = bridge_.metrics();
     response.set(PeerForwarder::kNodeHeader, bridge_.nodeName());
-    const std::string token = bridge_.config().getString(KeyId::PushToken);
-    if (!token.empty() && !tokenMatches(request.get("Authorization", ""), token)) {
-        m.authFailures.fetch_add(1, std::memory_order_relaxed);
-        response.set("WWW-Authenticate", "Bearer realm=\"ws2api\"");
-        response.setKeepAlive(false); // the body was not read
-        reply(response, HTTPResponse::HTTP_UNAUTHORIZED, "missing or wrong push token (Authorization: Bearer ...)\n");
-        return;
-    }
+    if (!authorize(bridge_, request, response)) return;
     std::string clientId;
     std::string why;
     if (!ClientId::parse(rawClientId_, clientId, why)) {
@@ -58,25 +91,9 @@ void PushHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net
         reply(response, HTTPResponse::HTTP_BAD_REQUEST, why + "\n");
         return;
     }
-    const auto maxBytes = static_cast<std::size_t>(bridge_.config().getInt(KeyId::LimitsMaxMessageBytes));
     std::string body;
-    if (!readBoundedBody(request, maxBytes, body)) {
-        m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
-        response.setKeepAlive(false); // the unread rest would be taken for the next request
-        reply(response, HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "body larger than limits.max_message_bytes\n");
-        return;
-    }
-    std::string type = Poco::toLower(request.getContentType());
-    bool binary = type.rfind("application/octet-stream", 0) == 0;
-    if (!binary) {
-        codec::Utf8Validator v;
-        if (!v.feed(body.data(), body.size()) || !v.complete()) {
-            m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
-            reply(response, HTTPResponse::HTTP_BAD_REQUEST,
-                  "body is not UTF-8; send binary data with Content-Type: application/octet-stream\n");
-            return;
-        }
-    }
+    bool binary = false;
+    if (!readMessage(bridge_, request, response, body, binary)) return;
     // A push a peer forwarded is answered from here only: no loops.
     const bool fromPeer = request.has(PeerForwarder::kForwardedHeader);
     if (fromPeer) m.forwardedPushesReceived.fetch_add(1, std::memory_order_relaxed);
@@ -93,7 +110,7 @@ void PushHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net
             if (o.kind != PeerForwarder::Outcome::Kind::Delivered) m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
             if (!o.node.empty()) response.set(PeerForwarder::kNodeHeader, o.node);
         }
-        reply(response, static_cast<HTTPResponse::HTTPStatus>(o.status), o.body);
+        reply(response, o.status, o.body);
         return;
     }
     switch (result) {

@@ -24,6 +24,16 @@ class Bridge;
 class PushHandler : public Poco::Net::HTTPRequestHandler {
 public:
     PushHandler(Bridge& bridge, std::string rawClientId);
+    /// push.token check shared by every call the API makes on the internal
+    /// listener (pushes, groups): false after answering 401.
+    static bool authorize(Bridge& bridge, Poco::Net::HTTPServerRequest& request,
+                          Poco::Net::HTTPServerResponse& response);
+    /// Reads a message body (limits.max_message_bytes; text must be UTF-8,
+    /// Content-Type application/octet-stream = binary): false after answering 413/400.
+    static bool readMessage(Bridge& bridge, Poco::Net::HTTPServerRequest& request,
+                            Poco::Net::HTTPServerResponse& response, std::string& body, bool& binary);
+    /// A plain-text answer.
+    static void reply(Poco::Net::HTTPServerResponse& response, int status, const std::string& body);
     void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override;
 
 private:

@@ -5,6 +5,7 @@
 #include "server/app/StoreKeeper.h"
 #include "server/cluster/PeerForwarder.h"
 #include "server/cluster/Reconciler.h"
+#include "server/codec/FrameWriter.h"
 #include "server/loop/EventLoop.h"
 
 #include <Poco/Environment.h>
@@ -163,7 +164,7 @@ void Bridge::start()
     upstream_->setNodeName(nodeName_);
     upstream_->setLoops(loops);
     upstream_->descriptors().configure(fdLimitConnections_, static_cast<std::size_t>(fdReserve / 2));
-    loopContext_.reset(new LoopContext{config_, metrics_, registry_, events_, *upstream_});
+    loopContext_.reset(new LoopContext{config_, metrics_, registry_, events_, *upstream_, groups_});
 
     for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *loopContext_, listenFd_));
     for (auto& loop : loops_) loopContext_->loops.push_back(loop.get());
@@ -237,6 +238,109 @@ Bridge::PushResult Bridge::push(const std::string& clientId, std::string body, b
                             return PushResult::NotFound;
                         })
         .value_or(PushResult::Timeout);
+}
+
+GroupDelivery Bridge::PendingGroupPush::wait(bool& complete)
+{
+    GroupDelivery sum;
+    complete = true;
+    for (auto& f : parts_) {
+        if (f.wait_until(deadline_) != std::future_status::ready) {
+            complete = false;
+            continue;
+        }
+        sum += f.get();
+    }
+    return sum;
+}
+
+Bridge::PendingGroupPush Bridge::startGroupPush(const std::string& group, const std::string& body, bool binary,
+                                                const std::vector<std::string>& excludeIds, int timeoutMs)
+{
+    metrics_.groupPushes.fetch_add(1, std::memory_order_relaxed);
+    PendingGroupPush pending;
+    pending.deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    if (!group.empty() && groups_.count(group) == 0) return pending; // nobody here: no loop is bothered
+    // Server frames are not masked, so every recipient gets the same bytes.
+    auto frame = std::make_shared<const std::string>(
+        codec::FrameWriter::frame(binary ? codec::Opcode::Binary : codec::Opcode::Text, body));
+    std::vector<std::uint64_t> exclude; // connection ids: unique across loops
+    for (const std::string& id : excludeIds)
+        if (std::shared_ptr<ClientSession> s = registry_.find(id)) exclude.push_back(s->connId);
+    const std::size_t payloadBytes = body.size();
+    for (auto& loop : loops_) {
+        auto p = std::make_shared<std::promise<GroupDelivery>>();
+        pending.parts_.push_back(p->get_future());
+        EventLoop* l = loop.get();
+        l->post([l, p, group, frame, payloadBytes, exclude] {
+            p->set_value(l->pushToGroupInLoop(group, frame, payloadBytes, exclude));
+        });
+    }
+    return pending;
+}
+
+Bridge::Membership Bridge::joinGroup(const std::string& clientId, const std::string& group, int timeoutMs)
+{
+    return onOwningLoop(clientId, timeoutMs, Membership::NotFound,
+                        [group](Connection* c) {
+                            if (!c) return Membership::NotFound;
+                            switch (c->joinGroupInLoop(group)) {
+                            case LoopGroups::JoinResult::Joined: return Membership::Done;
+                            case LoopGroups::JoinResult::Already: return Membership::Already;
+                            case LoopGroups::JoinResult::ClientLimit: return Membership::ClientLimit;
+                            case LoopGroups::JoinResult::GroupLimit: return Membership::GroupLimit;
+                            }
+                            return Membership::NotFound;
+                        })
+        .value_or(Membership::Timeout);
+}
+
+Bridge::Membership Bridge::leaveGroup(const std::string& clientId, const std::string& group, int timeoutMs)
+{
+    return onOwningLoop(clientId, timeoutMs, Membership::NotFound,
+                        [group](Connection* c) {
+                            if (!c) return Membership::NotFound;
+                            return c->leaveGroupInLoop(group) ? Membership::Done : Membership::NotMember;
+                        })
+        .value_or(Membership::Timeout);
+}
+
+std::optional<std::vector<std::string>> Bridge::clientGroups(const std::string& clientId, int timeoutMs)
+{
+    using Names = std::optional<std::vector<std::string>>;
+    return onOwningLoop(clientId, timeoutMs, Names(),
+                        [](Connection* c) -> Names {
+                            if (!c) return std::nullopt;
+                            std::vector<std::string> names = LoopGroups::names(c->groupsInLoop());
+                            std::sort(names.begin(), names.end());
+                            return names;
+                        })
+        .value_or(std::nullopt);
+}
+
+std::vector<std::string> Bridge::groupMembers(const std::string& group, int timeoutMs)
+{
+    std::vector<std::string> all;
+    if (groups_.count(group) == 0) return all;
+    std::vector<std::future<std::vector<std::string>>> parts;
+    for (auto& loop : loops_) {
+        auto p = std::make_shared<std::promise<std::vector<std::string>>>();
+        parts.push_back(p->get_future());
+        EventLoop* l = loop.get();
+        l->post([l, p, group] {
+            std::vector<std::string> ids;
+            for (const Connection* c : l->groups().members(group)) ids.push_back(c->clientIdInLoop());
+            p->set_value(std::move(ids));
+        });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (auto& f : parts) {
+        if (f.wait_until(deadline) != std::future_status::ready) continue;
+        std::vector<std::string> ids = f.get();
+        all.insert(all.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+    }
+    std::sort(all.begin(), all.end());
+    return all;
 }
 
 namespace {

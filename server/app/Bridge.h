@@ -10,6 +10,8 @@
 #include "server/api/EventHub.h"
 #include "server/api/TokenAuth.h"
 #include "server/loop/Connection.h"
+#include "server/loop/EventLoop.h"
+#include "server/loop/GroupDirectory.h"
 #include "server/loop/Registry.h"
 #include "server/metrics/Metrics.h"
 #include "server/loop/LoopContext.h"
@@ -20,6 +22,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +86,31 @@ public:
     /// Closes the client with code/reason (the DELETE body is the reason). false: not connected here.
     bool disconnect(const std::string& clientId, std::uint16_t code, const std::string& reason, int timeoutMs);
 
+    // ---- Groups (docs/API.md, "Groups") ----
+    GroupDirectory& groups() { return groups_; }
+    /// A group push under way on the loops: wait() sums what they did.
+    class PendingGroupPush {
+    public:
+        /// complete: false when a loop did not answer before the deadline (it still delivers).
+        GroupDelivery wait(bool& complete);
+
+    private:
+        friend class Bridge;
+        std::vector<std::future<GroupDelivery>> parts_;
+        std::chrono::steady_clock::time_point deadline_;
+    };
+    /// Encodes the frame once and posts it to every loop with members of
+    /// `group` ("" = every client). excludeIds: ClientIds to leave out.
+    PendingGroupPush startGroupPush(const std::string& group, const std::string& body, bool binary,
+                                    const std::vector<std::string>& excludeIds, int timeoutMs);
+    enum class Membership { Done, Already, NotMember, ClientLimit, GroupLimit, NotFound, Timeout };
+    Membership joinGroup(const std::string& clientId, const std::string& group, int timeoutMs);
+    Membership leaveGroup(const std::string& clientId, const std::string& group, int timeoutMs);
+    /// The groups of the client connected here with that ClientId (nullopt: not connected here).
+    std::optional<std::vector<std::string>> clientGroups(const std::string& clientId, int timeoutMs);
+    /// The ClientIds of the members of `group` here, sorted.
+    std::vector<std::string> groupMembers(const std::string& group, int timeoutMs);
+
     /// Checks upstream.url: http://host[:port]/path, no query, no fragment.
     static Poco::URI parseUpstreamUrl(const std::string& url);
 
@@ -104,6 +132,7 @@ private:
     std::unique_ptr<StoreKeeper> keeper_;
     std::atomic<bool> stopping_{false};
     Registry registry_;
+    GroupDirectory groups_{metrics_};
     std::unique_ptr<UpstreamEndpoint> upstream_;
     std::unique_ptr<LoopContext> loopContext_;
     std::vector<std::unique_ptr<EventLoop>> loops_;

@@ -40,7 +40,9 @@ struct PeerForwarder::Attempt {
     int status = 0;
     std::string node;
     std::string error;
+    bool abandoned = false; ///< left unfinished because another peer delivered first
 
+    bool finished() const { return state == State::Done || state == State::Failed; }
     void closeFd()
     {
         if (fd >= 0) ::close(fd);
@@ -226,18 +228,20 @@ bool PeerForwarder::step(Attempt& a, short revents)
     }
 }
 
-PeerForwarder::Outcome PeerForwarder::forward(const std::string& target, const std::string& body,
-                                              const std::string& contentType, const std::string& authorization)
+// Sends `method target` to every peer at once and advances the attempts
+// until each has finished or the deadline passed; with firstDelivered, stops
+// at the first 200. Returns whether a peer answered 200.
+bool PeerForwarder::exchange(std::vector<Attempt>& attempts, std::vector<std::string>& requests,
+                             const std::string& method, const std::string& target, const std::string& body,
+                             const std::string& contentType, const std::string& authorization, bool firstDelivered)
 {
-    metrics_.forwardsStarted.fetch_add(1, std::memory_order_relaxed);
     const auto timeoutMs = config_.getInt(KeyId::ClusterForwardTimeoutMs);
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
-
-    std::vector<std::string> requests(peers_.size());
-    std::vector<Attempt> attempts(peers_.size());
+    requests.assign(peers_.size(), std::string());
+    attempts.assign(peers_.size(), Attempt());
     for (std::size_t i = 0; i < peers_.size(); ++i) {
         std::string& r = requests[i];
-        r = "POST " + target + " HTTP/1.1\r\nHost: " + peers_[i]->name + "\r\n" + kForwardedHeader + ": " +
+        r = method + " " + target + " HTTP/1.1\r\nHost: " + peers_[i]->name + "\r\n" + kForwardedHeader + ": " +
             nodeName_ + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
         if (!contentType.empty()) r += "Content-Type: " + contentType + "\r\n";
         if (!authorization.empty()) r += "Authorization: " + authorization + "\r\n";
@@ -248,10 +252,6 @@ PeerForwarder::Outcome PeerForwarder::forward(const std::string& target, const s
         open(attempts[i]);
     }
 
-    Outcome outcome;
-    auto finished = [](const Attempt& a) {
-        return a.state == Attempt::State::Done || a.state == Attempt::State::Failed;
-    };
     std::vector<pollfd> fds;
     std::vector<Attempt*> polled;
     bool delivered = false;
@@ -259,7 +259,7 @@ PeerForwarder::Outcome PeerForwarder::forward(const std::string& target, const s
         fds.clear();
         polled.clear();
         for (Attempt& a : attempts) {
-            if (finished(a)) continue;
+            if (a.finished()) continue;
             short events = a.state == Attempt::State::Receiving ? POLLIN : POLLOUT;
             fds.push_back(pollfd{a.fd, events, 0});
             polled.push_back(&a);
@@ -274,28 +274,71 @@ PeerForwarder::Outcome PeerForwarder::forward(const std::string& target, const s
             Attempt& a = *polled[i];
             if (step(a, fds[i].revents) && a.state == Attempt::State::Done && a.status == 200) delivered = true;
         }
-        if (delivered) break; // first delivered wins; the others are abandoned below
+        if (delivered && firstDelivered) break; // first delivered wins; the others are abandoned
     }
+    for (Attempt& a : attempts) {
+        if (a.finished()) continue;
+        a.closeFd(); // an unanswered request leaves its connection unusable
+        a.state = Attempt::State::Failed;
+        a.error = "no answer within cluster.forward_timeout_ms (" + std::to_string(timeoutMs) + " ms)";
+        a.abandoned = delivered && firstDelivered;
+    }
+    return delivered;
+}
+
+std::vector<PeerForwarder::PeerAnswer> PeerForwarder::fanOut(const std::string& method, const std::string& target,
+                                                             const std::string& body, const std::string& contentType,
+                                                             const std::string& authorization)
+{
+    std::vector<Attempt> attempts;
+    std::vector<std::string> requests;
+    exchange(attempts, requests, method, target, body, contentType, authorization, false);
+    std::vector<PeerAnswer> answers;
+    for (Attempt& a : attempts) {
+        PeerAnswer p;
+        p.peer = a.peer->name;
+        p.node = a.node.empty() ? a.peer->name : a.node;
+        if (a.state == Attempt::State::Done && a.status == 401) {
+            a.state = Attempt::State::Failed;
+            a.error = "refused the forwarded request with 401 (is push.token the same on every node?)";
+        }
+        p.answered = a.state == Attempt::State::Done;
+        if (p.answered) {
+            p.status = a.status;
+            p.body = a.in.substr(a.headEnd);
+        } else {
+            p.error = a.error;
+            metrics_.forwardPeerFailures.fetch_add(1, std::memory_order_relaxed);
+        }
+        answers.push_back(std::move(p));
+    }
+    return answers;
+}
+
+PeerForwarder::Outcome PeerForwarder::forward(const std::string& target, const std::string& body,
+                                              const std::string& contentType, const std::string& authorization,
+                                              const std::string& method)
+{
+    metrics_.forwardsStarted.fetch_add(1, std::memory_order_relaxed);
+    std::vector<Attempt> attempts;
+    std::vector<std::string> requests;
+    exchange(attempts, requests, method, target, body, contentType, authorization, true);
+    Outcome outcome;
 
     std::string failures;
     const Attempt* relayed = nullptr;
     for (Attempt& a : attempts) {
-        if (!finished(a)) {
-            a.closeFd(); // an unanswered request leaves its connection unusable
-            if (delivered) continue;
-            a.state = Attempt::State::Failed;
-            a.error = "no answer within cluster.forward_timeout_ms (" + std::to_string(timeoutMs) + " ms)";
-        }
+        if (a.abandoned) continue;
         if (a.state == Attempt::State::Done && a.status == 200 && outcome.kind != Outcome::Kind::Delivered) {
             outcome.kind = Outcome::Kind::Delivered;
             outcome.status = 200;
-            outcome.body = "ok";
+            outcome.body = a.in.substr(a.headEnd); // a push: "ok"
             outcome.node = a.node.empty() ? a.peer->name : a.node;
             continue;
         }
         if (a.state == Attempt::State::Done && a.status == 401) {
             a.state = Attempt::State::Failed;
-            a.error = "refused the forwarded push with 401 (is push.token the same on every node?)";
+            a.error = "refused the forwarded request with 401 (is push.token the same on every node?)";
         }
         if (a.state == Attempt::State::Done && a.status != 404 && a.status != 200 && !relayed) relayed = &a;
         if (a.state == Attempt::State::Failed) {

@@ -1,7 +1,8 @@
 #pragma once
 // Node-to-node push forwarding (docs/SCALING.md). A push for a ClientId that
 // is not connected here is sent to every peer of cluster.peers at once; the
-// first peer that delivers it wins. A forwarded request carries
+// first peer that delivers it wins (forward). A group push or listing goes to
+// every peer and waits for all their answers (fanOut). A forwarded request carries
 // X-Ws2api-Forwarded, and a bridge never forwards such a request again, so
 // there are no loops whatever the peer lists look like.
 //
@@ -56,7 +57,21 @@ public:
     /// to cluster.forward_timeout_ms. `authorization` ("" = none) and
     /// `contentType` are passed on as they came.
     Outcome forward(const std::string& target, const std::string& body, const std::string& contentType,
-                    const std::string& authorization);
+                    const std::string& authorization, const std::string& method = "POST");
+
+    /// One peer's answer to a fanned-out request.
+    struct PeerAnswer {
+        std::string peer;      ///< as configured
+        std::string node;      ///< its X-Ws2api-Node (else `peer`)
+        bool answered = false; ///< a whole HTTP answer came in time (status 401 counts as not answered)
+        int status = 0;
+        std::string body;
+        std::string error; ///< when !answered
+    };
+    /// Sends the request to every peer at once and waits for all of them (at
+    /// most cluster.forward_timeout_ms): group pushes and group listings.
+    std::vector<PeerAnswer> fanOut(const std::string& method, const std::string& target, const std::string& body,
+                                   const std::string& contentType, const std::string& authorization);
 
 private:
     struct Idle {
@@ -75,6 +90,9 @@ private:
     void giveBack(Peer& peer, int fd);
     void open(Attempt& a);
     bool step(Attempt& a, short revents);
+    bool exchange(std::vector<Attempt>& attempts, std::vector<std::string>& requests, const std::string& method,
+                  const std::string& target, const std::string& body, const std::string& contentType,
+                  const std::string& authorization, bool firstDelivered);
 
     const Config& config_;
     Metrics& metrics_;

@@ -372,6 +372,7 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
         if (state_ != State::Upgrading || result.skipped) return;
         if (session_->accepted.load()) {
             openInLoop(result.response.protocol);
+            if (state_ == State::Open) applyGroupHeadersInLoop(result.response);
             return;
         }
         endSessionInLoop("refused");
@@ -402,7 +403,8 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
             sendErrorMessageInLoop(0, result.response.error);
         return;
     }
-    if (result.response.body.empty()) return;
+    applyGroupHeadersInLoop(result.response);
+    if (result.response.body.empty() || state_ != State::Open) return;
     bool binary = result.binary;
     if (!binary) {
         // Never send a text frame that is not UTF-8: the client would have to fail the connection.
@@ -426,35 +428,60 @@ void Connection::sendErrorMessageInLoop(int status, const std::string& reason)
     sendMessageInLoop(text, false);
 }
 
+Connection::SendStatus Connection::applySlowPolicyInLoop()
+{
+    LoopContext& ctx = loop_.context();
+    if (ctx.config.getString(KeyId::LimitsSlowClientPolicy) == "drop") {
+        ctx.metrics.messagesDroppedSlow.fetch_add(1, std::memory_order_relaxed);
+        return SendStatus::Overflow; // the caller reports it (push: 503)
+    }
+    ctx.metrics.slowClients.fetch_add(1, std::memory_order_relaxed);
+    closeInLoop(CloseCode::PolicyViolation, "outbound queue full: client is not reading", "outbound queue overflow");
+    return SendStatus::Overflow;
+}
+
+void Connection::countSentInLoop(std::size_t payloadBytes)
+{
+    loop_.context().metrics.messagesSent.fetch_add(1, std::memory_order_relaxed);
+    ++messagesOut_;
+    bytesOut_ += payloadBytes;
+}
+
 Connection::SendStatus Connection::sendMessageInLoop(const std::string& payload, bool binary)
 {
     if (state_ != State::Open) return SendStatus::Closed;
     SendStatus st = sendRawInLoop(FrameWriter::frame(binary ? Opcode::Binary : Opcode::Text, payload));
-    if (st == SendStatus::Overflow) {
-        LoopContext& ctx = loop_.context();
-        if (ctx.config.getString(KeyId::LimitsSlowClientPolicy) == "drop") {
-            ctx.metrics.messagesDroppedSlow.fetch_add(1, std::memory_order_relaxed);
-            return SendStatus::Overflow; // the caller reports it (push: 503)
-        }
-        ctx.metrics.slowClients.fetch_add(1, std::memory_order_relaxed);
-        closeInLoop(CloseCode::PolicyViolation, "outbound queue full: client is not reading",
-                    "outbound queue overflow");
-        return SendStatus::Overflow;
-    }
-    if (st != SendStatus::Closed) {
-        loop_.context().metrics.messagesSent.fetch_add(1, std::memory_order_relaxed);
-        ++messagesOut_;
-        bytesOut_ += payload.size();
-    }
+    if (st == SendStatus::Overflow) return applySlowPolicyInLoop();
+    if (st != SendStatus::Closed) countSentInLoop(payload.size());
+    return st;
+}
+
+Connection::SendStatus Connection::sendSharedFrameInLoop(const std::shared_ptr<const std::string>& frame,
+                                                         std::size_t payloadBytes)
+{
+    if (state_ != State::Open) return SendStatus::Closed;
+    SendStatus st = queueInLoop(frame->data(), frame->size(), std::string(), frame, false);
+    if (st == SendStatus::Overflow) return applySlowPolicyInLoop();
+    if (st != SendStatus::Closed) countSentInLoop(payloadBytes);
     return st;
 }
 
 Connection::SendStatus Connection::sendRawInLoop(std::string&& bytes, bool force)
 {
+    const char* data = bytes.data();
+    std::size_t size = bytes.size();
+    return queueInLoop(data, size, std::move(bytes), nullptr, force);
+}
+
+// Writes at once when nothing is queued; what the socket does not take is
+// queued, as `own` (moved in) or as a reference to `shared`.
+Connection::SendStatus Connection::queueInLoop(const char* data, std::size_t size, std::string&& own,
+                                               const std::shared_ptr<const std::string>& shared, bool force)
+{
     if (fd_ < 0) return SendStatus::Closed;
     if (outHead_ >= out_.size()) {
-        ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n == static_cast<ssize_t>(bytes.size())) {
+        ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == static_cast<ssize_t>(size)) {
             if (closeAfterFlush_) writeInLoop();
             return SendStatus::Sent;
         }
@@ -468,23 +495,24 @@ Connection::SendStatus Connection::sendRawInLoop(std::string&& bytes, bool force
         out_.clear();
         outHead_ = 0;
         outOffset_ = static_cast<std::size_t>(n);
-        outBytes_ = bytes.size() - outOffset_;
-        out_.push_back(std::move(bytes));
+        outBytes_ = size - outOffset_;
+        out_.push_back(OutChunk{std::move(own), shared});
         updateEventsInLoop();
         return SendStatus::Queued;
     }
     std::size_t limit = static_cast<std::size_t>(loop_.context().config.getInt(KeyId::LimitsMaxOutboundBytes));
-    if (!force && outBytes_ + bytes.size() > limit) return SendStatus::Overflow;
-    outBytes_ += bytes.size();
-    out_.push_back(std::move(bytes));
+    if (!force && outBytes_ + size > limit) return SendStatus::Overflow;
+    outBytes_ += size;
+    out_.push_back(OutChunk{std::move(own), shared});
     return SendStatus::Queued;
 }
 
 void Connection::writeInLoop()
 {
     while (fd_ >= 0 && outHead_ < out_.size()) {
-        std::string& chunk = out_[outHead_];
-        ssize_t n = ::send(fd_, chunk.data() + outOffset_, chunk.size() - outOffset_, MSG_NOSIGNAL | MSG_DONTWAIT);
+        OutChunk& chunk = out_[outHead_];
+        const std::string& bytes = chunk.bytes();
+        ssize_t n = ::send(fd_, bytes.data() + outOffset_, bytes.size() - outOffset_, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -493,8 +521,9 @@ void Connection::writeInLoop()
         }
         outOffset_ += static_cast<std::size_t>(n);
         outBytes_ -= static_cast<std::size_t>(n);
-        if (outOffset_ == chunk.size()) {
-            std::string().swap(chunk);
+        if (outOffset_ == bytes.size()) {
+            std::string().swap(chunk.own);
+            chunk.shared.reset();
             ++outHead_;
             outOffset_ = 0;
         }
@@ -502,7 +531,7 @@ void Connection::writeInLoop()
     if (fd_ < 0) return;
     if (outHead_ >= out_.size()) {
         if (out_.capacity() > 16)
-            std::vector<std::string>().swap(out_);
+            std::vector<OutChunk>().swap(out_);
         else
             out_.clear();
         outHead_ = 0;
@@ -522,6 +551,7 @@ void Connection::endSessionInLoop(const std::string& cause)
     if (sessionEnded_) return;
     sessionEnded_ = true;
     LoopContext& ctx = loop_.context();
+    loop_.groups().leaveAll(groups_); // a client is in no group once it is closing
     if (session_ && log().debug()) log().debug("client %s (%s): ended: %s", session_->clientId, peer_, cause);
     if (countedOpen_) {
         ctx.metrics.connectionsClosed.fetch_add(1, std::memory_order_relaxed);
@@ -533,6 +563,54 @@ void Connection::endSessionInLoop(const std::string& cause)
     // when the strand drains): a reconnect with this ClientId waits for it.
     if (!session_->deleteQueued.exchange(true))
         loop_.upstream().submitInLoop(session_, UpstreamKind::Disconnect, cause);
+}
+
+LoopGroups::JoinResult Connection::joinGroupInLoop(const std::string& name)
+{
+    LoopContext& ctx = loop_.context();
+    LoopGroups::JoinResult r =
+        loop_.groups().join(*this, groups_, name, static_cast<std::uint64_t>(ctx.config.getInt(KeyId::GroupsMaxPerClient)),
+                            static_cast<std::uint64_t>(ctx.config.getInt(KeyId::GroupsMaxMembers)));
+    if (r == LoopGroups::JoinResult::Joined) ctx.metrics.groupJoins.fetch_add(1, std::memory_order_relaxed);
+    if (r == LoopGroups::JoinResult::ClientLimit || r == LoopGroups::JoinResult::GroupLimit)
+        ctx.metrics.groupJoinsRefused.fetch_add(1, std::memory_order_relaxed);
+    return r;
+}
+
+bool Connection::leaveGroupInLoop(const std::string& name) { return loop_.groups().leave(groups_, name); }
+
+void Connection::applyGroupHeadersInLoop(const UpstreamResponse& response)
+{
+    if (state_ != State::Open || (response.groupsJoin.empty() && response.groupsLeave.empty())) return;
+    LoopContext& ctx = loop_.context();
+    std::vector<std::string> names;
+    std::vector<std::string> bad;
+    // Leave first: "Ws2api-Groups-Leave: room:1" with "Ws2api-Groups: room:2" moves the client.
+    if (response.groupsLeave.find('*') != std::string::npos &&
+        response.groupsLeave.find_first_not_of(" \t*,") == std::string::npos) {
+        loop_.groups().leaveAll(groups_);
+    } else {
+        GroupName::splitList(response.groupsLeave, names, bad);
+        for (const std::string& n : names) leaveGroupInLoop(n);
+    }
+    names.clear();
+    GroupName::splitList(response.groupsJoin, names, bad);
+    std::string refused;
+    for (const std::string& n : names) {
+        LoopGroups::JoinResult r = joinGroupInLoop(n);
+        if (r == LoopGroups::JoinResult::ClientLimit || r == LoopGroups::JoinResult::GroupLimit)
+            refused += (refused.empty() ? "" : ", ") + n;
+    }
+    if (!bad.empty()) ctx.metrics.groupHeaderErrors.fetch_add(bad.size(), std::memory_order_relaxed);
+    if (!bad.empty() || !refused.empty()) {
+        std::string badList;
+        for (const std::string& b : bad) badList += (badList.empty() ? "'" : ", '") + b.substr(0, 40) + "'";
+        if (!badList.empty()) badList = "invalid group names ignored: " + badList;
+        if (!refused.empty())
+            badList += (badList.empty() ? "" : "; ") + std::string("not joined (groups.max_per_client or "
+                                                                   "groups.max_members): ") + refused;
+        loop_.logGroupProblemInLoop(session_->clientId, badList);
+    }
 }
 
 bool Connection::infoInLoop(ConnectionInfo& info, std::int64_t wallOffsetMs) const
@@ -549,6 +627,7 @@ bool Connection::infoInLoop(ConnectionInfo& info, std::int64_t wallOffsetMs) con
     info.bytesOut = bytesOut_;
     info.queuedBytes = outBytes_;
     info.pendingUpstream = pending_;
+    info.groups = LoopGroups::names(groups_);
     return true;
 }
 
@@ -571,7 +650,7 @@ void Connection::closeSocketInLoop()
     ::close(fd_); // also removes it from epoll
     fd_ = -1;
     state_ = State::Closed;
-    std::vector<std::string>().swap(out_);
+    std::vector<OutChunk>().swap(out_);
     outHead_ = outOffset_ = outBytes_ = 0;
     // parser_ stays: we may be inside its feed() (a close frame, a failed
     // write); it goes with the connection after this batch of events.

@@ -8,6 +8,7 @@
 // (the *InLoop suffix); other threads reach a connection only through
 // EventLoop::post() and its id. Owned by its EventLoop.
 #include "server/codec/FrameParser.h"
+#include "server/loop/LoopGroups.h"
 #include "server/upstream/ClientSession.h"
 #include "server/upstream/UpstreamTypes.h"
 
@@ -33,6 +34,7 @@ struct ConnectionInfo {
     std::uint64_t bytesOut = 0; ///< message payload bytes to the client
     std::uint64_t queuedBytes = 0;
     std::uint32_t pendingUpstream = 0;
+    std::vector<std::string> groups; ///< filled for the detail view only
 };
 
 /// A page of the connection list: filter, order, window (GET /api/v1/connections).
@@ -95,6 +97,15 @@ public:
     void onUpstreamResultInLoop(UpstreamResult&& result);
     /// A push from the API (or any server-originated message).
     SendStatus sendMessageInLoop(const std::string& payload, bool binary);
+    /// A frame encoded once and shared by many clients (group pushes): queued
+    /// by reference, never copied. payloadBytes: its message size, for the counters.
+    /// Applies limits.slow_client_policy on overflow like sendMessageInLoop.
+    SendStatus sendSharedFrameInLoop(const std::shared_ptr<const std::string>& frame, std::size_t payloadBytes);
+    /// Group membership (docs/API.md, "Groups"); open connections only.
+    LoopGroups::JoinResult joinGroupInLoop(const std::string& name);
+    bool leaveGroupInLoop(const std::string& name);
+    const LoopGroups::Memberships& groupsInLoop() const { return groups_; }
+    LoopGroups::Slot& groupSlot(std::uint32_t k) { return groups_[k]; }
     /// Starts the closing handshake: close frame with code/reason, DELETE with `cause`.
     void closeInLoop(std::uint16_t code, const std::string& reason, const std::string& cause);
     /// Server shutdown: 1001 for open clients, 503 for handshakes.
@@ -127,6 +138,12 @@ private:
     void openInLoop(const std::string& protocol);
     void feedInLoop(const char* data, std::size_t size);
     SendStatus sendRawInLoop(std::string&& bytes, bool force = false);
+    SendStatus queueInLoop(const char* data, std::size_t size, std::string&& own,
+                           const std::shared_ptr<const std::string>& shared, bool force);
+    SendStatus applySlowPolicyInLoop();
+    void countSentInLoop(std::size_t payloadBytes);
+    /// Ws2api-Groups / Ws2api-Groups-Leave of an API answer.
+    void applyGroupHeadersInLoop(const UpstreamResponse& response);
     void sendErrorMessageInLoop(int status, const std::string& reason);
     void endSessionInLoop(const std::string& cause);
     void dropInLoop(const std::string& cause);
@@ -162,8 +179,16 @@ private:
     std::shared_ptr<ClientSession> session_;
     std::unique_ptr<codec::FrameParser> parser_; ///< created when the connection opens
 
-    // Outbound queue: out_[outHead_] is partly sent up to outOffset_.
-    std::vector<std::string> out_;
+    LoopGroups::Memberships groups_;
+
+    // Outbound queue: out_[outHead_] is partly sent up to outOffset_. A chunk
+    // owns its bytes, or shares a frame with other clients (group pushes).
+    struct OutChunk {
+        std::string own;
+        std::shared_ptr<const std::string> shared;
+        const std::string& bytes() const { return shared ? *shared : own; }
+    };
+    std::vector<OutChunk> out_;
     std::size_t outHead_ = 0;
     std::size_t outOffset_ = 0;
     std::size_t outBytes_ = 0;

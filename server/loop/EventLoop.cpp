@@ -9,6 +9,7 @@
 #include <Poco/Logger.h>
 #include <Poco/Net/SocketAddress.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <chrono>
@@ -35,7 +36,8 @@ constexpr int kAcceptPauseMs = 100; // out of descriptors: look again this much 
 } // namespace
 
 EventLoop::EventLoop(int index, LoopContext& context, int listenFd)
-    : index_(index), context_(context), listenFd_(listenFd), readBuffer_(new char[kReadBufferSize])
+    : index_(index), context_(context), listenFd_(listenFd), readBuffer_(new char[kReadBufferSize]),
+      groups_(context.groups)
 {
     upstream_ = std::make_unique<UpstreamPool>(
         *this, context.upstream, context.registry, (static_cast<std::uint64_t>(index) << 56) | kUpstreamTag,
@@ -305,6 +307,50 @@ void EventLoop::logAcceptProblemInLoop(int err)
                                         std::string(std::strerror(err)), more);
     lastAcceptLogMs_ = nowMs_;
     suppressedAcceptLogs_ = 0;
+}
+
+void EventLoop::logGroupProblemInLoop(const std::string& clientId, const std::string& problem)
+{
+    // At most one line every 10 s per loop: a misbehaving API answers every message alike.
+    if (nowMs_ - lastGroupLogMs_ < 10000) {
+        ++suppressedGroupLogs_;
+        return;
+    }
+    std::string more = suppressedGroupLogs_ ? " (" + std::to_string(suppressedGroupLogs_) + " more since last report)" : "";
+    Poco::Logger::get("ws2api").warning("client %s: API answer's group headers: %s%s", clientId, problem, more);
+    lastGroupLogMs_ = nowMs_;
+    suppressedGroupLogs_ = 0;
+}
+
+GroupDelivery EventLoop::pushToGroupInLoop(const std::string& group, const std::shared_ptr<const std::string>& frame,
+                                           std::size_t payloadBytes, const std::vector<std::uint64_t>& exclude)
+{
+    assertInLoopThread();
+    GroupDelivery d;
+    auto deliver = [&](Connection& c) {
+        if (std::find(exclude.begin(), exclude.end(), c.id()) != exclude.end()) {
+            ++d.excluded;
+            return;
+        }
+        switch (c.sendSharedFrameInLoop(frame, payloadBytes)) {
+        case Connection::SendStatus::Sent:
+        case Connection::SendStatus::Queued: ++d.delivered; break;
+        case Connection::SendStatus::Overflow: ++d.full; break;
+        case Connection::SendStatus::Closed: ++d.absent; break;
+        }
+    };
+    if (group.empty()) {
+        // Everyone: the open connections. A connection closed by its send stays
+        // in the map until after this batch (deferred free), so the walk is safe.
+        for (auto& entry : connections_)
+            if (entry.second->state() == Connection::State::Open) deliver(*entry.second);
+    } else {
+        groups_.forEachMember(group, deliver);
+    }
+    Metrics& m = context_.metrics;
+    m.groupPushRecipients.fetch_add(d.delivered, std::memory_order_relaxed);
+    m.groupPushFull.fetch_add(d.full, std::memory_order_relaxed);
+    return d;
 }
 
 void EventLoop::updateEventsInLoop(Connection& c, std::uint32_t events)

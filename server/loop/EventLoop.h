@@ -30,6 +30,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -37,6 +38,22 @@
 #include <vector>
 
 namespace ws2api {
+
+/// What a group push did on one loop (or, summed, on a node).
+struct GroupDelivery {
+    std::uint64_t delivered = 0; ///< written or queued
+    std::uint64_t full = 0;      ///< outbound queue full: dropped or closed (limits.slow_client_policy)
+    std::uint64_t excluded = 0;  ///< members the push was told to leave out
+    std::uint64_t absent = 0;    ///< members whose connection closed while the push was under way
+    GroupDelivery& operator+=(const GroupDelivery& o)
+    {
+        delivered += o.delivered;
+        full += o.full;
+        excluded += o.excluded;
+        absent += o.absent;
+        return *this;
+    }
+};
 
 class EventLoop {
 public:
@@ -61,6 +78,8 @@ public:
     LoopContext& context() { return context_; }
     /// The loop's upstream connections and strands (loop thread only).
     UpstreamPool& upstream() { return *upstream_; }
+    /// The group memberships of this loop's connections (loop thread only).
+    LoopGroups& groups() { return groups_; }
     /// Connections owned by this loop (any state). Any thread.
     std::size_t connectionCount() const { return connectionCount_.load(std::memory_order_relaxed); }
 
@@ -84,6 +103,13 @@ public:
     void replaceSessionInLoop(const std::shared_ptr<ClientSession>& previous, std::function<void()> done);
     /// Called by a connection whose socket is closed; it is destroyed after the current events.
     void releaseInLoop(Connection& c);
+    /// Writes `frame` (encoded once, shared) to the members of `group` on this
+    /// loop, or to every open connection when `group` is empty; connections
+    /// whose id is in `exclude` are left out.
+    GroupDelivery pushToGroupInLoop(const std::string& group, const std::shared_ptr<const std::string>& frame,
+                                    std::size_t payloadBytes, const std::vector<std::uint64_t>& exclude);
+    /// A rate-limited warning about an API answer's group headers.
+    void logGroupProblemInLoop(const std::string& clientId, const std::string& problem);
     std::int64_t nowMs() const { return nowMs_; }
     /// Scratch buffer for reads, shared by the loop's connections.
     char* readBuffer() { return readBuffer_.get(); }
@@ -132,8 +158,11 @@ private:
     std::int64_t lastAcceptLogMs_ = -1000000;
     std::int64_t lastIdleTrimMs_ = -1000000;
     std::uint64_t suppressedAcceptLogs_ = 0;
+    std::int64_t lastGroupLogMs_ = -1000000;
+    std::uint64_t suppressedGroupLogs_ = 0;
     std::unique_ptr<char[]> readBuffer_;
     std::unique_ptr<UpstreamPool> upstream_; ///< after readBuffer_: its destructor closes sockets only
+    LoopGroups groups_;                      ///< memberships of connections_ (a connection leaves when its session ends)
 };
 
 } // namespace ws2api

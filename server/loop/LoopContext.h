@@ -1,7 +1,8 @@
 #pragma once
 // What an event loop and its connections need from the rest of the bridge,
 // and nothing more: limits and policies (Config), counters, the ClientId
-// registry, the event hub and the API endpoint with its shared bounds.
+// registry, the event hub, the API endpoint with its shared bounds and the
+// node's group directory.
 // loop/ includes nothing from app/.
 //
 // Ownership: built and owned by the Bridge, outlives every loop.
@@ -16,6 +17,7 @@ struct Metrics;
 class Registry;
 class EventHub;
 class UpstreamEndpoint;
+class GroupDirectory;
 
 struct LoopContext {
     Config& config;
@@ -23,6 +25,7 @@ struct LoopContext {
     Registry& registry;
     EventHub& events;
     UpstreamEndpoint& upstream;
+    GroupDirectory& groups;                     ///< the node's group names and member counts
     std::vector<EventLoop*> loops{};           ///< every loop, set before they start
     std::atomic<unsigned> nextLoop{0};          ///< round robin of new clients over `loops`
 };

@@ -85,6 +85,20 @@ void counter(std::string& out, const char* name, const Counter& c, const char* h
     out += std::to_string(c.load(std::memory_order_relaxed));
     out += '\n';
 }
+void gauge(std::string& out, const char* name, const std::atomic<std::int64_t>& g, const char* help)
+{
+    out += "# TYPE ";
+    out += name;
+    out += " gauge\n# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += '\n';
+    out += name;
+    out += ' ';
+    out += std::to_string(std::max<std::int64_t>(0, g.load(std::memory_order_relaxed)));
+    out += '\n';
+}
 } // namespace
 
 std::string Metrics::renderOpenMetrics() const
@@ -107,10 +121,7 @@ std::string Metrics::renderOpenMetrics() const
     upstreamLatency.render(out, "upstream_request_duration", "Time from sending an upstream request to its answer.");
     counter(out, "upstream_connects", upstreamConnects,
             "Connections opened to the API (the rest of the requests reused kept-alive ones).");
-    out += "# TYPE upstream_connections gauge\n# HELP upstream_connections Open connections to the API, idle or busy.\n"
-           "upstream_connections ";
-    out += std::to_string(std::max<std::int64_t>(0, upstreamConnections.load(std::memory_order_relaxed)));
-    out += '\n';
+    gauge(out, "upstream_connections", upstreamConnections, "Open connections to the API, idle or busy.");
 
     counter(out, "handshakes_rejected", handshakesRejected, "Upgrade requests refused (400/403/405/426/431/502).");
     counter(out, "handshake_timeouts", handshakeTimeouts, "Upgrade requests not complete in time (408).");
@@ -143,6 +154,17 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "forward_peer_failures", forwardPeerFailures,
             "Forwarding requests to a peer that failed: unreachable, timeout, unexpected answer.");
     counter(out, "forwarded_pushes_received", forwardedPushesReceived, "Pushes received from a peer bridge.");
+    counter(out, "group_pushes", groupPushes, "Pushes to a group or to everyone (POST /groups/<group>, /groups/*).");
+    counter(out, "group_push_recipients", groupPushRecipients, "Frames of group pushes written or queued to members.");
+    counter(out, "group_push_full", groupPushFull,
+            "Members a group push skipped: outbound queue over limits.max_outbound_bytes.");
+    counter(out, "group_joins", groupJoins, "Group memberships added (answer headers and PUT /groups/<group>/<id>).");
+    counter(out, "group_joins_refused", groupJoinsRefused,
+            "Joins refused: groups.max_per_client or groups.max_members reached.");
+    counter(out, "group_header_errors", groupHeaderErrors,
+            "Invalid group names in Ws2api-Groups / Ws2api-Groups-Leave headers of API answers (ignored).");
+    gauge(out, "groups", groups, "Groups with at least one member on this bridge.");
+    gauge(out, "group_memberships", memberships, "Group memberships of this bridge's clients.");
     counter(out, "reconcile_reports_sent", reconcileReportsSent, "Live-set reports the API accepted (2xx).");
     counter(out, "reconcile_reports_failed", reconcileReportsFailed, "Live-set reports not accepted or not answered.");
     out += "# EOF\n";

@@ -80,6 +80,16 @@ struct Metrics {
     Counter upstreamConnects{0};                     ///< connections opened to the API
     std::atomic<std::int64_t> upstreamConnections{0}; ///< gauge: open now, all loops
 
+    // Groups (docs/API.md, "Groups").
+    Counter groupPushes{0};          ///< pushes to a group or to everyone served here (POST /groups/...)
+    Counter groupPushRecipients{0};  ///< ... frames written or queued to their members
+    Counter groupPushFull{0};        ///< ... members skipped: outbound queue full (limits.slow_client_policy)
+    Counter groupJoins{0};           ///< memberships added (answer headers and explicit calls)
+    Counter groupJoinsRefused{0};    ///< ... refused: groups.max_per_client or groups.max_members
+    Counter groupHeaderErrors{0};    ///< invalid names in Ws2api-Groups / Ws2api-Groups-Leave answers
+    std::atomic<std::int64_t> groups{0};      ///< gauge: groups with a member here (GroupDirectory)
+    std::atomic<std::int64_t> memberships{0}; ///< gauge: memberships here
+
     LatencyHistogram upstreamLatency;
 
     /// OpenMetrics text exposition, ending in "# EOF".

@@ -4,6 +4,7 @@
 #include "server/loop/Registry.h"
 
 #include <Poco/Logger.h>
+#include <Poco/String.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -316,6 +317,12 @@ void UpstreamPool::completeInLoop(UpstreamConnection& conn)
     response.answered = true;
     response.status = p.status();
     response.protocol = p.header("Sec-WebSocket-Protocol");
+    for (const auto& [name, value] : p.headers()) {
+        std::string* list = Poco::icompare(name, "Ws2api-Groups") == 0         ? &response.groupsJoin
+                            : Poco::icompare(name, "Ws2api-Groups-Leave") == 0 ? &response.groupsLeave
+                                                                               : nullptr;
+        if (list) *list += (list->empty() ? "" : ",") + value;
+    }
     response.body = p.takeBody();
     if (!p.keepAlive() || conn.writing()) conn.reusable = false; // answered before it read the whole request
     ++conn.requestsServed;

@@ -21,6 +21,8 @@ struct UpstreamResponse {
     int status = 0;
     std::string body;
     std::string protocol; ///< Sec-WebSocket-Protocol header of the answer
+    std::string groupsJoin;  ///< Ws2api-Groups header(s) of the answer, comma-joined
+    std::string groupsLeave; ///< Ws2api-Groups-Leave header(s)
     std::string error;    ///< when !answered: why (timeout, refused, ...)
 };
 

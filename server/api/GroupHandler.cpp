@@ -1,0 +1,400 @@
+#include "server/api/GroupHandler.h"
+
+#include "common/ClientId.h"
+#include "server/api/Json.h"
+#include "server/api/PushHandler.h"
+#include "server/api/RequestBody.h"
+#include "server/app/Bridge.h"
+#include "server/cluster/PeerForwarder.h"
+
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <map>
+
+namespace ws2api {
+
+namespace {
+using Poco::Net::HTTPRequest;
+using Poco::Net::HTTPResponse;
+constexpr int kLoopTimeoutMs = 5000;
+constexpr long long kMaxListLimit = 100000;
+
+void replyJson(Poco::Net::HTTPServerResponse& response, int status, const std::string& body)
+{
+    response.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(status));
+    response.setContentType("application/json");
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    response.send() << body;
+}
+
+struct BadRequest {
+    std::string message;
+};
+
+long long intParam(const Poco::URI::QueryParameters& q, const std::string& name, long long def, long long min,
+                   long long max)
+{
+    for (const auto& [k, v] : q) {
+        if (k != name) continue;
+        try {
+            std::size_t used = 0;
+            long long n = std::stoll(v, &used);
+            if (used == v.size() && n >= min && n <= max) return n;
+        } catch (const std::exception&) {
+        }
+        throw BadRequest{name + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max)};
+    }
+    return def;
+}
+
+std::string strParam(const Poco::URI::QueryParameters& q, const std::string& name)
+{
+    for (const auto& [k, v] : q)
+        if (k == name) return v;
+    return {};
+}
+
+std::string nodesJson(const std::vector<std::pair<std::string, std::string>>& nodeObjects)
+{
+    std::string out = "[";
+    for (std::size_t i = 0; i < nodeObjects.size(); ++i) out += (i ? "," : "") + nodeObjects[i].second;
+    return out + "]";
+}
+
+std::string unreachableJson(const std::vector<std::pair<std::string, std::string>>& unreachable)
+{
+    std::string out = "[";
+    for (std::size_t i = 0; i < unreachable.size(); ++i) {
+        json::ObjectWriter w;
+        w.str("node", unreachable[i].first).str("error", unreachable[i].second);
+        out += (i ? "," : "") + w.done();
+    }
+    return out + "]";
+}
+
+/// A peer answer that is not a 200 with a JSON object: why, for "unreachable".
+std::string peerProblem(const PeerForwarder::PeerAnswer& a, Poco::JSON::Object::Ptr& object)
+{
+    if (!a.answered) return a.error;
+    if (a.status != 200) {
+        std::string body = a.body.substr(0, 200);
+        while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+        return "answered " + std::to_string(a.status) + ": " + body;
+    }
+    try {
+        Poco::JSON::Parser parser;
+        object = parser.parse(a.body).extract<Poco::JSON::Object::Ptr>();
+        if (object) return {};
+    } catch (const Poco::Exception&) {
+    } catch (const std::exception&) {
+    }
+    return "answered 200 with no JSON object (not a ws2api bridge with groups?)";
+}
+
+std::uint64_t count(const Poco::JSON::Object::Ptr& o, const char* key)
+{
+    try {
+        return o->has(key) ? o->getValue<std::uint64_t>(key) : 0;
+    } catch (const Poco::Exception&) {
+        return 0;
+    }
+}
+
+std::string deliveryJson(const std::string& node, const GroupDelivery& d, bool complete)
+{
+    json::ObjectWriter w;
+    w.str("node", node)
+        .integer("delivered", static_cast<long long>(d.delivered))
+        .integer("full", static_cast<long long>(d.full))
+        .integer("excluded", static_cast<long long>(d.excluded))
+        .integer("absent", static_cast<long long>(d.absent))
+        .boolean("complete", complete);
+    return w.done();
+}
+
+/// Rebuilds the query string for a peer (decoded values, encoded again).
+std::string queryFor(const Poco::URI::QueryParameters& q, const std::vector<std::pair<std::string, std::string>>& set)
+{
+    Poco::URI uri("/");
+    for (const auto& [k, v] : q) {
+        bool replaced = false;
+        for (const auto& s : set) replaced = replaced || s.first == k;
+        if (!replaced) uri.addQueryParameter(k, v);
+    }
+    for (const auto& [k, v] : set) uri.addQueryParameter(k, v);
+    std::string raw = uri.getRawQuery();
+    return raw.empty() ? raw : "?" + raw;
+}
+} // namespace
+
+GroupHandler::GroupHandler(Bridge& bridge, std::vector<std::string> segments)
+    : bridge_(bridge), segments_(std::move(segments))
+{
+}
+
+bool GroupHandler::matches(const std::vector<std::string>& s)
+{
+    if (!s.empty() && s[0] == "groups") return s.size() <= 3;
+    return s.size() == 3 && s[0] == "clients" && s[2] == "groups";
+}
+
+void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
+{
+    response.set(PeerForwarder::kNodeHeader, bridge_.nodeName());
+    if (!PushHandler::authorize(bridge_, request, response)) return;
+    const std::string& method = request.getMethod();
+    const bool fromPeer = request.has(PeerForwarder::kForwardedHeader);
+    PeerForwarder* forwarder = fromPeer ? nullptr : bridge_.forwarder();
+    const std::string authorization = request.get("Authorization", "");
+    Poco::URI::QueryParameters query;
+    try {
+        query = Poco::URI(request.getURI()).getQueryParameters();
+    } catch (const Poco::Exception&) {
+        PushHandler::reply(response, 400, "undecodable query string\n");
+        return;
+    }
+    auto methodNotAllowed = [&](const char* allowed) {
+        response.set("Allow", allowed);
+        PushHandler::reply(response, 405, std::string("use ") + allowed + "\n");
+    };
+    auto parseGroup = [&](const std::string& raw, std::string& group) {
+        std::string why;
+        if (GroupName::parse(raw, group, why)) return true;
+        PushHandler::reply(response, 400, why + "\n");
+        return false;
+    };
+    auto parseClient = [&](const std::string& raw, std::string& id) {
+        std::string why;
+        if (ClientId::parse(raw, id, why)) return true;
+        PushHandler::reply(response, 400, why + "\n");
+        return false;
+    };
+
+    // The body first, whatever is answered: an unread body would be taken for
+    // the next request on this keep-alive connection.
+    std::string body;
+    bool binary = false;
+    if (method == HTTPRequest::HTTP_POST) {
+        if (!PushHandler::readMessage(bridge_, request, response, body, binary)) return;
+    } else if ((request.hasContentLength() || request.getChunkedTransferEncoding()) &&
+               !readBoundedBody(request, 64 * 1024, body)) {
+        // (Without either there is no body: reading would wait for the client to close.)
+        response.setKeepAlive(false);
+        PushHandler::reply(response, 413, "unexpected body\n");
+        return;
+    }
+
+    try {
+        // GET /clients/<ClientId>/groups
+        if (segments_[0] == "clients") {
+            if (method != HTTPRequest::HTTP_GET) return methodNotAllowed("GET");
+            std::string id;
+            if (!parseClient(segments_[1], id)) return;
+            if (auto names = bridge_.clientGroups(id, kLoopTimeoutMs)) {
+                json::ObjectWriter w;
+                w.str("client", id).str("node", bridge_.nodeName()).raw("groups", json::stringArray(*names));
+                return replyJson(response, 200, w.done());
+            }
+            if (forwarder) {
+                PeerForwarder::Outcome o =
+                    forwarder->forward("/clients/" + ClientId::encode(id) + "/groups", "", "", authorization, "GET");
+                if (!o.node.empty()) response.set(PeerForwarder::kNodeHeader, o.node);
+                if (o.kind == PeerForwarder::Outcome::Kind::Delivered) return replyJson(response, 200, o.body);
+                return PushHandler::reply(response, o.status, o.body);
+            }
+            return PushHandler::reply(response, 404, "not found");
+        }
+
+        // GET /groups
+        if (segments_.size() == 1) {
+            if (method != HTTPRequest::HTTP_GET) return methodNotAllowed("GET");
+            const std::string prefix = strParam(query, "prefix");
+            const long long offset = intParam(query, "offset", 0, 0, 1LL << 40);
+            const long long limit = intParam(query, "limit", 1000, 1, kMaxListLimit);
+            std::map<std::string, std::uint64_t> merged;
+            for (auto& [name, n] : bridge_.groups().list(prefix)) merged[name] += n;
+            std::vector<std::pair<std::string, std::string>> unreachable;
+            if (forwarder) {
+                // Each peer's first offset+limit names; merged here.
+                std::string target =
+                    "/groups" + queryFor(query, {{"offset", "0"}, {"limit", std::to_string(std::min(
+                                                                           kMaxListLimit, offset + limit))}});
+                for (const auto& a : forwarder->fanOut("GET", target, "", "", authorization)) {
+                    Poco::JSON::Object::Ptr o;
+                    std::string problem = peerProblem(a, o);
+                    if (!problem.empty()) {
+                        unreachable.emplace_back(a.node, problem);
+                        continue;
+                    }
+                    if (Poco::JSON::Array::Ptr groups = o->getArray("groups"))
+                        for (std::size_t i = 0; i < groups->size(); ++i) {
+                            Poco::JSON::Object::Ptr g = groups->getObject(static_cast<unsigned>(i));
+                            if (g) merged[g->getValue<std::string>("group")] += count(g, "members");
+                        }
+                }
+            }
+            std::string list = "[";
+            long long i = 0;
+            for (const auto& [name, n] : merged) {
+                if (i >= offset && i < offset + limit) {
+                    json::ObjectWriter g;
+                    g.str("group", name).integer("members", static_cast<long long>(n));
+                    list += (list.size() > 1 ? "," : "") + g.done();
+                }
+                ++i;
+            }
+            list += "]";
+            json::ObjectWriter w;
+            w.integer("total", static_cast<long long>(merged.size())).raw("groups", list);
+            w.raw("unreachable", unreachableJson(unreachable));
+            return replyJson(response, 200, w.done());
+        }
+
+        const bool everyone = segments_[1] == "*" || segments_[1] == "%2A" || segments_[1] == "%2a";
+        std::string group;
+        if (!everyone && !parseGroup(segments_[1], group)) return;
+        const std::string shownGroup = everyone ? "*" : group;
+        const std::string groupPath = "/groups/" + (everyone ? std::string("*") : ClientId::encode(group));
+
+        // PUT/DELETE /groups/<group>/<ClientId>
+        if (segments_.size() == 3) {
+            if (everyone) return PushHandler::reply(response, 400, "'*' is every client, not a group to join\n");
+            if (method != HTTPRequest::HTTP_PUT && method != HTTPRequest::HTTP_DELETE)
+                return methodNotAllowed("PUT, DELETE");
+            std::string id;
+            if (!parseClient(segments_[2], id)) return;
+            const bool join = method == HTTPRequest::HTTP_PUT;
+            Bridge::Membership r = join ? bridge_.joinGroup(id, group, kLoopTimeoutMs)
+                                        : bridge_.leaveGroup(id, group, kLoopTimeoutMs);
+            switch (r) {
+            case Bridge::Membership::Done: return PushHandler::reply(response, 200, "ok");
+            case Bridge::Membership::Already: return PushHandler::reply(response, 200, "ok (already a member)");
+            case Bridge::Membership::NotMember: return PushHandler::reply(response, 200, "ok (was not a member)");
+            case Bridge::Membership::ClientLimit:
+                return PushHandler::reply(
+                    response, 409,
+                    "client is in groups.max_per_client (" +
+                        std::to_string(bridge_.config().getInt(KeyId::GroupsMaxPerClient)) + ") groups already\n");
+            case Bridge::Membership::GroupLimit:
+                return PushHandler::reply(response, 409,
+                                          "group has groups.max_members (" +
+                                              std::to_string(bridge_.config().getInt(KeyId::GroupsMaxMembers)) +
+                                              ") members on this bridge already\n");
+            case Bridge::Membership::Timeout:
+                return PushHandler::reply(response, 503, "bridge did not answer in time\n");
+            case Bridge::Membership::NotFound: break;
+            }
+            if (forwarder) {
+                PeerForwarder::Outcome o =
+                    forwarder->forward(groupPath + "/" + ClientId::encode(id), "", "", authorization, method);
+                if (!o.node.empty()) response.set(PeerForwarder::kNodeHeader, o.node);
+                return PushHandler::reply(response, o.status, o.body);
+            }
+            return PushHandler::reply(response, 404, "not found");
+        }
+
+        // GET /groups/<group>: members
+        if (method == HTTPRequest::HTTP_GET) {
+            if (everyone) return PushHandler::reply(response, 400, "list every client with GET /api/v1/connections\n");
+            const long long offset = intParam(query, "offset", 0, 0, 1LL << 40);
+            const long long limit = intParam(query, "limit", 10000, 1, kMaxListLimit);
+            std::vector<std::string> members = bridge_.groupMembers(group, kLoopTimeoutMs);
+            std::uint64_t total = members.size();
+            std::vector<std::pair<std::string, std::string>> nodes;
+            {
+                json::ObjectWriter n;
+                n.str("node", bridge_.nodeName()).integer("members", static_cast<long long>(members.size()));
+                nodes.emplace_back(bridge_.nodeName(), n.done());
+            }
+            std::vector<std::pair<std::string, std::string>> unreachable;
+            if (forwarder) {
+                std::string target =
+                    groupPath + queryFor(query, {{"offset", "0"}, {"limit", std::to_string(std::min(
+                                                                          kMaxListLimit, offset + limit))}});
+                for (const auto& a : forwarder->fanOut("GET", target, "", "", authorization)) {
+                    Poco::JSON::Object::Ptr o;
+                    std::string problem = peerProblem(a, o);
+                    if (!problem.empty()) {
+                        unreachable.emplace_back(a.node, problem);
+                        continue;
+                    }
+                    std::uint64_t theirs = count(o, "total");
+                    total += theirs;
+                    json::ObjectWriter n;
+                    n.str("node", a.node).integer("members", static_cast<long long>(theirs));
+                    nodes.emplace_back(a.node, n.done());
+                    if (Poco::JSON::Array::Ptr list = o->getArray("members"))
+                        for (std::size_t i = 0; i < list->size(); ++i)
+                            members.push_back(list->getElement<std::string>(static_cast<unsigned>(i)));
+                }
+                std::sort(members.begin(), members.end());
+            }
+            std::vector<std::string> page;
+            for (long long i = offset; i < static_cast<long long>(members.size()) && i < offset + limit; ++i)
+                page.push_back(members[static_cast<std::size_t>(i)]);
+            json::ObjectWriter w;
+            w.str("group", group)
+                .integer("total", static_cast<long long>(total))
+                .raw("members", json::stringArray(page))
+                .raw("nodes", nodesJson(nodes))
+                .raw("unreachable", unreachableJson(unreachable));
+            return replyJson(response, 200, w.done());
+        }
+
+        // POST /groups/<group> or /groups/*: the push
+        if (method != HTTPRequest::HTTP_POST) return methodNotAllowed(everyone ? "POST" : "GET, POST");
+        std::vector<std::string> exclude;
+        for (const auto& [k, v] : query) {
+            if (k != "exclude") continue;
+            if (!ClientId::isValid(v)) return PushHandler::reply(response, 400, "exclude: not a ClientId: " + v + "\n");
+            exclude.push_back(v);
+        }
+        if (fromPeer) bridge_.metrics().forwardedPushesReceived.fetch_add(1, std::memory_order_relaxed);
+        // Local delivery runs on the loops while the peers are asked.
+        Bridge::PendingGroupPush local = bridge_.startGroupPush(group, body, binary, exclude, kLoopTimeoutMs);
+        std::vector<PeerForwarder::PeerAnswer> peers;
+        if (forwarder)
+            peers = forwarder->fanOut("POST", groupPath + queryFor(query, {}), body, request.get("Content-Type", ""),
+                                      authorization);
+        bool complete = true;
+        GroupDelivery sum = local.wait(complete);
+        std::vector<std::pair<std::string, std::string>> nodes;
+        nodes.emplace_back(bridge_.nodeName(), deliveryJson(bridge_.nodeName(), sum, complete));
+        std::vector<std::pair<std::string, std::string>> unreachable;
+        for (const auto& a : peers) {
+            Poco::JSON::Object::Ptr o;
+            std::string problem = peerProblem(a, o);
+            if (!problem.empty()) {
+                unreachable.emplace_back(a.node, problem);
+                continue;
+            }
+            GroupDelivery theirs;
+            theirs.delivered = count(o, "delivered");
+            theirs.full = count(o, "full");
+            theirs.excluded = count(o, "excluded");
+            theirs.absent = count(o, "absent");
+            bool theirsComplete = !o->has("complete") || o->getValue<bool>("complete");
+            complete = complete && theirsComplete;
+            sum += theirs;
+            nodes.emplace_back(a.node, deliveryJson(a.node, theirs, theirsComplete));
+        }
+        json::ObjectWriter w;
+        w.str("group", shownGroup)
+            .integer("delivered", static_cast<long long>(sum.delivered))
+            .integer("full", static_cast<long long>(sum.full))
+            .integer("excluded", static_cast<long long>(sum.excluded))
+            .integer("absent", static_cast<long long>(sum.absent))
+            .boolean("complete", complete)
+            .raw("nodes", nodesJson(nodes))
+            .raw("unreachable", unreachableJson(unreachable));
+        return replyJson(response, 200, w.done());
+    } catch (const BadRequest& e) {
+        PushHandler::reply(response, 400, e.message + "\n");
+    }
+}
+
+} // namespace ws2api

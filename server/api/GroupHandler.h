@@ -1,0 +1,43 @@
+#pragma once
+// Groups on the internal listener (docs/API.md, "Groups"): what the API calls
+// to push to many clients at once and to manage who is in which group. Same
+// push.token as single pushes.
+//
+//   POST   /groups/<group>            push the body to every member (text/binary as for POST /<ClientId>);
+//                                     ?exclude=<ClientId> (repeatable) leaves clients out. 200 + JSON counts
+//   POST   /groups/*                  the same, to every connected client
+//   PUT    /groups/<group>/<ClientId> add the client (200; 404 not connected; 409 over a groups.* limit)
+//   DELETE /groups/<group>/<ClientId> remove it (200, also when it was not a member; 404 not connected)
+//   GET    /groups                    groups with their member counts (?prefix=&offset=&limit=)
+//   GET    /groups/<group>            its members' ClientIds (?offset=&limit=)
+//   GET    /clients/<ClientId>/groups the groups of one client (404 not connected)
+//
+// With cluster.peers, a push and the two GET /groups listings go to every peer
+// at once (PeerForwarder::fanOut) and the answer sums the nodes and names those
+// that did not answer ("unreachable"); membership calls and a client's groups
+// are forwarded like a single push (the node holding the client answers). A
+// request that came from a peer (X-Ws2api-Forwarded) is answered locally only.
+#include <Poco/Net/HTTPRequestHandler.h>
+
+#include <string>
+#include <vector>
+
+namespace ws2api {
+
+class Bridge;
+
+class GroupHandler : public Poco::Net::HTTPRequestHandler {
+public:
+    /// segments: the path split at '/', still percent-encoded ("groups", "<group>", ...).
+    GroupHandler(Bridge& bridge, std::vector<std::string> segments);
+    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override;
+
+    /// True for the paths this handler serves.
+    static bool matches(const std::vector<std::string>& segments);
+
+private:
+    Bridge& bridge_;
+    std::vector<std::string> segments_;
+};
+
+} // namespace ws2api
