@@ -180,9 +180,7 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
     bool binary = false;
     if (method == HTTPRequest::HTTP_POST) {
         if (!PushHandler::readMessage(bridge_, request, response, body, binary)) return;
-    } else if ((request.hasContentLength() || request.getChunkedTransferEncoding()) &&
-               !readBoundedBody(request, 64 * 1024, body)) {
-        // (Without either there is no body: reading would wait for the client to close.)
+    } else if (!readBoundedBody(request, 64 * 1024, body)) {
         response.setKeepAlive(false);
         PushHandler::reply(response, 413, "unexpected body\n");
         return;

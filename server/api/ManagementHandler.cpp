@@ -145,6 +145,7 @@ std::string connectionJson(const ConnectionInfo& c)
         .integer("queued_bytes", static_cast<long long>(c.queuedBytes))
         .integer("pending_upstream", c.pendingUpstream)
         .str("subprotocol", c.subprotocol)
+        .raw("groups", json::stringArray(c.groups))
         .done();
 }
 
@@ -249,6 +250,18 @@ public:
             only(HTTPRequest::HTTP_POST);
             return disconnect(clientIdFrom(parts[1]));
         }
+        if (parts.size() == 1 && parts[0] == "groups") {
+            only(HTTPRequest::HTTP_GET);
+            return groupList();
+        }
+        if (parts.size() == 2 && parts[0] == "groups") {
+            only(HTTPRequest::HTTP_GET);
+            return groupMembers(groupFrom(parts[1]));
+        }
+        if (parts.size() == 3 && parts[0] == "groups" && parts[2] == "push") {
+            only(HTTPRequest::HTTP_POST);
+            return groupPush(parts[1] == "*" || parts[1] == "%2A" ? std::string() : groupFrom(parts[1]));
+        }
         if (parts.size() == 1 && parts[0] == "config") {
             only(HTTPRequest::HTTP_GET);
             return configList();
@@ -332,18 +345,18 @@ private:
                       .done());
     }
 
-    std::pair<HTTPResponse::HTTPStatus, std::string> push(const std::string& clientId)
+    /// The message of a push call: exactly one of "text" or "binary_base64".
+    std::string messageFrom(const Poco::JSON::Object& o, bool& binary)
     {
-        Poco::JSON::Object::Ptr o = parseObject(readBody(request_));
-        const bool hasText = o->has("text");
-        const bool hasBinary = o->has("binary_base64");
-        if (hasText == hasBinary)
+        const bool hasText = o.has("text");
+        binary = o.has("binary_base64");
+        if (hasText == binary)
             throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "send exactly one of 'text' or 'binary_base64'"};
         std::string payload;
         if (hasText) {
-            payload = stringField(*o, "text", true);
+            payload = stringField(o, "text", true);
         } else {
-            std::istringstream in(stringField(*o, "binary_base64", true));
+            std::istringstream in(stringField(o, "binary_base64", true));
             Poco::Base64Decoder decoder(in);
             try {
                 payload.assign(std::istreambuf_iterator<char>(decoder), std::istreambuf_iterator<char>());
@@ -353,6 +366,90 @@ private:
         }
         if (payload.size() > static_cast<std::size_t>(bridge_.config().getInt(KeyId::LimitsMaxMessageBytes)))
             throw ApiError{HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "message larger than limits.max_message_bytes"};
+        return payload;
+    }
+
+    static std::string groupFrom(const std::string& raw)
+    {
+        std::string name, why;
+        if (!GroupName::parse(raw, name, why)) throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, why};
+        return name;
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> groupList()
+    {
+        const long long offset = intParam(query_, "offset", 0, 0, 1LL << 40);
+        const long long limit = intParam(query_, "limit", 100, 1, 1000);
+        auto all = bridge_.groups().list(strParam(query_, "prefix"));
+        std::string items = "[";
+        for (long long i = offset; i < static_cast<long long>(all.size()) && i < offset + limit; ++i) {
+            const auto& [name, n] = all[static_cast<std::size_t>(i)];
+            items += (items.size() > 1 ? "," : "") +
+                     json::ObjectWriter().str("group", name).integer("members", static_cast<long long>(n)).done();
+        }
+        items += ']';
+        return ok(json::ObjectWriter()
+                      .integer("total", static_cast<long long>(all.size()))
+                      .integer("offset", offset)
+                      .integer("limit", limit)
+                      .raw("items", items)
+                      .done());
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> groupMembers(const std::string& group)
+    {
+        const long long offset = intParam(query_, "offset", 0, 0, 1LL << 40);
+        const long long limit = intParam(query_, "limit", 1000, 1, 100000);
+        std::vector<std::string> members = bridge_.groupMembers(group, kLoopTimeoutMs);
+        std::vector<std::string> page;
+        for (long long i = offset; i < static_cast<long long>(members.size()) && i < offset + limit; ++i)
+            page.push_back(members[static_cast<std::size_t>(i)]);
+        return ok(json::ObjectWriter()
+                      .str("group", group)
+                      .integer("total", static_cast<long long>(members.size()))
+                      .integer("offset", offset)
+                      .integer("limit", limit)
+                      .raw("members", json::stringArray(page))
+                      .done());
+    }
+
+    /// The console's "send test push" to a group ("" = everyone): this bridge only.
+    std::pair<HTTPResponse::HTTPStatus, std::string> groupPush(const std::string& group)
+    {
+        Poco::JSON::Object::Ptr o = parseObject(readBody(request_));
+        bool binary = false;
+        std::string payload = messageFrom(*o, binary);
+        std::vector<std::string> exclude;
+        if (o->has("exclude")) {
+            Poco::JSON::Array::Ptr list = o->getArray("exclude");
+            if (!list) throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "exclude must be an array of ClientIds"};
+            for (std::size_t i = 0; i < list->size(); ++i) {
+                std::string id = list->getElement<std::string>(static_cast<unsigned>(i));
+                if (!ClientId::isValid(id)) throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "exclude: not a ClientId: " + id};
+                exclude.push_back(id);
+            }
+        }
+        bool complete = true;
+        GroupDelivery d = bridge_.startGroupPush(group, payload, binary, exclude, kLoopTimeoutMs).wait(complete);
+        bridge_.keeper().auditQuietly(actor_, "group push", group.empty() ? "*" : group,
+                                      std::string(binary ? "binary " : "text ") + std::to_string(payload.size()) +
+                                          " bytes: delivered " + std::to_string(d.delivered) + ", full " +
+                                          std::to_string(d.full));
+        return ok(json::ObjectWriter()
+                      .str("group", group.empty() ? "*" : group)
+                      .integer("delivered", static_cast<long long>(d.delivered))
+                      .integer("full", static_cast<long long>(d.full))
+                      .integer("excluded", static_cast<long long>(d.excluded))
+                      .integer("absent", static_cast<long long>(d.absent))
+                      .boolean("complete", complete)
+                      .done());
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> push(const std::string& clientId)
+    {
+        Poco::JSON::Object::Ptr o = parseObject(readBody(request_));
+        bool hasBinary = false;
+        std::string payload = messageFrom(*o, hasBinary);
         const std::size_t size = payload.size();
         Metrics& m = bridge_.metrics();
         Bridge::PushResult r = bridge_.push(clientId, std::move(payload), hasBinary, kLoopTimeoutMs);

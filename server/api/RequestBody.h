@@ -13,6 +13,9 @@ namespace ws2api {
 inline bool readBoundedBody(Poco::Net::HTTPServerRequest& request, std::size_t maxBytes, std::string& body)
 {
     if (request.hasContentLength() && request.getContentLength64() > static_cast<Poco::Int64>(maxBytes)) return false;
+    // Neither Content-Length nor chunked: a request has no body (RFC 9112 6.3);
+    // reading POCO's stream would wait for the client to close the connection.
+    if (!request.hasContentLength() && !request.getChunkedTransferEncoding()) return true;
     std::istream& in = request.stream();
     char buf[8192];
     while (in) {
