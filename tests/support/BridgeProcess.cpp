@@ -148,6 +148,10 @@ int BridgeProcess::waitExit(int timeoutMs)
         if (r == pid_) {
             exited_ = true;
             exitStatus_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            // Everything it printed, before anyone looks at output(): on a loaded
+            // machine the reader could still be behind (seen: an empty output
+            // after a refused start). The child is gone, so the reader ends at EOF.
+            if (reader_.joinable()) reader_.join();
             return exitStatus_;
         }
         if (std::chrono::steady_clock::now() >= deadline) return -1;
