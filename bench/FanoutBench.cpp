@@ -413,7 +413,10 @@ int main(int argc, char** argv)
             std::size_t i = n % o.clients;
             std::size_t g = n / o.clients;
             std::string name = g == 0 ? o.group : o.group + "-" + std::to_string(g);
-            return http.call("PUT", "/groups/" + name + "/" + clients.id(i), "") == 200;
+            std::string answer;
+            int status = http.call("PUT", "/groups/" + name + "/" + clients.id(i), "", &answer);
+            if (status != 200 && n == 0) std::cerr << "fanout: join answered " << status << ": " << answer << "\n";
+            return status == 200;
         });
         joinS = static_cast<double>(nowUs() - j0) / 1e6;
         std::cerr << "fanout: " << joins << " joins in " << joinS << " s, " << joinFailures << " failed\n";

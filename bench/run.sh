@@ -17,6 +17,13 @@
 #   (error_replies, empty frames, unexpected, missing, late > 5 s), ramp time,
 #   bridge_cpu_us_per_msg, bridge_kb_per_conn, peak fds; plus the bridge's own
 #   requests_failed counter and how often its log says "too many open files".
+#   bench/run.sh fanout          # one message to 19,000 clients (issue 15), three ways, one nginx:
+#     ours-group   ws2api, every client in one group, one POST /groups/<group> per message
+#     ours-single  ws2api, 19,000 POST /<ClientId> per message (64 keep-alive connections)
+#     go-single    the bridge in $GO_BRIDGE the same way (the only way it has), if set
+#   Each: time until the last client has the message (p50/p99 over FANOUT_PUSHES=20), frames/s of
+#   a stream of messages for FANOUT_STREAM=10 s, bridge RSS per group membership (group side,
+#   FANOUT_GROUPS groups per client, default 1). FANOUT_CLIENTS (19000), FANOUT_BYTES (64).
 #   Environment for compare:
 #     GO_BRIDGE=/path/to/binary  the other bridge (unset: the Go side is skipped, with a line saying so)
 #     GO_ARGS='-listen {listen} -upstream {upstream}'  its arguments ({listen} = 127.0.0.1:$GO_PORT,
@@ -154,6 +161,50 @@ compare_scenario() {
     stop_nginx
 }
 echo "# $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) $(nproc) cores" >> "$RESULTS"
+
+# fanout_side LABEL STYLE PUSH_HOSTPORT TARGET [bench args]: one side of `fanout`, the bridge already running.
+fanout_side() {
+    label=$1; style=$2; push=$3; target=$4; shift 4
+    echo "[$label] $(awk '/MemAvailable/ {printf "mem_available_mb=%d", $2/1024}' /proc/meminfo) bridge_pid=$BRIDGE_PID"
+    cpu0=$(awk '{print $14 + $15}' "/proc/$BRIDGE_PID/stat")
+    out=$("$BUILD/bench/ws2api-bench-fanout" --target "$target" --push "$push" --clients "${FANOUT_CLIENTS:-19000}" \
+        --style "$style" --pushes "${FANOUT_PUSHES:-20}" --stream-seconds "${FANOUT_STREAM:-10}" \
+        --message-bytes "${FANOUT_BYTES:-64}" --bridge-pid "$BRIDGE_PID" --label "$label" --max-run 600 "$@" 2>&1) || true
+    cpu1=$(awk '{print $14 + $15}' "/proc/$BRIDGE_PID/stat" 2>/dev/null || echo "$cpu0")
+    line=$(printf '%s\n' "$out" | grep "^label=$label " | tail -1)
+    [ -n "$line" ] || { line="label=$label bench_failed=1"; printf '%s\n' "$out" | tail -5; }
+    line="$line bridge_cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) / t}')"
+    echo "fanout: $line" | tee -a "$RESULTS"
+    stop_bridge "$BRIDGE_PID"
+    sleep 2
+}
+
+if [ "${1:-}" = fanout ]; then
+    [ -x "$BUILD/bench/ws2api-bench-fanout" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
+    [ -z "${GO_BRIDGE:-}" ] || [ -x "$GO_BRIDGE" ] || { echo "GO_BRIDGE=$GO_BRIDGE is not executable"; exit 1; }
+    echo "# fanout: GO_BRIDGE=${GO_BRIDGE:-unset} clients=${FANOUT_CLIENTS:-19000} bytes=${FANOUT_BYTES:-64}" >> "$RESULTS"
+    start_nginx nginx-api.conf 0 "$API_PATH"
+    groups=${FANOUT_GROUPS:-1}
+    UPSTREAM_PATH=$API_PATH start_bridge 7101 7102 --set groups.max_per_client=$((groups + 1))
+    fanout_side ours-group group 127.0.0.1:7102 127.0.0.1:7101 --groups-per-client "$groups"
+    UPSTREAM_PATH=$API_PATH start_bridge 7101 7102
+    fanout_side ours-single single 127.0.0.1:7102 127.0.0.1:7101
+    if [ -n "${GO_BRIDGE:-}" ]; then
+        args=$(printf '%s' "$GO_ARGS" | sed -e "s|{listen}|127.0.0.1:$GO_PORT|g" \
+            -e "s|{upstream}|http://127.0.0.1:$NGINX_PORT$API_PATH|g")
+        # shellcheck disable=SC2086 # GO_ARGS is a word list
+        "$GO_BRIDGE" $args > "$WORK/go-fanout.log" 2>&1 &
+        BRIDGE_PID=$!
+        PIDS="$PIDS $BRIDGE_PID"
+        sleep 1
+        fanout_side go-single single 127.0.0.1:$GO_PORT 127.0.0.1:$GO_PORT
+    else
+        echo "fanout: label=go-single skipped (GO_BRIDGE not set)" | tee -a "$RESULTS"
+    fi
+    stop_nginx
+    echo "results appended to $RESULTS"
+    exit 0
+fi
 
 if [ "${1:-}" = compare ]; then
     shift
