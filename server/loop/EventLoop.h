@@ -19,14 +19,20 @@
 // and the request queues of its sessions. Their sockets are in the same epoll
 // set (tagged with kUpstreamTag), so a message never leaves its loop.
 //
-// Timers: one model for the loop, chosen for what it holds. Client
-// connections are swept every 250 ms (handshake, idle, ping and close
-// deadlines are coarse by nature); upstream requests keep exact deadlines in
-// the pool's ordered list, and epoll_wait sleeps no longer than the earliest.
+// Timers: one model for the loop, chosen for what it holds. Each client
+// connection has one timer in the loop's TimerWheel (O(1) to arm, move and
+// cancel, intrusive), armed for its earliest deadline (handshake, close, next
+// ping or idle timeout) and re-armed lazily when it fires, so a loop turn
+// costs the timers that are due, never a pass over every connection.
+// Upstream requests keep exact deadlines in the pool's ordered list. epoll_wait
+// sleeps no longer than the earliest of both; a loop with no timers due sleeps
+// until an event (at most ~1 s while the wheel holds far timers).
 #include "server/loop/Connection.h"
 #include "server/loop/LoopContext.h"
+#include "server/loop/TimerWheel.h"
 #include "server/upstream/UpstreamPool.h"
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -85,6 +91,23 @@ public:
     /// Called by a connection whose socket is closed; it is destroyed after the current events.
     void releaseInLoop(Connection& c);
     std::int64_t nowMs() const { return nowMs_; }
+    /// The connections' timers (loop thread only).
+    TimerWheel& timers() { return timers_; }
+    /// Benchmarks only (bench/TimerBench): adds an open connection without a
+    /// socket for `session` (see Connection::openDetachedInLoop); returns its id.
+    std::uint64_t adoptDetachedInLoop(std::shared_ptr<ClientSession> session);
+
+    /// What the loop did since it started (any thread; relaxed).
+    struct Stats {
+        std::uint64_t turns = 0;       ///< epoll_wait returns
+        std::uint64_t timersFired = 0; ///< connection timers that fired
+        std::uint64_t rearmPasses = 0; ///< passes over every connection after a timing key changed
+    };
+    Stats stats() const
+    {
+        return {turns_.load(std::memory_order_relaxed), timersFired_.load(std::memory_order_relaxed),
+                rearmPasses_.load(std::memory_order_relaxed)};
+    }
     /// Scratch buffer for reads, shared by the loop's connections.
     char* readBuffer() { return readBuffer_.get(); }
     static constexpr std::size_t kReadBufferSize = 64 * 1024;
@@ -97,7 +120,10 @@ private:
     /// Takes over a client socket accepted by this or another loop.
     void adoptInLoop(int fd, std::string peer);
     void runTasksInLoop();
-    void sweepInLoop();
+    /// A limits.*_timeout_ms or ping_interval_ms value changed: every
+    /// connection re-arms (once per change; a shorter limit must not wait for
+    /// timers armed under the old one).
+    void checkTimingKeysInLoop();
     void deliverInLoop(ClientSession& session, UpstreamResult&& result);
     void refuse(int fd, const std::string& response);
     void pauseAcceptingInLoop();
@@ -122,12 +148,16 @@ private:
     std::mutex tasksMutex_;
     std::vector<std::function<void()>> tasks_;
 
+    TimerWheel timers_; ///< before connections_: a Connection cancels its timer when destroyed
+    std::array<std::int64_t, 4> timingKeys_{}; ///< handshake, idle, ping, close as the timers were armed
+    std::atomic<std::uint64_t> turns_{0};
+    std::atomic<std::uint64_t> timersFired_{0};
+    std::atomic<std::uint64_t> rearmPasses_{0};
     std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
     std::vector<std::uint64_t> released_;
     std::atomic<std::size_t> connectionCount_{0};
     std::uint64_t nextId_;
     std::int64_t nowMs_ = 0;
-    std::int64_t lastSweepMs_ = 0;
     std::int64_t acceptPausedUntilMs_ = 0; ///< listening socket taken out of epoll until then (0 = watched)
     std::int64_t lastAcceptLogMs_ = -1000000;
     std::int64_t lastIdleTrimMs_ = -1000000;
