@@ -80,7 +80,8 @@ const KeyInfo kKeys[kKeyCount] = {
      "not connected here is forwarded to them (docs/SCALING.md). Empty: no forwarding."},
     {KeyId::ClusterNodeName, "cluster.node_name", KeyType::String, 0, 128, "", false,
      "This bridge's name in the cluster (X-Ws2api-Node on upstream requests, push answers and live-set "
-     "reports); empty = <host name>:<public port>. Characters: A-Z a-z 0-9 - . _ : @"},
+     "reports); empty = <host name>:<public port> (with server.reuse_port: ...@<internal port>). "
+     "Characters: A-Z a-z 0-9 - . _ : @"},
     {KeyId::ClusterForwardTimeoutMs, "cluster.forward_timeout_ms", KeyType::Int, 50, 60000, "1000", true,
      "How long a forwarded push waits for the peers (connect, send, answer) before it is answered 503."},
     {KeyId::ReconcileIntervalMs, "reconcile.interval_ms", KeyType::Int, 0, 86400000, "0", false,
@@ -93,6 +94,11 @@ const KeyInfo kKeys[kKeyCount] = {
      "Most keep-alive connections to the API, all event loops together (each loop gets its share): at most "
      "this many requests in flight. Size it as messages per second x API latency (Little's law), with headroom; "
      "clients and upstream connections share the open-files limit (docs/TUNING.md)."},
+    {KeyId::ServerReusePort, "server.reuse_port", KeyType::Bool, 0, 1, "false", false,
+     "Share server.listen's port with other ws2api processes on this host (SO_REUSEPORT): the kernel spreads "
+     "new clients over them. Each needs its own internal listener and cluster.peers naming the others, so pushes "
+     "find the client; a ClientId that reconnects to another process does not replace its old session "
+     "(docs/SCALING.md). Off: a second bridge on a port in use fails to start."},
 };
 } // namespace
 

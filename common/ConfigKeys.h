@@ -45,6 +45,7 @@ enum class KeyId : int {
     ReconcileIntervalMs,
     ReconcileUrl,
     UpstreamMaxConnections,
+    ServerReusePort,
     Count
 };
 

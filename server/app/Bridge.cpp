@@ -54,14 +54,21 @@ Poco::URI Bridge::parseUpstreamUrl(const std::string& url)
     return uri;
 }
 
-int Bridge::openListener(const Poco::Net::SocketAddress& address)
+int Bridge::openListener(const Poco::Net::SocketAddress& address, bool reusePort)
 {
     int fd = ::socket(address.family() == Poco::Net::SocketAddress::IPv6 ? AF_INET6 : AF_INET,
                       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) throw Poco::Net::NetException(std::string("socket: ") + std::strerror(errno));
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    // No SO_REUSEPORT: a second bridge on the same port must fail, not share it.
+    // SO_REUSEPORT only when asked (server.reuse_port): otherwise a second
+    // bridge on the same port must fail, not share it. Linux lets only
+    // processes of the same user join the port.
+    if (reusePort && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw Poco::Net::NetException(std::string("server.reuse_port: SO_REUSEPORT: ") + std::strerror(err));
+    }
     if (::bind(fd, address.addr(), address.length()) != 0 || ::listen(fd, 4096) != 0) {
         int err = errno;
         ::close(fd);
@@ -114,14 +121,27 @@ void Bridge::start()
     long usable = static_cast<long>(rl.rlim_cur == RLIM_INFINITY ? 1000000 : rl.rlim_cur) - fdReserve - 4L * loops;
     fdLimitConnections_ = static_cast<std::size_t>(std::max(1L, usable));
 
-    listenFd_ = openListener(listenAddress);
+    const bool reusePort = config_.getBool(KeyId::ServerReusePort);
+    listenFd_ = openListener(listenAddress, reusePort);
     sockaddr_storage bound{};
     socklen_t len = sizeof bound;
     ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&bound), &len);
     publicAddress_ = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&bound), len);
 
     nodeName_ = config_.getString(KeyId::ClusterNodeName);
-    if (nodeName_.empty()) nodeName_ = Poco::Environment::nodeName() + ":" + std::to_string(publicAddress_.port());
+    if (nodeName_.empty()) {
+        nodeName_ = Poco::Environment::nodeName() + ":" + std::to_string(publicAddress_.port());
+        // Processes sharing the public port need names of their own (live-set
+        // reports are per node): the internal port tells them apart.
+        if (reusePort) {
+            try {
+                nodeName_ += "@" + std::to_string(
+                                       Poco::Net::SocketAddress(config_.getString(KeyId::ServerInternalListen)).port());
+            } catch (const Poco::Exception&) {
+                // reported by the internal listener below
+            }
+        }
+    }
     const std::int64_t reconcileMs = config_.getInt(KeyId::ReconcileIntervalMs);
     Poco::URI reconcileUri;
     try {
