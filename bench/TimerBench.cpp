@@ -16,6 +16,9 @@
 //   sweep  the 250 ms sweep this replaced, emulated over the same connections in the same
 //          process: a pass over the loop's connection map reading each connection's state
 //          and last activity and the three config values the old onSweepInLoop read;
+//   list   a page of the connection list on this loop (first page by id, by traffic,
+//          by a ClientId prefix, the last page);
+//   metrics the OpenMetrics text (GET /);
 //   find   Registry::find (a push's lookup) of random ClientIds at N entries.
 // Prints one key=value line per count (like ws2api-bench) and appends it to --results.
 #include "common/Config.h"
@@ -243,6 +246,32 @@ void set(Config& config, const std::string& key, const std::string& value)
         return (threadCpuMs() - c0) / kPasses;
     });
     out << " sweep_ms_per_pass=" << sweepMs << " sweep_cpu_pct=" << sweepMs * 4 / 10;
+
+    // list: what a console's page of GET /api/v1/connections costs this loop
+    // (EventLoop::rankConnectionsInLoop, the per-loop part of Bridge::listConnections).
+    auto listMs = [&](ConnectionQuery q) {
+        return onLoop(loop, [&loop, q] {
+            const double c0 = threadCpuMs();
+            EventLoop::RankedConnections r = loop.rankConnectionsInLoop(q, q.offset + q.limit, 0);
+            if (r.best.size() > q.limit + q.offset) std::cerr << "";
+            return threadCpuMs() - c0;
+        });
+    };
+    ConnectionQuery page;
+    ConnectionQuery byTraffic;
+    byTraffic.sort = ConnectionQuery::Sort::Traffic;
+    ConnectionQuery prefixed;
+    prefixed.idPrefix = "bench-client-99";
+    ConnectionQuery deep;
+    deep.offset = count > 100 ? count - 100 : 0;
+    out << " list_page_ms=" << listMs(page) << " list_traffic_ms=" << listMs(byTraffic)
+        << " list_prefix_ms=" << listMs(prefixed) << " list_last_page_ms=" << listMs(deep);
+
+    // metrics: GET / renders every counter; nothing in it depends on the connections.
+    const double m0 = threadCpuMs();
+    std::size_t bytes = 0;
+    for (int i = 0; i < 100; ++i) bytes += metrics.renderOpenMetrics().size();
+    out << " metrics_render_us=" << (threadCpuMs() - m0) * 10 << " metrics_bytes=" << bytes / 100;
 
     // find: a push's registry lookup at this size.
     constexpr int kFinds = 200000;

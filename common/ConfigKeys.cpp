@@ -52,7 +52,8 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::LimitsIdleTimeoutMs, "limits.idle_timeout_ms", KeyType::Int, 1000, 86400000, "60000", true,
      "A client that sends nothing (not even a pong) this long is closed with 1001 and DELETE body 'timeout'."},
     {KeyId::LimitsPingIntervalMs, "limits.ping_interval_ms", KeyType::Int, 0, 86400000, "20000", true,
-     "Ping a client that has been quiet this long (0 = never); a live client's pong keeps it open."},
+     "Ping a client that has been quiet this long (0 = never); a live client's pong keeps it open. Each "
+     "connection pings up to a quarter of this earlier (fixed per connection), so pings are spread."},
     {KeyId::LimitsCloseTimeoutMs, "limits.close_timeout_ms", KeyType::Int, 10, 60000, "2000", true,
      "After the bridge sends a close frame, how long it waits for the client's before dropping the socket."},
     {KeyId::LogLevel, "log.level", KeyType::String, 4, 11, "information", true,

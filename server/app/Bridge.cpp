@@ -260,8 +260,6 @@ Bridge::PushResult Bridge::push(const std::string& clientId, std::string body, b
 }
 
 namespace {
-bool startsWith(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
 // The loops' clock is CLOCK_MONOTONIC (steady_clock); connection times are
 // shown as unix time.
 std::int64_t wallOffsetMs()
@@ -278,38 +276,14 @@ std::int64_t wallOffsetMs()
 
 std::pair<std::size_t, std::vector<ConnectionInfo>> Bridge::listConnections(const ConnectionQuery& query, int timeoutMs)
 {
-    struct Part {
-        std::size_t matched = 0;
-        std::vector<ConnectionInfo> best;
-    };
+    using Part = EventLoop::RankedConnections;
     const std::size_t keep = query.offset + query.limit;
     std::vector<std::future<Part>> parts;
     for (auto& loop : loops_) {
         auto p = std::make_shared<std::promise<Part>>();
         parts.push_back(p->get_future());
         EventLoop* l = loop.get();
-        l->post([l, p, query, keep] {
-            // 16 bytes per matching connection; strings are copied for the kept ones only.
-            std::vector<std::pair<std::int64_t, const Connection*>> ranked;
-            l->forEachConnectionInLoop([&](const Connection& c) {
-                if (c.state() != Connection::State::Open) return;
-                if (!query.idPrefix.empty() && !startsWith(c.clientIdInLoop(), query.idPrefix)) return;
-                if (!query.remotePrefix.empty() && !startsWith(c.peerInLoop(), query.remotePrefix)) return;
-                ranked.emplace_back(c.sortKeyInLoop(query), &c);
-            });
-            Part part;
-            part.matched = ranked.size();
-            const std::size_t n = std::min(keep, ranked.size());
-            std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n), ranked.end(),
-                              [&](const auto& a, const auto& b) {
-                                  return query.before(a.first, a.second->clientIdInLoop(), b.first,
-                                                      b.second->clientIdInLoop());
-                              });
-            const std::int64_t offset = wallOffsetMs();
-            part.best.resize(n);
-            for (std::size_t i = 0; i < n; ++i) ranked[i].second->infoInLoop(part.best[i], offset);
-            p->set_value(std::move(part));
-        });
+        l->post([l, p, query, keep] { p->set_value(l->rankConnectionsInLoop(query, keep, wallOffsetMs())); });
     }
     std::size_t total = 0;
     std::vector<ConnectionInfo> merged;

@@ -10,6 +10,7 @@
 #include <Poco/Logger.h>
 #include <Poco/Net/SocketAddress.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <chrono>
@@ -367,6 +368,32 @@ Connection* EventLoop::findConnectionInLoop(std::uint64_t id)
 {
     auto it = connections_.find(id);
     return it == connections_.end() ? nullptr : it->second.get();
+}
+
+EventLoop::RankedConnections EventLoop::rankConnectionsInLoop(const ConnectionQuery& query, std::size_t keep,
+                                                             std::int64_t wallOffsetMs) const
+{
+    auto startsWith = [](const std::string& s, const std::string& prefix) {
+        return s.compare(0, prefix.size(), prefix) == 0;
+    };
+    // 16 bytes per matching connection; strings are copied for the kept ones only.
+    std::vector<std::pair<std::int64_t, const Connection*>> ranked;
+    forEachConnectionInLoop([&](const Connection& c) {
+        if (c.state() != Connection::State::Open) return;
+        if (!query.idPrefix.empty() && !startsWith(c.clientIdInLoop(), query.idPrefix)) return;
+        if (!query.remotePrefix.empty() && !startsWith(c.peerInLoop(), query.remotePrefix)) return;
+        ranked.emplace_back(c.sortKeyInLoop(query), &c);
+    });
+    RankedConnections part;
+    part.matched = ranked.size();
+    const std::size_t n = std::min(keep, ranked.size());
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n), ranked.end(),
+                      [&](const auto& a, const auto& b) {
+                          return query.before(a.first, a.second->clientIdInLoop(), b.first, b.second->clientIdInLoop());
+                      });
+    part.best.resize(n);
+    for (std::size_t i = 0; i < n; ++i) ranked[i].second->infoInLoop(part.best[i], wallOffsetMs);
+    return part;
 }
 
 void EventLoop::checkTimingKeysInLoop()

@@ -80,6 +80,13 @@ public:
     {
         for (const auto& entry : connections_) fn(static_cast<const Connection&>(*entry.second));
     }
+    /// The loop's share of a connection list page: how many open connections
+    /// match `query`'s filters, and the first `keep` of them in its order.
+    struct RankedConnections {
+        std::size_t matched = 0;
+        std::vector<ConnectionInfo> best;
+    };
+    RankedConnections rankConnectionsInLoop(const ConnectionQuery& query, std::size_t keep, std::int64_t wallOffsetMs) const;
     void updateEventsInLoop(Connection& c, std::uint32_t events);
     /// Adds/changes a descriptor of this loop's upstream pool in the epoll set.
     bool watchFdInLoop(int fd, std::uint64_t tag, std::uint32_t events);
