@@ -32,6 +32,7 @@
 
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <chrono>
 #include <cstdio>
@@ -150,8 +151,10 @@ void set(Config& config, const std::string& key, const std::string& value)
     const double rss0 = rssMb(), heap0 = heapBytes();
     const double t0 = wallS();
     constexpr std::size_t kBatch = 10000;
+    double batchMaxMs = 0; // the loop is busy this long at most (map and registry rehashes included)
     for (std::size_t done = 0; done < count;) {
         const std::size_t n = std::min(kBatch, count - done);
+        const double b0 = wallS();
         onLoop(loop, [&, done, n] {
             for (std::size_t i = done; i < done + n; ++i) {
                 auto s = std::make_shared<ClientSession>();
@@ -164,13 +167,15 @@ void set(Config& config, const std::string& key, const std::string& value)
             }
             return 0;
         });
+        batchMaxMs = std::max(batchMaxMs, (wallS() - b0) * 1e3);
         done += n;
     }
     const double createS = wallS() - t0;
     const double rss1 = rssMb(), heap1 = heapBytes();
     const double perConn = static_cast<double>(count);
     out << opt.label << "-" << count << ": connections=" << loop.connectionCount() << " create_s=" << createS
-        << " create_us_per_conn=" << createS * 1e6 / perConn << " rss_mb_before=" << rss0 << " rss_mb_after=" << rss1
+        << " create_us_per_conn=" << createS * 1e6 / perConn << " create_batch_max_ms=" << batchMaxMs
+        << " rss_mb_before=" << rss0 << " rss_mb_after=" << rss1
         << " rss_bytes_per_conn=" << (rss1 - rss0) * 1024 * 1024 / perConn
         << " heap_bytes_per_conn=" << (heap1 - heap0) / perConn << " sizeof_connection=" << sizeof(Connection)
         << " sizeof_session=" << sizeof(ClientSession) << " timers_armed=" << onLoop(loop, [&] {
