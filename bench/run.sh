@@ -6,6 +6,8 @@
 #   bench/run.sh                 # all scenarios (about 5 minutes)
 #   bench/run.sh closed ramp     # some of them: closed | ramp | connect | limit | multi | management
 #
+#   bench/run.sh timers          # per-process scaling: 10k/100k/1M connections in one loop,
+#                                # no sockets (ws2api-timer-bench; extra arguments go to it)
 #   bench/run.sh compare         # the comparison scenarios (issue 17), each against
 #                                # ws2api and then the bridge in $GO_BRIDGE, same box, same API:
 #     c2000-50ms     2,000 clients closed loop, API answers POST after 50 ms
@@ -221,6 +223,16 @@ if [ "${1:-}" = compare ]; then
         *) echo "unknown compare scenario $s"; exit 64 ;;
         esac
     done
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
+if [ "${1:-}" = timers ]; then
+    # Per-process scaling without sockets (no nginx, no bridge process): one
+    # line per count, docs/BENCHMARKS.md "Per-process scaling".
+    shift
+    [ -x "$BUILD/bench/ws2api-timer-bench" ] || { echo "build first: installer/build.sh"; exit 1; }
+    "$BUILD/bench/ws2api-timer-bench" --results "$RESULTS" "$@"
     echo "results appended to $RESULTS"
     exit 0
 fi

@@ -52,7 +52,8 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::LimitsIdleTimeoutMs, "limits.idle_timeout_ms", KeyType::Int, 1000, 86400000, "60000", true,
      "A client that sends nothing (not even a pong) this long is closed with 1001 and DELETE body 'timeout'."},
     {KeyId::LimitsPingIntervalMs, "limits.ping_interval_ms", KeyType::Int, 0, 86400000, "20000", true,
-     "Ping a client that has been quiet this long (0 = never); a live client's pong keeps it open."},
+     "Ping a client that has been quiet this long (0 = never); a live client's pong keeps it open. Each "
+     "connection pings up to a quarter of this earlier (fixed per connection), so pings are spread."},
     {KeyId::LimitsCloseTimeoutMs, "limits.close_timeout_ms", KeyType::Int, 10, 60000, "2000", true,
      "After the bridge sends a close frame, how long it waits for the client's before dropping the socket."},
     {KeyId::LogLevel, "log.level", KeyType::String, 4, 11, "information", true,
@@ -80,7 +81,8 @@ const KeyInfo kKeys[kKeyCount] = {
      "not connected here is forwarded to them (docs/SCALING.md). Empty: no forwarding."},
     {KeyId::ClusterNodeName, "cluster.node_name", KeyType::String, 0, 128, "", false,
      "This bridge's name in the cluster (X-Ws2api-Node on upstream requests, push answers and live-set "
-     "reports); empty = <host name>:<public port>. Characters: A-Z a-z 0-9 - . _ : @"},
+     "reports); empty = <host name>:<public port> (with server.reuse_port: ...@<internal port>). "
+     "Characters: A-Z a-z 0-9 - . _ : @"},
     {KeyId::ClusterForwardTimeoutMs, "cluster.forward_timeout_ms", KeyType::Int, 50, 60000, "1000", true,
      "How long a forwarded push waits for the peers (connect, send, answer) before it is answered 503."},
     {KeyId::ReconcileIntervalMs, "reconcile.interval_ms", KeyType::Int, 0, 86400000, "0", false,
@@ -98,6 +100,11 @@ const KeyInfo kKeys[kKeyCount] = {
      "listener; from a Ws2api-Groups header: counted in group_joins_refused and logged)."},
     {KeyId::GroupsMaxMembers, "groups.max_members", KeyType::Int, 0, 100000000, "0", true,
      "Most members of one group on this bridge (0 = no limit); a join over it is refused like above."},
+    {KeyId::ServerReusePort, "server.reuse_port", KeyType::Bool, 0, 1, "false", false,
+     "Share server.listen's port with other ws2api processes on this host (SO_REUSEPORT): the kernel spreads "
+     "new clients over them. Each needs its own internal listener and cluster.peers naming the others, so pushes "
+     "find the client; a ClientId that reconnects to another process does not replace its old session "
+     "(docs/SCALING.md). Off: a second bridge on a port in use fails to start."},
 };
 } // namespace
 

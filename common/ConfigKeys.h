@@ -47,6 +47,7 @@ enum class KeyId : int {
     UpstreamMaxConnections,
     GroupsMaxPerClient,
     GroupsMaxMembers,
+    ServerReusePort,
     Count
 };
 

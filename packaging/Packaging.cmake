@@ -64,7 +64,7 @@ function(ws2api_strip_more component)
 endfunction()
 ws2api_strip_more(server ws2api ws2api-demo-api)
 
-install(FILES "${_pkg_src}/systemd/ws2api.service"
+install(FILES "${_pkg_src}/systemd/ws2api.service" "${_pkg_src}/systemd/ws2api@.service"
         DESTINATION "${WS2API_SYSTEMD_UNITDIR}" COMPONENT server)
 install(FILES "${_pkg_src}/examples/default-ws2api"
         DESTINATION "/etc/default" RENAME ws2api COMPONENT server)

@@ -148,6 +148,16 @@ owner() { echo "$(chroot "$ROOT" id -u ws2api):$(chroot "$ROOT" id -g ws2api) 75
 check "/var/lib/ws2api owned by ws2api, 0750" test "$(stat -c '%u:%g %a' "$ROOT/var/lib/ws2api")" = "$(owner)"
 check "conffile registered" sh -c "chroot '$ROOT' dpkg-query -W -f='\${Conffiles}' ws2api | grep -q /etc/default/ws2api"
 check "unit enabled (deb-systemd-helper)" test -L "$ROOT/etc/systemd/system/multi-user.target.wants/ws2api.service"
+check "template unit ws2api@.service (several bridges on one host)" test -s "$ROOT/lib/systemd/system/ws2api@.service"
+check "template unit not enabled by the package" test ! -e "$ROOT/etc/systemd/system/multi-user.target.wants/ws2api@.service"
+# The template's [Service] hardening and limits are the service's, line for line.
+unit_tail() { sed -n '/^# \/var\/lib\/ws2api, owned by ws2api/,$p' "$1"; }
+check "template unit has a [Service] hardening block" sh -c "grep -q '^NoNewPrivileges=yes' '$ROOT/lib/systemd/system/ws2api@.service'"
+if [ "$(unit_tail "$ROOT/lib/systemd/system/ws2api.service")" = "$(unit_tail "$ROOT/lib/systemd/system/ws2api@.service")" ]; then
+    ok "template unit: [Service] limits and hardening identical to ws2api.service"
+else
+    bad "template unit: hardening differs from ws2api.service"
+fi
 check "man page" test -s "$ROOT/usr/share/man/man1/ws2api.1.gz"
 check "man page documents the CLI (token create, config set, stats)" \
     sh -c "chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'token create' && chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'config set' && chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'stats \[--minutes'"
@@ -157,6 +167,7 @@ check "binaries run" sh -c "chroot '$ROOT' ws2api --version | grep -q '^ws2api '
 say "systemd-analyze verify (inside the root)"
 # (man-db is installed: verify runs `man ws2api` for Documentation=man:ws2api(1))
 inroot systemd-analyze verify /lib/systemd/system/ws2api.service && ok "verify: no output above = clean" || bad "systemd-analyze verify"
+inroot systemd-analyze verify ws2api@1.service && ok "verify ws2api@1: no output above = clean" || bad "systemd-analyze verify ws2api@1.service"
 say "systemd-analyze security --offline (exposure, informational)"
 inroot systemd-analyze security --offline=yes /lib/systemd/system/ws2api.service 2>&1 | tail -1 || true
 

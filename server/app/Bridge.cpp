@@ -55,14 +55,21 @@ Poco::URI Bridge::parseUpstreamUrl(const std::string& url)
     return uri;
 }
 
-int Bridge::openListener(const Poco::Net::SocketAddress& address)
+int Bridge::openListener(const Poco::Net::SocketAddress& address, bool reusePort)
 {
     int fd = ::socket(address.family() == Poco::Net::SocketAddress::IPv6 ? AF_INET6 : AF_INET,
                       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) throw Poco::Net::NetException(std::string("socket: ") + std::strerror(errno));
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    // No SO_REUSEPORT: a second bridge on the same port must fail, not share it.
+    // SO_REUSEPORT only when asked (server.reuse_port): otherwise a second
+    // bridge on the same port must fail, not share it. Linux lets only
+    // processes of the same user join the port.
+    if (reusePort && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw Poco::Net::NetException(std::string("server.reuse_port: SO_REUSEPORT: ") + std::strerror(err));
+    }
     if (::bind(fd, address.addr(), address.length()) != 0 || ::listen(fd, 4096) != 0) {
         int err = errno;
         ::close(fd);
@@ -115,14 +122,27 @@ void Bridge::start()
     long usable = static_cast<long>(rl.rlim_cur == RLIM_INFINITY ? 1000000 : rl.rlim_cur) - fdReserve - 4L * loops;
     fdLimitConnections_ = static_cast<std::size_t>(std::max(1L, usable));
 
-    listenFd_ = openListener(listenAddress);
+    const bool reusePort = config_.getBool(KeyId::ServerReusePort);
+    listenFd_ = openListener(listenAddress, reusePort);
     sockaddr_storage bound{};
     socklen_t len = sizeof bound;
     ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&bound), &len);
     publicAddress_ = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&bound), len);
 
     nodeName_ = config_.getString(KeyId::ClusterNodeName);
-    if (nodeName_.empty()) nodeName_ = Poco::Environment::nodeName() + ":" + std::to_string(publicAddress_.port());
+    if (nodeName_.empty()) {
+        nodeName_ = Poco::Environment::nodeName() + ":" + std::to_string(publicAddress_.port());
+        // Processes sharing the public port need names of their own (live-set
+        // reports are per node): the internal port tells them apart.
+        if (reusePort) {
+            try {
+                nodeName_ += "@" + std::to_string(
+                                       Poco::Net::SocketAddress(config_.getString(KeyId::ServerInternalListen)).port());
+            } catch (const Poco::Exception&) {
+                // reported by the internal listener below
+            }
+        }
+    }
     const std::int64_t reconcileMs = config_.getInt(KeyId::ReconcileIntervalMs);
     Poco::URI reconcileUri;
     try {
@@ -344,8 +364,6 @@ std::vector<std::string> Bridge::groupMembers(const std::string& group, int time
 }
 
 namespace {
-bool startsWith(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
 // The loops' clock is CLOCK_MONOTONIC (steady_clock); connection times are
 // shown as unix time.
 std::int64_t wallOffsetMs()
@@ -362,38 +380,14 @@ std::int64_t wallOffsetMs()
 
 std::pair<std::size_t, std::vector<ConnectionInfo>> Bridge::listConnections(const ConnectionQuery& query, int timeoutMs)
 {
-    struct Part {
-        std::size_t matched = 0;
-        std::vector<ConnectionInfo> best;
-    };
+    using Part = EventLoop::RankedConnections;
     const std::size_t keep = query.offset + query.limit;
     std::vector<std::future<Part>> parts;
     for (auto& loop : loops_) {
         auto p = std::make_shared<std::promise<Part>>();
         parts.push_back(p->get_future());
         EventLoop* l = loop.get();
-        l->post([l, p, query, keep] {
-            // 16 bytes per matching connection; strings are copied for the kept ones only.
-            std::vector<std::pair<std::int64_t, const Connection*>> ranked;
-            l->forEachConnectionInLoop([&](const Connection& c) {
-                if (c.state() != Connection::State::Open) return;
-                if (!query.idPrefix.empty() && !startsWith(c.clientIdInLoop(), query.idPrefix)) return;
-                if (!query.remotePrefix.empty() && !startsWith(c.peerInLoop(), query.remotePrefix)) return;
-                ranked.emplace_back(c.sortKeyInLoop(query), &c);
-            });
-            Part part;
-            part.matched = ranked.size();
-            const std::size_t n = std::min(keep, ranked.size());
-            std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n), ranked.end(),
-                              [&](const auto& a, const auto& b) {
-                                  return query.before(a.first, a.second->clientIdInLoop(), b.first,
-                                                      b.second->clientIdInLoop());
-                              });
-            const std::int64_t offset = wallOffsetMs();
-            part.best.resize(n);
-            for (std::size_t i = 0; i < n; ++i) ranked[i].second->infoInLoop(part.best[i], offset);
-            p->set_value(std::move(part));
-        });
+        l->post([l, p, query, keep] { p->set_value(l->rankConnectionsInLoop(query, keep, wallOffsetMs())); });
     }
     std::size_t total = 0;
     std::vector<ConnectionInfo> merged;

@@ -115,7 +115,7 @@ public:
     static Poco::URI parseUpstreamUrl(const std::string& url);
 
 private:
-    int openListener(const Poco::Net::SocketAddress& address);
+    int openListener(const Poco::Net::SocketAddress& address, bool reusePort);
     /// Runs fn(Connection*: the open connection, or nullptr) on the loop that owns
     /// clientId's connection and waits up to timeoutMs for its result: notHere when
     /// no connection has that ClientId, nullopt when the loop did not answer in time.

@@ -11,6 +11,7 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sstream>
@@ -66,10 +67,12 @@ Connection::Connection(EventLoop& loop, std::uint64_t id, int fd, std::string pe
     : loop_(loop), id_(id), fd_(fd), events_(EPOLLIN), createdMs_(loop.nowMs()), lastReadMs_(loop.nowMs()),
       peer_(std::move(peer))
 {
+    loop_.timers().schedule(*this, createdMs_ + loop_.context().config.getInt(KeyId::LimitsHandshakeTimeoutMs));
 }
 
 Connection::~Connection()
 {
+    loop_.timers().cancel(*this);
     if (fd_ >= 0) ::close(fd_);
 }
 
@@ -199,6 +202,7 @@ void Connection::rejectInLoop(int status, const std::string& message)
     inbuf_.shrink_to_fit();
     closeAfterFlush_ = true;
     closeDeadlineMs_ = loop_.nowMs() + loop_.context().config.getInt(KeyId::LimitsCloseTimeoutMs);
+    rearmTimerInLoop();
     sendRawInLoop(codec::Handshake::errorResponse(status, message), true);
 }
 
@@ -222,6 +226,7 @@ void Connection::openInLoop(const std::string& protocol)
     parser_ = std::make_unique<codec::FrameParser>(
         static_cast<std::size_t>(ctx.config.getInt(KeyId::LimitsMaxMessageBytes)));
     lastReadMs_ = loop_.nowMs();
+    rearmTimerInLoop();
     std::string response = codec::Handshake::switchingProtocols(key_, chosen);
     std::string().swap(key_);
     std::string().swap(offeredProtocols_);
@@ -312,6 +317,7 @@ void Connection::onClose(std::uint16_t code, std::string& reason)
         state_ = State::Closing;
         closeAfterFlush_ = true;
         closeDeadlineMs_ = loop_.nowMs() + loop_.context().config.getInt(KeyId::LimitsCloseTimeoutMs);
+        rearmTimerInLoop();
         endSessionInLoop(reason);
         sendRawInLoop(std::move(reply), true);
     } else if (state_ == State::Closing) {
@@ -329,6 +335,7 @@ void Connection::closeInLoop(std::uint16_t code, const std::string& reason, cons
     state_ = State::Closing;
     closeFrameSent_ = true;
     closeDeadlineMs_ = loop_.nowMs() + loop_.context().config.getInt(KeyId::LimitsCloseTimeoutMs);
+    rearmTimerInLoop();
     readPaused_ = false;
     endSessionInLoop(cause);
     sendRawInLoop(FrameWriter::close(code, reason), true);
@@ -386,7 +393,11 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
     }
     if (result.kind != UpstreamKind::Message) return;
 
-    if (pending_ > 0) --pending_;
+    if (pending_ > 0 && --pending_ == 0) {
+        // Waiting for the API on this client's behalf was not idleness: the
+        // idle time (and the next ping) count from the last answer.
+        lastReadMs_ = std::max(lastReadMs_, loop_.nowMs());
+    }
     if (readPaused_ &&
         pending_ < static_cast<std::uint32_t>(ctx.config.getInt(KeyId::LimitsMaxPendingMessages))) {
         readPaused_ = false;
@@ -650,6 +661,7 @@ void Connection::closeSocketInLoop()
     ::close(fd_); // also removes it from epoll
     fd_ = -1;
     state_ = State::Closed;
+    loop_.timers().cancel(*this);
     std::vector<OutChunk>().swap(out_);
     outHead_ = outOffset_ = outBytes_ = 0;
     // parser_ stays: we may be inside its feed() (a close frame, a failed
@@ -657,7 +669,47 @@ void Connection::closeSocketInLoop()
     loop_.releaseInLoop(*this);
 }
 
-void Connection::onSweepInLoop(std::int64_t nowMs)
+std::int64_t Connection::pingDueMs(std::int64_t pingMs) const
+{
+    // Spread: each connection pings up to a quarter of the interval early, by
+    // a fixed amount from its id (splitmix64), so clients that opened in one
+    // burst do not get their pings in one burst; with the pongs the phases
+    // drift further apart every round.
+    std::uint64_t z = id_ + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    const auto spread = static_cast<std::uint64_t>(pingMs / 4);
+    const auto early = spread ? static_cast<std::int64_t>(z % (spread + 1)) : 0;
+    return std::max(lastReadMs_, lastPingMs_) + pingMs - early;
+}
+
+void Connection::rearmTimerInLoop()
+{
+    const Config& cfg = loop_.context().config;
+    std::int64_t deadline;
+    switch (state_) {
+    case State::Handshake:
+        deadline = createdMs_ + cfg.getInt(KeyId::LimitsHandshakeTimeoutMs);
+        break;
+    case State::Open: {
+        deadline = lastReadMs_ + cfg.getInt(KeyId::LimitsIdleTimeoutMs);
+        const std::int64_t ping = cfg.getInt(KeyId::LimitsPingIntervalMs);
+        if (ping > 0) deadline = std::min(deadline, pingDueMs(ping));
+        break;
+    }
+    case State::Closing:
+        deadline = closeDeadlineMs_;
+        break;
+    default: // Upgrading: the GET's upstream.timeout_ms covers it; Closed: nothing
+        loop_.timers().cancel(*this);
+        return;
+    }
+    // Never in the past: a deadline that passed fires at the next tick.
+    loop_.timers().schedule(*this, std::max(deadline, loop_.nowMs() + 1));
+}
+
+void Connection::onTimerInLoop(std::int64_t nowMs)
 {
     const Config& cfg = loop_.context().config;
     switch (state_) {
@@ -674,12 +726,11 @@ void Connection::onSweepInLoop(std::int64_t nowMs)
             lastReadMs_ = nowMs;
             break;
         }
-        std::int64_t idle = nowMs - lastReadMs_;
-        std::int64_t ping = cfg.getInt(KeyId::LimitsPingIntervalMs);
-        if (idle >= cfg.getInt(KeyId::LimitsIdleTimeoutMs)) {
+        const std::int64_t ping = cfg.getInt(KeyId::LimitsPingIntervalMs);
+        if (nowMs - lastReadMs_ >= cfg.getInt(KeyId::LimitsIdleTimeoutMs)) {
             loop_.context().metrics.idleTimeouts.fetch_add(1, std::memory_order_relaxed);
             closeInLoop(CloseCode::GoingAway, "idle timeout", "timeout");
-        } else if (ping > 0 && idle >= ping && nowMs - lastPingMs_ >= ping) {
+        } else if (ping > 0 && nowMs >= pingDueMs(ping)) {
             lastPingMs_ = nowMs;
             loop_.context().metrics.pingsSent.fetch_add(1, std::memory_order_relaxed);
             sendRawInLoop(FrameWriter::frame(Opcode::Ping, ""), true);
@@ -692,6 +743,19 @@ void Connection::onSweepInLoop(std::int64_t nowMs)
     default:
         break;
     }
+    rearmTimerInLoop(); // also when nothing was due yet (the client read since it was armed)
+}
+
+void Connection::openDetachedInLoop(std::shared_ptr<ClientSession> session)
+{
+    session_ = std::move(session);
+    state_ = State::Open;
+    parser_ = std::make_unique<codec::FrameParser>(
+        static_cast<std::size_t>(loop_.context().config.getInt(KeyId::LimitsMaxMessageBytes)));
+    inbuf_.clear();
+    inbuf_.shrink_to_fit();
+    lastReadMs_ = loop_.nowMs();
+    rearmTimerInLoop();
 }
 
 } // namespace ws2api

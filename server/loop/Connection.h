@@ -7,8 +7,17 @@
 // Thread rules: every method runs on the owning EventLoop's thread
 // (the *InLoop suffix); other threads reach a connection only through
 // EventLoop::post() and its id. Owned by its EventLoop.
+//
+// Timing: one timer per connection in its loop's TimerWheel (the Entry
+// base), armed for the earliest of its deadlines: the handshake deadline,
+// the close deadline, or (open) the next ping and the idle timeout. Reads
+// only store lastReadMs_; when the timer fires the connection recomputes
+// from it and either acts or re-arms for the new deadline (lazy re-arming:
+// a busy client costs one timer event per ping interval at most, never one
+// per read).
 #include "server/codec/FrameParser.h"
 #include "server/loop/LoopGroups.h"
+#include "server/loop/TimerWheel.h"
 #include "server/upstream/ClientSession.h"
 #include "server/upstream/UpstreamTypes.h"
 
@@ -72,7 +81,7 @@ struct ConnectionQuery {
     }
 };
 
-class Connection : public codec::FrameHandler {
+class Connection : public codec::FrameHandler, public TimerWheel::Entry {
 public:
     enum class State : std::uint8_t { Handshake, Upgrading, Open, Closing, Closed };
 
@@ -93,7 +102,17 @@ public:
     State state() const { return state_; }
 
     void onEventsInLoop(std::uint32_t events);
-    void onSweepInLoop(std::int64_t nowMs);
+    /// Its timer fired (nowMs >= the deadline it was armed for): time out,
+    /// ping or close as due, then arm the timer for the next deadline.
+    void onTimerInLoop(std::int64_t nowMs);
+    /// Arms the timer for the earliest deadline of the current state and
+    /// configuration (none when upgrading or closed). Also after a change of
+    /// the limits.*_timeout_ms / ping_interval_ms keys.
+    void rearmTimerInLoop();
+    /// Benchmarks only (bench/TimerBench): makes a connection created with
+    /// fd -1 open for `session` as if its upgrade had completed, without a
+    /// socket, the API or the counters; writes to it report Closed.
+    void openDetachedInLoop(std::shared_ptr<ClientSession> session);
     void onUpstreamResultInLoop(UpstreamResult&& result);
     /// A push from the API (or any server-originated message).
     SendStatus sendMessageInLoop(const std::string& payload, bool binary);
@@ -149,6 +168,8 @@ private:
     void dropInLoop(const std::string& cause);
     void closeSocketInLoop();
     void updateEventsInLoop();
+    /// When the next ping is due (ms), from the last read or ping; pingMs > 0.
+    std::int64_t pingDueMs(std::int64_t pingMs) const;
 
     EventLoop& loop_;
     const std::uint64_t id_;

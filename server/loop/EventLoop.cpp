@@ -5,6 +5,7 @@
 #include "server/metrics/Metrics.h"
 #include "server/upstream/UpstreamEndpoint.h"
 #include "server/codec/Handshake.h"
+#include "common/Config.h"
 
 #include <Poco/Logger.h>
 #include <Poco/Net/SocketAddress.h>
@@ -30,15 +31,16 @@ namespace {
 constexpr std::uint64_t kWakeTag = 1;
 constexpr std::uint64_t kListenTag = 2;
 constexpr std::uint64_t kFirstConnectionId = 16;
-constexpr int kSweepIntervalMs = 250;
 constexpr int kMaxAcceptsPerWakeup = 512;
 constexpr int kAcceptPauseMs = 100; // out of descriptors: look again this much later
 } // namespace
 
 EventLoop::EventLoop(int index, LoopContext& context, int listenFd)
-    : index_(index), context_(context), listenFd_(listenFd), readBuffer_(new char[kReadBufferSize]),
-      groups_(context.groups)
+    : index_(index), context_(context), listenFd_(listenFd), timers_(monotonicMs()),
+      readBuffer_(new char[kReadBufferSize]), groups_(context.groups)
 {
+    timingKeys_ = {context.config.getInt(KeyId::LimitsHandshakeTimeoutMs), context.config.getInt(KeyId::LimitsIdleTimeoutMs),
+                   context.config.getInt(KeyId::LimitsPingIntervalMs), context.config.getInt(KeyId::LimitsCloseTimeoutMs)};
     upstream_ = std::make_unique<UpstreamPool>(
         *this, context.upstream, context.registry, (static_cast<std::uint64_t>(index) << 56) | kUpstreamTag,
         [this](ClientSession& s, UpstreamResult&& r) { deliverInLoop(s, std::move(r)); });
@@ -115,17 +117,15 @@ void EventLoop::run()
 {
     threadId_ = std::this_thread::get_id();
     nowMs_ = monotonicMs();
-    lastSweepMs_ = nowMs_;
     constexpr int kMaxEvents = 256;
     epoll_event events[kMaxEvents];
     while (!quit_.load()) {
-        int timeout = acceptPausedUntilMs_ != 0
-                          ? 20
-                          : static_cast<int>(std::max<std::int64_t>(0, lastSweepMs_ + kSweepIntervalMs - nowMs_));
-        int next = upstream_->msUntilDeadlineInLoop(nowMs_);
-        if (next >= 0 && next < timeout) timeout = next;
+        int timeout = acceptPausedUntilMs_ != 0 ? 20 : -1;
+        for (int next : {timers_.msUntilNext(nowMs_), upstream_->msUntilDeadlineInLoop(nowMs_)})
+            if (next >= 0 && (timeout < 0 || next < timeout)) timeout = next;
         int n = ::epoll_wait(epollFd_, events, kMaxEvents, timeout);
         nowMs_ = monotonicMs();
+        turns_.fetch_add(1, std::memory_order_relaxed);
         if (n < 0 && errno != EINTR) {
             Poco::Logger::get("ws2api").error("loop %d: epoll_wait: %s", index_, std::string(std::strerror(errno)));
             break;
@@ -148,10 +148,10 @@ void EventLoop::run()
         }
         upstream_->onTimeInLoop(nowMs_);
         if (acceptPausedUntilMs_ != 0 && nowMs_ >= acceptPausedUntilMs_) resumeAcceptingInLoop();
-        if (nowMs_ - lastSweepMs_ >= kSweepIntervalMs) {
-            lastSweepMs_ = nowMs_;
-            sweepInLoop();
-        }
+        checkTimingKeysInLoop();
+        std::size_t fired = timers_.advance(
+            nowMs_, [this](TimerWheel::Entry& e) { static_cast<Connection&>(e).onTimerInLoop(nowMs_); });
+        if (fired) timersFired_.fetch_add(fired, std::memory_order_relaxed);
         for (std::uint64_t id : released_) connections_.erase(id);
         released_.clear();
         upstream_->collectInLoop();
@@ -414,9 +414,55 @@ Connection* EventLoop::findConnectionInLoop(std::uint64_t id)
     return it == connections_.end() ? nullptr : it->second.get();
 }
 
-void EventLoop::sweepInLoop()
+EventLoop::RankedConnections EventLoop::rankConnectionsInLoop(const ConnectionQuery& query, std::size_t keep,
+                                                             std::int64_t wallOffsetMs) const
 {
-    for (auto& entry : connections_) entry.second->onSweepInLoop(nowMs_);
+    auto startsWith = [](const std::string& s, const std::string& prefix) {
+        return s.compare(0, prefix.size(), prefix) == 0;
+    };
+    // 16 bytes per matching connection; strings are copied for the kept ones only.
+    std::vector<std::pair<std::int64_t, const Connection*>> ranked;
+    forEachConnectionInLoop([&](const Connection& c) {
+        if (c.state() != Connection::State::Open) return;
+        if (!query.idPrefix.empty() && !startsWith(c.clientIdInLoop(), query.idPrefix)) return;
+        if (!query.remotePrefix.empty() && !startsWith(c.peerInLoop(), query.remotePrefix)) return;
+        ranked.emplace_back(c.sortKeyInLoop(query), &c);
+    });
+    RankedConnections part;
+    part.matched = ranked.size();
+    const std::size_t n = std::min(keep, ranked.size());
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n), ranked.end(),
+                      [&](const auto& a, const auto& b) {
+                          return query.before(a.first, a.second->clientIdInLoop(), b.first, b.second->clientIdInLoop());
+                      });
+    part.best.resize(n);
+    for (std::size_t i = 0; i < n; ++i) ranked[i].second->infoInLoop(part.best[i], wallOffsetMs);
+    return part;
+}
+
+void EventLoop::checkTimingKeysInLoop()
+{
+    const Config& cfg = context_.config;
+    const std::array<std::int64_t, 4> now = {
+        cfg.getInt(KeyId::LimitsHandshakeTimeoutMs), cfg.getInt(KeyId::LimitsIdleTimeoutMs),
+        cfg.getInt(KeyId::LimitsPingIntervalMs), cfg.getInt(KeyId::LimitsCloseTimeoutMs)};
+    if (now == timingKeys_) return;
+    timingKeys_ = now;
+    rearmPasses_.fetch_add(1, std::memory_order_relaxed);
+    for (auto& entry : connections_) entry.second->rearmTimerInLoop();
+}
+
+std::uint64_t EventLoop::adoptDetachedInLoop(std::shared_ptr<ClientSession> session)
+{
+    assertInLoopThread();
+    std::uint64_t id = nextId_++;
+    session->loop = this;
+    session->connId = id;
+    auto conn = std::make_unique<Connection>(*this, id, -1, "127.0.0.1");
+    conn->openDetachedInLoop(std::move(session));
+    connections_.emplace(id, std::move(conn));
+    connectionCount_.fetch_add(1, std::memory_order_relaxed);
+    return id;
 }
 
 void EventLoop::stopAcceptingInLoop()

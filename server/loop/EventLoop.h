@@ -19,14 +19,20 @@
 // and the request queues of its sessions. Their sockets are in the same epoll
 // set (tagged with kUpstreamTag), so a message never leaves its loop.
 //
-// Timers: one model for the loop, chosen for what it holds. Client
-// connections are swept every 250 ms (handshake, idle, ping and close
-// deadlines are coarse by nature); upstream requests keep exact deadlines in
-// the pool's ordered list, and epoll_wait sleeps no longer than the earliest.
+// Timers: one model for the loop, chosen for what it holds. Each client
+// connection has one timer in the loop's TimerWheel (O(1) to arm, move and
+// cancel, intrusive), armed for its earliest deadline (handshake, close, next
+// ping or idle timeout) and re-armed lazily when it fires, so a loop turn
+// costs the timers that are due, never a pass over every connection.
+// Upstream requests keep exact deadlines in the pool's ordered list. epoll_wait
+// sleeps no longer than the earliest of both; a loop with no timers due sleeps
+// until an event (at most ~1 s while the wheel holds far timers).
 #include "server/loop/Connection.h"
 #include "server/loop/LoopContext.h"
+#include "server/loop/TimerWheel.h"
 #include "server/upstream/UpstreamPool.h"
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -93,6 +99,13 @@ public:
     {
         for (const auto& entry : connections_) fn(static_cast<const Connection&>(*entry.second));
     }
+    /// The loop's share of a connection list page: how many open connections
+    /// match `query`'s filters, and the first `keep` of them in its order.
+    struct RankedConnections {
+        std::size_t matched = 0;
+        std::vector<ConnectionInfo> best;
+    };
+    RankedConnections rankConnectionsInLoop(const ConnectionQuery& query, std::size_t keep, std::int64_t wallOffsetMs) const;
     void updateEventsInLoop(Connection& c, std::uint32_t events);
     /// Adds/changes a descriptor of this loop's upstream pool in the epoll set.
     bool watchFdInLoop(int fd, std::uint64_t tag, std::uint32_t events);
@@ -111,6 +124,23 @@ public:
     /// A rate-limited warning about an API answer's group headers.
     void logGroupProblemInLoop(const std::string& clientId, const std::string& problem);
     std::int64_t nowMs() const { return nowMs_; }
+    /// The connections' timers (loop thread only).
+    TimerWheel& timers() { return timers_; }
+    /// Benchmarks only (bench/TimerBench): adds an open connection without a
+    /// socket for `session` (see Connection::openDetachedInLoop); returns its id.
+    std::uint64_t adoptDetachedInLoop(std::shared_ptr<ClientSession> session);
+
+    /// What the loop did since it started (any thread; relaxed).
+    struct Stats {
+        std::uint64_t turns = 0;       ///< epoll_wait returns
+        std::uint64_t timersFired = 0; ///< connection timers that fired
+        std::uint64_t rearmPasses = 0; ///< passes over every connection after a timing key changed
+    };
+    Stats stats() const
+    {
+        return {turns_.load(std::memory_order_relaxed), timersFired_.load(std::memory_order_relaxed),
+                rearmPasses_.load(std::memory_order_relaxed)};
+    }
     /// Scratch buffer for reads, shared by the loop's connections.
     char* readBuffer() { return readBuffer_.get(); }
     static constexpr std::size_t kReadBufferSize = 64 * 1024;
@@ -123,7 +153,10 @@ private:
     /// Takes over a client socket accepted by this or another loop.
     void adoptInLoop(int fd, std::string peer);
     void runTasksInLoop();
-    void sweepInLoop();
+    /// A limits.*_timeout_ms or ping_interval_ms value changed: every
+    /// connection re-arms (once per change; a shorter limit must not wait for
+    /// timers armed under the old one).
+    void checkTimingKeysInLoop();
     void deliverInLoop(ClientSession& session, UpstreamResult&& result);
     void refuse(int fd, const std::string& response);
     void pauseAcceptingInLoop();
@@ -148,12 +181,16 @@ private:
     std::mutex tasksMutex_;
     std::vector<std::function<void()>> tasks_;
 
+    TimerWheel timers_; ///< before connections_: a Connection cancels its timer when destroyed
+    std::array<std::int64_t, 4> timingKeys_{}; ///< handshake, idle, ping, close as the timers were armed
+    std::atomic<std::uint64_t> turns_{0};
+    std::atomic<std::uint64_t> timersFired_{0};
+    std::atomic<std::uint64_t> rearmPasses_{0};
     std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
     std::vector<std::uint64_t> released_;
     std::atomic<std::size_t> connectionCount_{0};
     std::uint64_t nextId_;
     std::int64_t nowMs_ = 0;
-    std::int64_t lastSweepMs_ = 0;
     std::int64_t acceptPausedUntilMs_ = 0; ///< listening socket taken out of epoll until then (0 = watched)
     std::int64_t lastAcceptLogMs_ = -1000000;
     std::int64_t lastIdleTrimMs_ = -1000000;

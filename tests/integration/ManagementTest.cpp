@@ -119,6 +119,7 @@ class ManagementTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(connectionsArePagedFilteredAndSorted);
     CPPUNIT_TEST(pushAndDisconnectAreDeliveredAndAudited);
     CPPUNIT_TEST(configIsValidatedStoredAndAppliedLive);
+    CPPUNIT_TEST(shorterTimeoutsApplyToOpenConnections);
     CPPUNIT_TEST(cliChangesReachARunningServer);
     CPPUNIT_TEST(storedValuesApplyAtStartButCommandLineWins);
     CPPUNIT_TEST(badRequestsGetJsonErrors);
@@ -365,6 +366,54 @@ public:
                                 .json();
         CPPUNIT_ASSERT_EQUAL(1u, static_cast<unsigned>(paged->getArray("entries")->size()));
         CPPUNIT_ASSERT_EQUAL(0, bridge.terminate());
+    }
+
+    void shorterTimeoutsApplyToOpenConnections()
+    {
+        // Connections armed their timers under the defaults (ping 20 s, idle
+        // 60 s: next event 15-20 s after connecting). A live change to shorter
+        // ones re-arms every connection at once, so a silent client is pinged
+        // and closed about a second later, not when the old timers would fire.
+        FakeUpstream upstream;
+        TempDb db;
+        std::string token = createToken(db.path, "erin");
+        BridgeProcess bridge(withDb(upstream, db.path));
+        OutputOnFailure dump(bridge);
+        TestClient alive; // answers pings while it reads
+        CPPUNIT_ASSERT_EQUAL(101, alive.connect(bridge.publicPort(), "/alive"));
+        TestClient silent;
+        silent.setAnswerPings(false);
+        CPPUNIT_ASSERT_EQUAL(101, silent.connect(bridge.publicPort(), "/silent"));
+        auto start = Clock::now();
+        auto put = [&](const std::string& key, const std::string& value) {
+            Answer set = call(bridge.internalPort(), "PUT", "/api/v1/config/" + key, token, "{\"value\":" + value + "}");
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(set.body, std::string("live"), set.json()->getValue<std::string>("applied"));
+        };
+        put("limits.ping_interval_ms", "300");
+        auto readAlive = [&](int ms) {
+            WsEvent a = alive.next(ms);
+            CPPUNIT_ASSERT_MESSAGE(show(a), a.type == WsEvent::Timeout || a.type == WsEvent::Pong || a.type == WsEvent::Ping);
+        };
+        for (auto t = Clock::now(); msSince(t) < 1000;) readAlive(50); // alive answers the new pings
+        put("limits.idle_timeout_ms", "1000");
+        int pings = 0;
+        WsEvent e;
+        while (msSince(start) < 10000) {
+            e = silent.next(50);
+            if (e.type == WsEvent::Ping) ++pings;
+            else if (e.type != WsEvent::Timeout) break;
+            readAlive(20);
+        }
+        const long long took = msSince(start);
+        CPPUNIT_ASSERT_EQUAL(std::string("Close:1001"), show(e));
+        // The bound tells the two behaviours apart: re-armed now vs timers armed for 15-20 s.
+        CPPUNIT_ASSERT_MESSAGE("closed " + std::to_string(took) + " ms after the change", took < 8000);
+        CPPUNIT_ASSERT_MESSAGE("pings before the close: " + std::to_string(pings), pings >= 1);
+        // The client that answers its pings stays open.
+        for (auto t = Clock::now(); msSince(t) < 1500;) readAlive(50);
+        alive.sendText("still here");
+        CPPUNIT_ASSERT_EQUAL(std::string("Text:still here"), show(alive.nextMessage()));
+        CPPUNIT_ASSERT_EQUAL(1.0, waitForMetric(bridge.internalPort(), "idle_timeouts_total", 1));
     }
 
     void configIsValidatedStoredAndAppliedLive()
