@@ -45,6 +45,10 @@ enum class KeyId : int {
     ReconcileIntervalMs,
     ReconcileUrl,
     UpstreamMaxConnections,
+    CompressionMode,
+    CompressionThresholdBytes,
+    CompressionWindowBits,
+    CompressionMemLevel,
     Count
 };
 

@@ -7,13 +7,16 @@
 // Thread rules: every method runs on the owning EventLoop's thread
 // (the *InLoop suffix); other threads reach a connection only through
 // EventLoop::post() and its id. Owned by its EventLoop.
+#include "server/codec/Deflater.h"
 #include "server/codec/FrameParser.h"
+#include "server/codec/PerMessageDeflate.h"
 #include "server/upstream/ClientSession.h"
 #include "server/upstream/UpstreamTypes.h"
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ws2api {
@@ -95,6 +98,18 @@ public:
     void onUpstreamResultInLoop(UpstreamResult&& result);
     /// A push from the API (or any server-originated message).
     SendStatus sendMessageInLoop(const std::string& payload, bool binary);
+    /// The bytes to queue for this connection for one message: a frame,
+    /// compressed when permessage-deflate was negotiated and the message is
+    /// over compression.threshold_bytes. Counts the compression counters.
+    /// Connections of one loop with the same non-zero frameKeyInLoop() get
+    /// the same bytes for the same message (shared compressor), so a push to
+    /// many of them may encode once and queue copies.
+    std::string encodeMessageInLoop(std::string_view payload, bool binary);
+    /// 0: frames are never compressed; 9..15: compressed by the loop's shared
+    /// deflater of that window (identical bytes for equal keys); kOwnContext:
+    /// this connection's own compressor (context takeover): encode per connection.
+    static constexpr std::uint32_t kOwnContext = 0xFFFFFFFFu;
+    std::uint32_t frameKeyInLoop() const;
     /// Starts the closing handshake: close frame with code/reason, DELETE with `cause`.
     void closeInLoop(std::uint16_t code, const std::string& reason, const std::string& cause);
     /// Server shutdown: 1001 for open clients, 503 for handshakes.
@@ -132,6 +147,8 @@ private:
     void dropInLoop(const std::string& cause);
     void closeSocketInLoop();
     void updateEventsInLoop();
+    /// The compressor for this connection's messages, nullptr when they go uncompressed.
+    codec::Deflater* deflaterInLoop();
 
     EventLoop& loop_;
     const std::uint64_t id_;
@@ -161,6 +178,15 @@ private:
     std::string offeredProtocols_;
     std::shared_ptr<ClientSession> session_;
     std::unique_ptr<codec::FrameParser> parser_; ///< created when the connection opens
+
+    // permessage-deflate: the agreement, and the streams this connection owns
+    // (dedicated mode with context takeover only; otherwise the loop's
+    // SharedCompression serves it and these stay empty).
+    bool deflateOn_ = false;
+    codec::DeflateParams deflate_{};
+    std::string extensionsAnswer_; ///< Sec-WebSocket-Extensions for the 101, until it is sent
+    std::unique_ptr<codec::Deflater> deflater_;
+    std::unique_ptr<codec::Inflater> inflater_;
 
     // Outbound queue: out_[outHead_] is partly sent up to outOffset_.
     std::vector<std::string> out_;

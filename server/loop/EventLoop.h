@@ -23,6 +23,7 @@
 // connections are swept every 250 ms (handshake, idle, ping and close
 // deadlines are coarse by nature); upstream requests keep exact deadlines in
 // the pool's ordered list, and epoll_wait sleeps no longer than the earliest.
+#include "server/codec/SharedCompression.h"
 #include "server/loop/Connection.h"
 #include "server/loop/LoopContext.h"
 #include "server/upstream/UpstreamPool.h"
@@ -85,6 +86,8 @@ public:
     /// Called by a connection whose socket is closed; it is destroyed after the current events.
     void releaseInLoop(Connection& c);
     std::int64_t nowMs() const { return nowMs_; }
+    /// The loop's permessage-deflate streams without context takeover (shared mode).
+    codec::SharedCompression& compressionInLoop() { return compression_; }
     /// Scratch buffer for reads, shared by the loop's connections.
     char* readBuffer() { return readBuffer_.get(); }
     static constexpr std::size_t kReadBufferSize = 64 * 1024;
@@ -133,6 +136,7 @@ private:
     std::int64_t lastIdleTrimMs_ = -1000000;
     std::uint64_t suppressedAcceptLogs_ = 0;
     std::unique_ptr<char[]> readBuffer_;
+    codec::SharedCompression compression_; ///< zlib state made on first use (see SharedCompression.h)
     std::unique_ptr<UpstreamPool> upstream_; ///< after readBuffer_: its destructor closes sockets only
 };
 
