@@ -51,16 +51,14 @@ Inflater::Result Inflater::inflate(std::string_view compressed, std::string& out
         ended_ = false;
     }
     Result result = Result::Ok;
-    if (!run(reinterpret_cast<const unsigned char*>(compressed.data()), compressed.size(), out, maxBytes, result,
-             false))
+    if (!run(reinterpret_cast<const unsigned char*>(compressed.data()), compressed.size(), out, maxBytes, result))
         return result;
     if (ended_) return Result::Ok; // a final block ended the message: the tail is not part of it
-    run(kTail, sizeof kTail, out, maxBytes, result, true);
+    run(kTail, sizeof kTail, out, maxBytes, result);
     return result;
 }
 
-bool Inflater::run(const unsigned char* in, std::size_t size, std::string& out, std::size_t maxBytes, Result& result,
-                   bool tail)
+bool Inflater::run(const unsigned char* in, std::size_t size, std::string& out, std::size_t maxBytes, Result& result)
 {
     zs_.next_in = const_cast<Bytef*>(in);
     zs_.avail_in = static_cast<uInt>(size);
@@ -79,11 +77,8 @@ bool Inflater::run(const unsigned char* in, std::size_t size, std::string& out, 
             return false;
         }
         if (rc == Z_STREAM_END) {
-            if (zs_.avail_in != 0 && !tail) {
-                error_ = "data after the final deflate block";
-                result = Result::BadData;
-                return false;
-            }
+            // A final block ends the message; what follows it is not decompressed
+            // (RFC 7692 7.2.2; its 7.2.3.4 example has a byte after the block).
             ended_ = true;
             if (takeover_) {
                 // The client may still refer to this message's bytes: start the next

@@ -24,7 +24,7 @@ public:
     enum class Result : unsigned char {
         Ok,
         TooBig,  ///< more than maxBytes decompressed: stopped there
-        BadData, ///< not valid DEFLATE (or data after a final block): error() says why
+        BadData, ///< not valid DEFLATE: error() says why
     };
 
     /// windowBits 8..15: the window the peer's compressor may use.
@@ -46,8 +46,7 @@ public:
 private:
     bool init();
     /// Feeds `in` to the stream; false when done early (TooBig/BadData in result).
-    bool run(const unsigned char* in, std::size_t size, std::string& out, std::size_t maxBytes, Result& result,
-             bool tail);
+    bool run(const unsigned char* in, std::size_t size, std::string& out, std::size_t maxBytes, Result& result);
 
     z_stream zs_{};
     const int windowBits_;
