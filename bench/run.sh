@@ -6,6 +6,7 @@
 #   bench/run.sh                 # all scenarios (about 5 minutes)
 #   bench/run.sh closed ramp     # some of them: closed | ramp | connect | limit | multi | management
 #   bench/run.sh deflate-memory  # bytes per connection with permessage-deflate off/shared/dedicated (not in the default set)
+#   bench/run.sh deflate-ratio   # compression ratio and CPU per message, ws2api's codec vs Node ws (not in the default set)
 #
 #   bench/run.sh compare         # the comparison scenarios (issue 17), each against
 #                                # ws2api and then the bridge in $GO_BRIDGE, same box, same API:
@@ -231,6 +232,12 @@ for s in $SCENARIOS; do
                 | tr '\n' ' ' | tee -a "$RESULTS"; echo | tee -a "$RESULTS"
             stop_bridge $BRIDGE_PID
         done ;;
+    deflate-ratio)
+        # Ratio and CPU per message on 2,000 realistic JSON messages (200-2,000 bytes, chat and
+        # ticker), ws2api's codec against Node's ws (tests/node: npm ci), same box, same run.
+        node "$ROOT/bench/deflate-messages.js" "$WORK/messages.txt" 2000
+        "$BUILD/bench/ws2api-deflate-bench" "$WORK/messages.txt" 10 | tee -a "$RESULTS"
+        node "$ROOT/bench/deflate-node.js" "$WORK/messages.txt" 10 | tee -a "$RESULTS" ;;
     management)
         # Management calls while 19,000 clients are connected and talking: how
         # long a console waits for a page of the connection list, and whether
