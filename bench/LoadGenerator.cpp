@@ -1,5 +1,8 @@
 #include "bench/LoadGenerator.h"
 
+#include "server/codec/Deflater.h"
+#include "server/codec/Inflater.h"
+
 #include "server/codec/FrameWriter.h"
 
 #include <arpa/inet.h>
@@ -53,6 +56,7 @@ struct LoadGenerator::Client : codec::FrameHandler {
     std::string in;  ///< handshake answer
     std::string out; ///< bytes the socket did not take yet
     codec::FrameParser parser{16 * 1024 * 1024, false};
+    std::unique_ptr<codec::Inflater> inflater; ///< --deflate: zlib state made on the first compressed reply
     // Replies come back in order (the bridge guarantees it), so a ring of
     // send times matches them.
     std::int64_t sentAt[8]{};
@@ -87,6 +91,20 @@ LoadGenerator::LoadGenerator(const BenchOptions& options, std::size_t first, std
     std::sort(ring_.begin(), ring_.end());
     message_ = "m";
     message_.resize(std::max<std::size_t>(1, options_.messageBytes), 'x');
+    if (!options_.deflateOffer.empty()) {
+        for (auto& c : clients_) {
+            c->inflater = std::make_unique<codec::Inflater>(15, true);
+            c->parser.setInflater(c->inflater.get());
+        }
+    }
+    if (options_.compressMessages) {
+        // One compressed form for every client: a stream without history is
+        // valid whatever the agreement says about context takeover.
+        codec::Deflater d(15, 8, false);
+        std::string packed;
+        d.compress(message_, packed);
+        message_.swap(packed);
+    }
 }
 
 LoadGenerator::~LoadGenerator()
@@ -158,7 +176,9 @@ void LoadGenerator::startConnect(std::size_t i)
     ev.data.u64 = i;
     ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, c.fd, &ev);
     c.in = "GET /" + id + " HTTP/1.1\r\nHost: " + target.first + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+           (options_.deflateOffer.empty() ? std::string() : "Sec-WebSocket-Extensions: " + options_.deflateOffer + "\r\n") +
+           "\r\n";
 }
 
 void LoadGenerator::writeOut(std::size_t i, const std::string& bytes)
@@ -193,7 +213,7 @@ void LoadGenerator::sendMessage(std::size_t i)
     c.sentAt[(c.head + c.outstanding) % 8] = nowUs_;
     ++c.outstanding;
     ++counters_.sent;
-    writeOut(i, codec::FrameWriter::frame(codec::Opcode::Text, message_, true, mask));
+    writeOut(i, codec::FrameWriter::frame(codec::Opcode::Text, message_, true, mask, options_.compressMessages));
 }
 
 void LoadGenerator::onReply(Client& c, const std::string& payload)

@@ -28,6 +28,10 @@ struct BenchOptions {
     int maxRunS = 600;           ///< hard bound on the whole run
     int lateMs = 5000;           ///< a reply slower than this counts as `late`
     std::string errorPrefix = "{\"error\""; ///< a reply starting with this is the bridge's error message
+    /// permessage-deflate: Sec-WebSocket-Extensions offer ("" = none); replies with
+    /// RSV1 are inflated (per client, with the window kept: works for every mode).
+    std::string deflateOffer;
+    bool compressMessages = false; ///< send the message compressed (once, without context), RSV1 set
     int gateFd = -1;             ///< >= 0: after the ramp, wait for a 'G' on this fd before the traffic window
 };
 

@@ -35,7 +35,9 @@ void usage()
                  "       [--interval-ms T] [--duration S] [--ramp-rate R] [--max-connecting N] [--sources K]\n"
                  "       [--message-bytes B] [--expect TEXT] [--id-prefix P] [--bridge-pid PID[,PID...]]\n"
                  "       [--label NAME] [--results FILE] [--max-run S] [--procs N] [--late-ms T]\n"
-                 "       [--error-prefix TEXT] [--api-pid PID[,PID...]]\n"
+                 "       [--error-prefix TEXT] [--api-pid PID[,PID...]] [--deflate OFFER] [--compressed-messages]\n"
+                 "--deflate: offer permessage-deflate (e.g. 'permessage-deflate; client_max_window_bits'), inflate\n"
+                 "compressed replies; --compressed-messages: send the messages compressed (RSV1).\n"
                  "Replies: empty frame -> empty; starting with --error-prefix (default {\"error\") -> error_replies;\n"
                  "other than --expect -> unexpected; slower than --late-ms (default 5000) -> late; not back\n"
                  "within late-ms + 1 s after the window -> missing. bridge_cpu_us_per_msg = bridge utime+stime\n"
@@ -170,6 +172,8 @@ int main(int argc, char** argv)
             else if (a == "--procs") minProcs = std::stoul(value());
             else if (a == "--late-ms") o.lateMs = std::stoi(value());
             else if (a == "--error-prefix") o.errorPrefix = value();
+            else if (a == "--deflate") o.deflateOffer = value();
+            else if (a == "--compressed-messages") o.compressMessages = true;
             else if (a == "--api-pid") {
                 for (const auto& p : split(value(), ',')) apiPids.push_back(std::stoi(p));
             }

@@ -5,6 +5,8 @@
 #
 #   bench/run.sh                 # all scenarios (about 5 minutes)
 #   bench/run.sh closed ramp     # some of them: closed | ramp | connect | limit | multi | management
+#   bench/run.sh deflate-memory  # bytes per connection with permessage-deflate off/shared/dedicated (not in the default set)
+#   bench/run.sh deflate-ratio   # compression ratio and CPU per message, ws2api's codec vs Node ws (not in the default set)
 #
 #   bench/run.sh timers          # per-process scaling: 10k/100k/1M connections in one loop,
 #                                # no sockets (ws2api-timer-bench; extra arguments go to it)
@@ -275,6 +277,30 @@ for s in $SCENARIOS; do
         "$BENCH" --target "$targets" --clients 95000 --mode ramp --interval-ms 10000 --duration 60 --ramp-rate 5000 \
             --sources 32 --expect pong --bridge-pid "$bpids" --label multi-6x95000 --results "$RESULTS" --max-run 900
         for p in $(echo "$bpids" | tr ',' ' '); do stop_bridge "$p"; done ;;
+    deflate-memory)
+        # Bytes per connection with permessage-deflate (docs/COMPRESSION.md): 19,000
+        # clients x 1 message per 10 s, each offering permessage-deflate and sending
+        # its message compressed; the bridge compresses every reply (threshold 0).
+        # off (offer declined, messages sent plain) / shared / dedicated per window.
+        for spec in "off" "shared" "dedicated 9" "dedicated 12" "dedicated 15"; do
+            set -- $spec
+            mode=$1; bits=${2:-15}
+            if [ "$mode" = off ]; then flags=""; else flags="--compressed-messages"; fi
+            start_bridge 7101 7102 --set compression.mode=$mode --set compression.window_bits=$bits \
+                --set compression.threshold_bytes=0
+            "$BENCH" --target 127.0.0.1:7101 --clients 19000 --mode ramp --interval-ms 10000 --duration 30 \
+                --ramp-rate 5000 --expect pong --deflate "permessage-deflate; client_max_window_bits" $flags \
+                --bridge-pid $BRIDGE_PID --label deflate-$mode-w$bits-19000x30s --results "$RESULTS"
+            curl -s http://127.0.0.1:7102/ | grep -E '^(compression_connections|compressed_messages_(in|out)|compressed_out_(plain|wire)_bytes|protocol_errors)_total' \
+                | tr '\n' ' ' | tee -a "$RESULTS"; echo | tee -a "$RESULTS"
+            stop_bridge $BRIDGE_PID
+        done ;;
+    deflate-ratio)
+        # Ratio and CPU per message on 2,000 realistic JSON messages (200-2,000 bytes, chat and
+        # ticker), ws2api's codec against Node's ws (tests/node: npm ci), same box, same run.
+        node "$ROOT/bench/deflate-messages.js" "$WORK/messages.txt" 2000
+        "$BUILD/bench/ws2api-deflate-bench" "$WORK/messages.txt" 10 | tee -a "$RESULTS"
+        node "$ROOT/bench/deflate-node.js" "$WORK/messages.txt" 10 | tee -a "$RESULTS" ;;
     management)
         # Management calls while 19,000 clients are connected and talking: how
         # long a console waits for a page of the connection list, and whether

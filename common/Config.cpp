@@ -82,6 +82,10 @@ bool Config::validate(const KeyInfo& key, std::string_view value, std::string& e
             error = std::string(key.name) + ": must be close or drop";
             return false;
         }
+        if (key.id == KeyId::CompressionMode && value != "off" && value != "shared" && value != "dedicated") {
+            error = std::string(key.name) + ": must be off, shared or dedicated";
+            return false;
+        }
         if (key.id == KeyId::UpstreamErrorPolicy && value != "message" && value != "close") {
             error = std::string(key.name) + ": must be message or close";
             return false;

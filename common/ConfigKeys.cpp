@@ -105,6 +105,21 @@ const KeyInfo kKeys[kKeyCount] = {
      "new clients over them. Each needs its own internal listener and cluster.peers naming the others, so pushes "
      "find the client; a ClientId that reconnects to another process does not replace its old session "
      "(docs/SCALING.md). Off: a second bridge on a port in use fails to start."},
+    {KeyId::CompressionMode, "compression.mode", KeyType::String, 1, 16, "off", true,
+     "permessage-deflate (RFC 7692) for clients that offer it: 'off' (declined), 'shared' (no context takeover "
+     "either way: one compressor per event loop serves all its connections, an idle connection holds no zlib "
+     "memory) or 'dedicated' (context takeover, best ratio, ~(2^(window_bits+2) + 2^(mem_level+9)) + "
+     "2^window_bits bytes of zlib state per connection that sends and receives). Applies to connections "
+     "opened after a change."},
+    {KeyId::CompressionThresholdBytes, "compression.threshold_bytes", KeyType::Int, 0, 256 * kMiB, "128", true,
+     "Messages to a client shorter than this go uncompressed (small messages gain little and cost CPU)."},
+    {KeyId::CompressionWindowBits, "compression.window_bits", KeyType::Int, 9, 15, "15", true,
+     "Largest LZ77 window (2^N bytes) the bridge compresses with, and in dedicated mode the largest it lets "
+     "a client use (client_max_window_bits), for connections opened after a change."},
+    {KeyId::CompressionMemLevel, "compression.mem_level", KeyType::Int, 1, 9, "8", true,
+     "zlib memLevel of the bridge's compressors (1 = least memory, 9 = fastest): per connection in dedicated "
+     "mode (connections opened after a change), per event loop in shared mode (taken when a loop first "
+     "compresses)."},
 };
 } // namespace
 

@@ -48,6 +48,10 @@ enum class KeyId : int {
     GroupsMaxPerClient,
     GroupsMaxMembers,
     ServerReusePort,
+    CompressionMode,
+    CompressionThresholdBytes,
+    CompressionWindowBits,
+    CompressionMemLevel,
     Count
 };
 

@@ -282,19 +282,16 @@ Bridge::PendingGroupPush Bridge::startGroupPush(const std::string& group, const 
     pending.deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
     if (!group.empty() && groups_.count(group) == 0) return pending; // nobody here: no loop is bothered
     // Server frames are not masked, so every recipient gets the same bytes.
-    auto frame = std::make_shared<const std::string>(
-        codec::FrameWriter::frame(binary ? codec::Opcode::Binary : codec::Opcode::Text, body));
+    auto message = std::make_shared<const GroupMessage>(
+        GroupMessage{body, binary, codec::FrameWriter::frame(binary ? codec::Opcode::Binary : codec::Opcode::Text, body)});
     std::vector<std::uint64_t> exclude; // connection ids: unique across loops
     for (const std::string& id : excludeIds)
         if (std::shared_ptr<ClientSession> s = registry_.find(id)) exclude.push_back(s->connId);
-    const std::size_t payloadBytes = body.size();
     for (auto& loop : loops_) {
         auto p = std::make_shared<std::promise<GroupDelivery>>();
         pending.parts_.push_back(p->get_future());
         EventLoop* l = loop.get();
-        l->post([l, p, group, frame, payloadBytes, exclude] {
-            p->set_value(l->pushToGroupInLoop(group, frame, payloadBytes, exclude));
-        });
+        l->post([l, p, group, message, exclude] { p->set_value(l->pushToGroupInLoop(group, message, exclude)); });
     }
     return pending;
 }

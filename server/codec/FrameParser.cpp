@@ -61,11 +61,24 @@ bool FrameParser::headerComplete()
     const std::size_t lengthEnd = 2 + extendedLengthBytes(b1);
 
     if (headerHave_ == 2) {
-        if (b0 & 0x70) {
+        const unsigned op = b0 & 0x0F;
+        if (b0 & 0x30) {
             fail(CloseCode::ProtocolError, "reserved bits set");
             return false;
         }
-        const unsigned op = b0 & 0x0F;
+        if (b0 & 0x40) {
+            // RSV1 = "compressed" (RFC 7692 6): only when negotiated, only on the
+            // first frame of a data message.
+            const char* why = !inflater_                ? "reserved bits set"
+                              : op == 0x0               ? "RSV1 set on a continuation frame"
+                              : (op & 0x08) != 0        ? "RSV1 set on a control frame"
+                                                        : nullptr;
+            if (why) {
+                compressionError_ = inflater_ != nullptr;
+                fail(CloseCode::ProtocolError, why);
+                return false;
+            }
+        }
         if (!(op <= 0x2 || (op >= 0x8 && op <= 0xA))) {
             fail(CloseCode::ProtocolError, "reserved opcode");
             return false;
@@ -120,8 +133,11 @@ bool FrameParser::headerComplete()
         }
         // The limit is checked before any payload is buffered. message_ can exceed
         // the limit if the handler lowered it mid-message, hence the first test.
-        if (!isControl(opcode_) &&
-            (message_.size() > maxMessageBytes_ || len > maxMessageBytes_ - message_.size())) {
+        // A compressed message is bounded here by its compressed size, and by its
+        // decompressed size while it is inflated.
+        const bool compressed = opcode_ == Opcode::Continuation ? messageCompressed_ : (b0 & 0x40) != 0;
+        const std::size_t limit = compressed ? compressedLimit(maxMessageBytes_) : maxMessageBytes_;
+        if (!isControl(opcode_) && (message_.size() > limit || len > limit - message_.size())) {
             fail(CloseCode::MessageTooBig, "message too big");
             return false;
         }
@@ -137,6 +153,7 @@ bool FrameParser::headerComplete()
     if (opcode_ == Opcode::Text || opcode_ == Opcode::Binary) {
         inMessage_ = true;
         messageBinary_ = opcode_ == Opcode::Binary;
+        messageCompressed_ = (header_[0] & 0x40) != 0;
         message_.clear();
         utf8_.reset();
     }
@@ -173,7 +190,7 @@ FrameParser::Status FrameParser::feed(const char* data, std::size_t size, FrameH
             if (masked_) applyMask(&dst[offset], n, mask_, payloadHave_);
             payloadHave_ += n;
             p += n;
-            if (!control && !messageBinary_ && !utf8_.feed(dst.data() + offset, n))
+            if (!control && !messageBinary_ && !messageCompressed_ && !utf8_.feed(dst.data() + offset, n))
                 return fail(CloseCode::InvalidPayload, "invalid UTF-8 in text message");
         }
         if (payloadHave_ < payloadLength_) return status_;
@@ -215,14 +232,35 @@ FrameParser::Status FrameParser::finishFrame(FrameHandler& handler)
     }
     default: // Text, Binary, Continuation
         if (!fin_) break;
+        if (messageCompressed_) return finishCompressed(handler);
         if (!messageBinary_ && !utf8_.complete())
             return fail(CloseCode::InvalidPayload, "incomplete UTF-8 sequence at end of message");
         inMessage_ = false;
+        messageWireBytes_ = message_.size();
         handler.onMessage(messageBinary_, message_);
         message_.clear();
         if (message_.capacity() > kKeepCapacity) release(message_);
         break;
     }
+    return status_;
+}
+
+FrameParser::Status FrameParser::finishCompressed(FrameHandler& handler)
+{
+    std::string plain;
+    const Inflater::Result r = inflater_->inflate(message_, plain, maxMessageBytes_);
+    if (r != Inflater::Result::Ok) {
+        compressionError_ = true;
+        return r == Inflater::Result::TooBig ? fail(CloseCode::MessageTooBig, "message too big (decompressed)")
+                                             : fail(CloseCode::InvalidPayload, "invalid compressed data");
+    }
+    if (!messageBinary_ && (!utf8_.feed(plain.data(), plain.size()) || !utf8_.complete()))
+        return fail(CloseCode::InvalidPayload, "invalid UTF-8 in text message");
+    inMessage_ = false;
+    messageWireBytes_ = message_.size();
+    release(message_); // the compressed bytes; the next message starts small again
+    handler.onMessage(messageBinary_, plain);
+    messageCompressed_ = false;
     return status_;
 }
 

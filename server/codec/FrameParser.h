@@ -5,7 +5,13 @@
 // keeps only what it needs between calls: a partial frame header, and the
 // payload of the message being assembled. Rules enforced (server side):
 //  - client frames must be masked (configurable for the client-side parser used by tests);
-//  - RSV1-3 must be 0 (no extension is negotiated), opcodes 3-7 and B-F are errors;
+//  - RSV1-3 must be 0, opcodes 3-7 and B-F are errors; with permessage-deflate
+//    negotiated (setInflater) RSV1 may be set on the first frame of a data
+//    message (compressed message) and nowhere else (1002);
+//  - a compressed message is inflated when complete, by the Inflater given:
+//    over maxMessageBytes decompressed is 1009 (inflation stops there), bad
+//    DEFLATE data 1007; its compressed size is bounded by
+//    compressedLimit(maxMessageBytes) from the header, before buffering;
 //  - 16/64-bit lengths must be minimal, the 64-bit MSB must be 0;
 //  - control frames: FIN set, payload <= 125, may arrive between fragments;
 //  - continuation without a started message, or a new data frame inside one, is an error;
@@ -14,6 +20,7 @@
 //  - close payload: empty, or a valid code plus UTF-8 reason; a 1-byte payload is an error.
 // After a Close event or an error the parser consumes nothing more.
 #include "server/codec/Frame.h"
+#include "server/codec/Inflater.h"
 #include "server/codec/Utf8Validator.h"
 
 #include <cstddef>
@@ -54,6 +61,18 @@ public:
     const std::string& errorReason() const { return errorReason_; }
 
     void setMaxMessageBytes(std::size_t max) { maxMessageBytes_ = max; }
+    /// permessage-deflate is in use: compressed messages are inflated by `inflater`
+    /// (not owned; must outlive the parser or be replaced). nullptr: RSV1 is an error again.
+    void setInflater(Inflater* inflater) { inflater_ = inflater; }
+    /// Largest compressed payload accepted for a message of at most max bytes:
+    /// DEFLATE can grow incompressible data a little (stored blocks).
+    static std::size_t compressedLimit(std::size_t max) { return max + max / 1024 + 1024; }
+    /// For the handler, inside onMessage: was this message compressed, and how
+    /// many payload bytes did it have on the wire.
+    bool messageCompressed() const { return messageCompressed_; }
+    std::size_t messageWireBytes() const { return messageWireBytes_; }
+    /// The error was in the compressed data or in the use of RSV1 (for counting).
+    bool compressionError() const { return compressionError_; }
     /// Bytes held for an unfinished message (for introspection and memory accounting).
     std::size_t bufferedBytes() const { return message_.size(); }
 
@@ -61,6 +80,7 @@ private:
     Status fail(std::uint16_t code, const char* reason);
     bool headerComplete(); // decodes header_ once enough bytes are there
     Status finishFrame(FrameHandler& handler);
+    Status finishCompressed(FrameHandler& handler);
 
     std::size_t maxMessageBytes_;
     bool expectMasked_;
@@ -83,6 +103,10 @@ private:
     // message being assembled (data frames)
     bool inMessage_ = false;
     bool messageBinary_ = false;
+    bool messageCompressed_ = false;
+    bool compressionError_ = false;
+    std::size_t messageWireBytes_ = 0;
+    Inflater* inflater_ = nullptr;
     std::string message_;
     Utf8Validator utf8_;
 };

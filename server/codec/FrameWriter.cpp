@@ -1,5 +1,6 @@
 #include "server/codec/FrameWriter.h"
 
+#include "server/codec/Deflater.h"
 #include "server/codec/Masking.h"
 
 #include <cstring>
@@ -14,12 +15,12 @@ constexpr std::size_t kMaxControlPayload = 125;
 } // namespace
 
 void FrameWriter::appendFrame(std::string& out, Opcode opcode, std::string_view payload, bool fin,
-                              const unsigned char* mask)
+                              const unsigned char* mask, bool rsv1)
 {
     const std::uint64_t n = payload.size();
     unsigned char h[14];
     std::size_t hl = 2;
-    h[0] = static_cast<unsigned char>((fin ? 0x80 : 0x00) | static_cast<unsigned char>(opcode));
+    h[0] = static_cast<unsigned char>((fin ? 0x80 : 0x00) | (rsv1 ? 0x40 : 0x00) | static_cast<unsigned char>(opcode));
     const unsigned char maskBit = mask ? 0x80 : 0x00;
     if (n < 126) {
         h[1] = static_cast<unsigned char>(maskBit | n);
@@ -44,11 +45,32 @@ void FrameWriter::appendFrame(std::string& out, Opcode opcode, std::string_view 
     if (mask) applyMask(&out[start + hl], payload.size(), mask);
 }
 
-std::string FrameWriter::frame(Opcode opcode, std::string_view payload, bool fin, const unsigned char* mask)
+std::string FrameWriter::frame(Opcode opcode, std::string_view payload, bool fin, const unsigned char* mask,
+                               bool rsv1)
 {
     std::string out;
-    appendFrame(out, opcode, payload, fin, mask);
+    appendFrame(out, opcode, payload, fin, mask, rsv1);
     return out;
+}
+
+bool FrameWriter::appendMessage(std::string& out, std::string_view payload, bool binary, Deflater* deflater,
+                                std::size_t threshold, std::size_t& wireBytes, bool& failed)
+{
+    failed = false;
+    const Opcode opcode = binary ? Opcode::Binary : Opcode::Text;
+    if (deflater && !deflater->broken() && !payload.empty() && payload.size() >= threshold) {
+        std::string packed;
+        if (!deflater->compress(payload, packed)) {
+            failed = true;
+        } else if (deflater->contextTakeover() || packed.size() < payload.size()) {
+            wireBytes = packed.size();
+            appendFrame(out, opcode, packed, true, nullptr, true);
+            return true;
+        }
+    }
+    wireBytes = payload.size();
+    appendFrame(out, opcode, payload);
+    return false;
 }
 
 std::string FrameWriter::close(std::uint16_t code, std::string_view reason, const unsigned char* mask)

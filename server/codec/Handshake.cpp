@@ -185,6 +185,11 @@ HandshakeResult Handshake::parse(std::string_view head)
     result.request.rawQuery = std::move(query);
     result.request.key = std::move(key);
     result.request.protocols = request.get("Sec-WebSocket-Protocol", "");
+    for (const auto& field : request) {
+        if (Poco::icompare(field.first, std::string("Sec-WebSocket-Extensions")) != 0) continue;
+        if (!result.request.extensions.empty()) result.request.extensions += ", ";
+        result.request.extensions += field.second;
+    }
     for (const char* name : kForwarded) {
         // Several headers of one name are joined as RFC 9110 allows.
         std::string joined;
@@ -213,7 +218,7 @@ std::string Handshake::acceptKey(std::string_view key)
     return out.str();
 }
 
-std::string Handshake::switchingProtocols(std::string_view key, std::string_view protocol)
+std::string Handshake::switchingProtocols(std::string_view key, std::string_view protocol, std::string_view extensions)
 {
     std::string out;
     out.reserve(160);
@@ -223,6 +228,11 @@ std::string Handshake::switchingProtocols(std::string_view key, std::string_view
     if (!protocol.empty()) {
         out += "Sec-WebSocket-Protocol: ";
         out += protocol;
+        out += "\r\n";
+    }
+    if (!extensions.empty()) {
+        out += "Sec-WebSocket-Extensions: ";
+        out += extensions;
         out += "\r\n";
     }
     out += "\r\n";

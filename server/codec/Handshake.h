@@ -17,6 +17,7 @@ struct UpgradeRequest {
     std::string rawQuery;  ///< query string without '?', checked to hold only URI query characters
     std::string key;       ///< Sec-WebSocket-Key
     std::string protocols; ///< Sec-WebSocket-Protocol offer, as sent (may be empty)
+    std::string extensions; ///< every Sec-WebSocket-Extensions value, joined with ", " (may be empty)
     /// Headers passed to the upstream: Cookie, Authorization, Origin,
     /// Sec-WebSocket-Protocol, User-Agent and X-Forwarded-For, as received.
     std::vector<std::pair<std::string, std::string>> forwardHeaders;
@@ -40,9 +41,11 @@ public:
     /// Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)).
     static std::string acceptKey(std::string_view key);
 
-    /// "101 Switching Protocols" with the accept key, and the subprotocol the
-    /// upstream chose (empty: no Sec-WebSocket-Protocol header).
-    static std::string switchingProtocols(std::string_view key, std::string_view protocol);
+    /// "101 Switching Protocols" with the accept key, the subprotocol the
+    /// upstream chose (empty: no Sec-WebSocket-Protocol header) and the
+    /// negotiated extensions (empty: no Sec-WebSocket-Extensions header).
+    static std::string switchingProtocols(std::string_view key, std::string_view protocol,
+                                          std::string_view extensions = {});
 
     /// A complete HTTP/1.1 error response with a text body and Connection: close.
     static std::string errorResponse(int status, std::string_view body);

@@ -159,6 +159,21 @@ void Connection::processHandshakeInLoop()
         rejectInLoop(hs.httpStatus, hs.message);
         return;
     }
+    codec::DeflatePolicy policy;
+    codec::parseCompressionMode(ctx.config.getString(KeyId::CompressionMode), policy.mode);
+    policy.windowBits = static_cast<int>(ctx.config.getInt(KeyId::CompressionWindowBits));
+    codec::DeflateNegotiation deflate = codec::PerMessageDeflate::negotiate(hs.request.extensions, policy);
+    if (deflate.outcome == codec::DeflateNegotiation::Outcome::Malformed) {
+        rejectInLoop(400, deflate.reason);
+        return;
+    }
+    if (deflate.outcome == codec::DeflateNegotiation::Outcome::Accepted) {
+        deflateOn_ = true;
+        deflate_ = deflate.params;
+        extensionsAnswer_ = std::move(deflate.response);
+    } else if (!deflate.reason.empty() && log().debug()) {
+        log().debug("client %s: permessage-deflate offer declined: %s", peer_, deflate.reason);
+    }
     inbuf_.erase(0, end); // what is left arrived with the handshake: frames, kept for when the socket opens
     key_ = std::move(hs.request.key);
     offeredProtocols_ = std::move(hs.request.protocols);
@@ -225,9 +240,21 @@ void Connection::openInLoop(const std::string& protocol)
     if (log().debug()) log().debug("client %s (%s): open on loop %d", session_->clientId, peer_, loop_.index());
     parser_ = std::make_unique<codec::FrameParser>(
         static_cast<std::size_t>(ctx.config.getInt(KeyId::LimitsMaxMessageBytes)));
+    if (deflateOn_) {
+        ctx.metrics.compressionConnections.fetch_add(1, std::memory_order_relaxed);
+        // Without client context takeover every message stands alone: the loop's
+        // inflater serves it. With takeover the window is this connection's.
+        if (deflate_.clientNoContextTakeover) {
+            parser_->setInflater(&loop_.compressionInLoop().inflater());
+        } else {
+            inflater_ = std::make_unique<codec::Inflater>(deflate_.clientWindowBits, true);
+            parser_->setInflater(inflater_.get());
+        }
+    }
     lastReadMs_ = loop_.nowMs();
     rearmTimerInLoop();
-    std::string response = codec::Handshake::switchingProtocols(key_, chosen);
+    std::string response = codec::Handshake::switchingProtocols(key_, chosen, extensionsAnswer_);
+    std::string().swap(extensionsAnswer_);
     std::string().swap(key_);
     std::string().swap(offeredProtocols_);
     if (sendRawInLoop(std::move(response), true) == SendStatus::Closed) return;
@@ -256,6 +283,12 @@ void Connection::feedInLoop(const char* data, std::size_t size)
         m.messagesTooBig.fetch_add(1, std::memory_order_relaxed);
     else
         m.protocolErrors.fetch_add(1, std::memory_order_relaxed);
+    if (parser_->compressionError()) {
+        if (code == CloseCode::MessageTooBig)
+            m.compressionTooBig.fetch_add(1, std::memory_order_relaxed);
+        else
+            m.compressionErrors.fetch_add(1, std::memory_order_relaxed);
+    }
     closeInLoop(code, parser_->errorReason(), code == CloseCode::MessageTooBig ? "message too big"
                                                                               : "protocol error: " + parser_->errorReason());
     // The stream can no longer be parsed, so the client's close frame would go
@@ -272,6 +305,11 @@ void Connection::onMessage(bool binary, std::string& payload)
     if (state_ != State::Open) return;
     LoopContext& ctx = loop_.context();
     ctx.metrics.messagesReceived.fetch_add(1, std::memory_order_relaxed);
+    if (parser_->messageCompressed()) {
+        ctx.metrics.compressedMessagesIn.fetch_add(1, std::memory_order_relaxed);
+        ctx.metrics.compressedInWireBytes.fetch_add(parser_->messageWireBytes(), std::memory_order_relaxed);
+        ctx.metrics.compressedInPlainBytes.fetch_add(payload.size(), std::memory_order_relaxed);
+    }
     ++messagesIn_;
     bytesIn_ += payload.size();
     // Counted before the submit: an upstream that fails at once (refused
@@ -461,7 +499,7 @@ void Connection::countSentInLoop(std::size_t payloadBytes)
 Connection::SendStatus Connection::sendMessageInLoop(const std::string& payload, bool binary)
 {
     if (state_ != State::Open) return SendStatus::Closed;
-    SendStatus st = sendRawInLoop(FrameWriter::frame(binary ? Opcode::Binary : Opcode::Text, payload));
+    SendStatus st = sendRawInLoop(encodeMessageInLoop(payload, binary));
     if (st == SendStatus::Overflow) return applySlowPolicyInLoop();
     if (st != SendStatus::Closed) countSentInLoop(payload.size());
     return st;
@@ -475,6 +513,48 @@ Connection::SendStatus Connection::sendSharedFrameInLoop(const std::shared_ptr<c
     if (st == SendStatus::Overflow) return applySlowPolicyInLoop();
     if (st != SendStatus::Closed) countSentInLoop(payloadBytes);
     return st;
+}
+
+codec::Deflater* Connection::deflaterInLoop()
+{
+    if (!deflateOn_ || deflate_.serverWindowBits < codec::kSmallestCompressingWindow) return nullptr;
+    const Config& cfg = loop_.context().config;
+    const int memLevel = static_cast<int>(cfg.getInt(KeyId::CompressionMemLevel));
+    if (deflate_.serverNoContextTakeover) {
+        codec::SharedCompression& shared = loop_.compressionInLoop();
+        shared.setMemLevel(memLevel);
+        return &shared.deflater(deflate_.serverWindowBits);
+    }
+    if (!deflater_) deflater_ = std::make_unique<codec::Deflater>(deflate_.serverWindowBits, memLevel, true);
+    return deflater_.get();
+}
+
+std::uint32_t Connection::frameKeyInLoop() const
+{
+    if (!deflateOn_ || deflate_.serverWindowBits < codec::kSmallestCompressingWindow) return 0;
+    return deflate_.serverNoContextTakeover ? deflate_.serverWindowBits : kOwnContext;
+}
+
+std::string Connection::encodeMessageInLoop(std::string_view payload, bool binary)
+{
+    std::string out;
+    if (!deflateOn_) {
+        FrameWriter::appendFrame(out, binary ? Opcode::Binary : Opcode::Text, payload);
+        return out;
+    }
+    Metrics& m = loop_.context().metrics;
+    const auto threshold = static_cast<std::size_t>(loop_.context().config.getInt(KeyId::CompressionThresholdBytes));
+    std::size_t wire = 0;
+    bool failed = false;
+    if (FrameWriter::appendMessage(out, payload, binary, deflaterInLoop(), threshold, wire, failed)) {
+        m.compressedMessagesOut.fetch_add(1, std::memory_order_relaxed);
+        m.compressedOutPlainBytes.fetch_add(payload.size(), std::memory_order_relaxed);
+        m.compressedOutWireBytes.fetch_add(wire, std::memory_order_relaxed);
+    } else {
+        m.uncompressedMessagesOut.fetch_add(1, std::memory_order_relaxed);
+        if (failed) log().error("client %s: zlib failed to compress; messages go uncompressed", peer_);
+    }
+    return out;
 }
 
 Connection::SendStatus Connection::sendRawInLoop(std::string&& bytes, bool force)

@@ -15,7 +15,9 @@
 // from it and either acts or re-arms for the new deadline (lazy re-arming:
 // a busy client costs one timer event per ping interval at most, never one
 // per read).
+#include "server/codec/Deflater.h"
 #include "server/codec/FrameParser.h"
+#include "server/codec/PerMessageDeflate.h"
 #include "server/loop/LoopGroups.h"
 #include "server/loop/TimerWheel.h"
 #include "server/upstream/ClientSession.h"
@@ -24,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ws2api {
@@ -125,6 +128,18 @@ public:
     bool leaveGroupInLoop(const std::string& name);
     const LoopGroups::Memberships& groupsInLoop() const { return groups_; }
     LoopGroups::Slot& groupSlot(std::uint32_t k) { return groups_[k]; }
+    /// The bytes to queue for this connection for one message: a frame,
+    /// compressed when permessage-deflate was negotiated and the message is
+    /// over compression.threshold_bytes. Counts the compression counters.
+    /// Connections of one loop with the same non-zero frameKeyInLoop() get
+    /// the same bytes for the same message (shared compressor), so a push to
+    /// many of them may encode once and queue copies.
+    std::string encodeMessageInLoop(std::string_view payload, bool binary);
+    /// 0: frames are never compressed; 9..15: compressed by the loop's shared
+    /// deflater of that window (identical bytes for equal keys); kOwnContext:
+    /// this connection's own compressor (context takeover): encode per connection.
+    static constexpr std::uint32_t kOwnContext = 0xFFFFFFFFu;
+    std::uint32_t frameKeyInLoop() const;
     /// Starts the closing handshake: close frame with code/reason, DELETE with `cause`.
     void closeInLoop(std::uint16_t code, const std::string& reason, const std::string& cause);
     /// Server shutdown: 1001 for open clients, 503 for handshakes.
@@ -170,6 +185,8 @@ private:
     void updateEventsInLoop();
     /// When the next ping is due (ms), from the last read or ping; pingMs > 0.
     std::int64_t pingDueMs(std::int64_t pingMs) const;
+    /// The compressor for this connection's messages, nullptr when they go uncompressed.
+    codec::Deflater* deflaterInLoop();
 
     EventLoop& loop_;
     const std::uint64_t id_;
@@ -199,6 +216,16 @@ private:
     std::string offeredProtocols_;
     std::shared_ptr<ClientSession> session_;
     std::unique_ptr<codec::FrameParser> parser_; ///< created when the connection opens
+
+    // permessage-deflate: the agreement, and the streams this connection owns
+    // (dedicated mode with context takeover only; otherwise the loop's
+    // SharedCompression serves it and these stay empty).
+    bool deflateOn_ = false;
+    codec::DeflateParams deflate_{};
+    std::string extensionsAnswer_; ///< Sec-WebSocket-Extensions for the 101, until it is sent
+    std::unique_ptr<codec::Deflater> deflater_;
+    std::unique_ptr<codec::Inflater> inflater_;
+
 
     LoopGroups::Memberships groups_;
 

@@ -322,17 +322,68 @@ void EventLoop::logGroupProblemInLoop(const std::string& clientId, const std::st
     suppressedGroupLogs_ = 0;
 }
 
-GroupDelivery EventLoop::pushToGroupInLoop(const std::string& group, const std::shared_ptr<const std::string>& frame,
-                                           std::size_t payloadBytes, const std::vector<std::uint64_t>& exclude)
+namespace {
+/// RSV1 (compressed) and the payload length of a frame this bridge encoded.
+void frameFacts(const std::string& f, bool& compressed, std::size_t& payloadLength)
+{
+    compressed = f.size() > 1 && (static_cast<unsigned char>(f[0]) & 0x40) != 0;
+    const unsigned len7 = f.size() > 1 ? static_cast<unsigned char>(f[1]) & 0x7f : 0;
+    payloadLength = len7;
+    const std::size_t extra = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+    if (extra && f.size() >= 2 + extra) {
+        payloadLength = 0;
+        for (std::size_t i = 0; i < extra; ++i) payloadLength = (payloadLength << 8) | static_cast<unsigned char>(f[2 + i]);
+    }
+}
+} // namespace
+
+GroupDelivery EventLoop::pushToGroupInLoop(const std::string& group, const std::shared_ptr<const GroupMessage>& message,
+                                           const std::vector<std::uint64_t>& exclude)
 {
     assertInLoopThread();
     GroupDelivery d;
+    Metrics& m = context_.metrics;
+    // The plain frame lives as long as the message (aliasing: no second allocation).
+    const std::shared_ptr<const std::string> plain(message, &message->frame);
+    // Compressed frames made on this loop for this push, one per window size.
+    struct Encoded {
+        std::uint32_t key;
+        std::shared_ptr<const std::string> frame;
+        bool compressed;
+        std::size_t wire;
+    };
+    std::vector<Encoded> encoded;
+    auto frameFor = [&](Connection& c) -> std::shared_ptr<const std::string> {
+        const std::uint32_t key = c.frameKeyInLoop();
+        if (key == 0) return plain;
+        if (key == Connection::kOwnContext) return nullptr;
+        for (const Encoded& e : encoded) {
+            if (e.key != key) continue;
+            // The same bytes as encodeMessageInLoop would make: count them as it would.
+            if (e.compressed) {
+                m.compressedMessagesOut.fetch_add(1, std::memory_order_relaxed);
+                m.compressedOutPlainBytes.fetch_add(message->payload.size(), std::memory_order_relaxed);
+                m.compressedOutWireBytes.fetch_add(e.wire, std::memory_order_relaxed);
+            } else {
+                m.uncompressedMessagesOut.fetch_add(1, std::memory_order_relaxed);
+            }
+            return e.frame;
+        }
+        auto frame = std::make_shared<const std::string>(c.encodeMessageInLoop(message->payload, message->binary));
+        Encoded e{key, frame, false, 0};
+        frameFacts(*frame, e.compressed, e.wire);
+        encoded.push_back(std::move(e));
+        return frame;
+    };
     auto deliver = [&](Connection& c) {
         if (std::find(exclude.begin(), exclude.end(), c.id()) != exclude.end()) {
             ++d.excluded;
             return;
         }
-        switch (c.sendSharedFrameInLoop(frame, payloadBytes)) {
+        std::shared_ptr<const std::string> frame = c.state() == Connection::State::Open ? frameFor(c) : plain;
+        const Connection::SendStatus st = frame ? c.sendSharedFrameInLoop(frame, message->payload.size())
+                                                : c.sendMessageInLoop(message->payload, message->binary);
+        switch (st) {
         case Connection::SendStatus::Sent:
         case Connection::SendStatus::Queued: ++d.delivered; break;
         case Connection::SendStatus::Overflow: ++d.full; break;
@@ -347,7 +398,6 @@ GroupDelivery EventLoop::pushToGroupInLoop(const std::string& group, const std::
     } else {
         groups_.forEachMember(group, deliver);
     }
-    Metrics& m = context_.metrics;
     m.groupPushRecipients.fetch_add(d.delivered, std::memory_order_relaxed);
     m.groupPushFull.fetch_add(d.full, std::memory_order_relaxed);
     return d;

@@ -27,6 +27,7 @@
 // Upstream requests keep exact deadlines in the pool's ordered list. epoll_wait
 // sleeps no longer than the earliest of both; a loop with no timers due sleeps
 // until an event (at most ~1 s while the wheel holds far timers).
+#include "server/codec/SharedCompression.h"
 #include "server/loop/Connection.h"
 #include "server/loop/LoopContext.h"
 #include "server/loop/TimerWheel.h"
@@ -59,6 +60,14 @@ struct GroupDelivery {
         absent += o.absent;
         return *this;
     }
+};
+
+/// One group push's message, shared by the loops: the payload (for clients
+/// whose frames are compressed) and the plain frame (for all others).
+struct GroupMessage {
+    std::string payload;
+    bool binary = false;
+    std::string frame; ///< the unmasked, uncompressed frame
 };
 
 class EventLoop {
@@ -116,11 +125,14 @@ public:
     void replaceSessionInLoop(const std::shared_ptr<ClientSession>& previous, std::function<void()> done);
     /// Called by a connection whose socket is closed; it is destroyed after the current events.
     void releaseInLoop(Connection& c);
-    /// Writes `frame` (encoded once, shared) to the members of `group` on this
-    /// loop, or to every open connection when `group` is empty; connections
-    /// whose id is in `exclude` are left out.
-    GroupDelivery pushToGroupInLoop(const std::string& group, const std::shared_ptr<const std::string>& frame,
-                                    std::size_t payloadBytes, const std::vector<std::uint64_t>& exclude);
+    /// Writes the message to the members of `group` on this loop, or to every
+    /// open connection when `group` is empty; connections whose id is in
+    /// `exclude` are left out. The plain frame is shared by every member that
+    /// does not compress; with permessage-deflate in shared mode the message is
+    /// compressed once per window size on this loop and that frame shared too;
+    /// a connection with its own compression context encodes its own.
+    GroupDelivery pushToGroupInLoop(const std::string& group, const std::shared_ptr<const GroupMessage>& message,
+                                    const std::vector<std::uint64_t>& exclude);
     /// A rate-limited warning about an API answer's group headers.
     void logGroupProblemInLoop(const std::string& clientId, const std::string& problem);
     std::int64_t nowMs() const { return nowMs_; }
@@ -141,6 +153,8 @@ public:
         return {turns_.load(std::memory_order_relaxed), timersFired_.load(std::memory_order_relaxed),
                 rearmPasses_.load(std::memory_order_relaxed)};
     }
+    /// The loop's permessage-deflate streams without context takeover (shared mode).
+    codec::SharedCompression& compressionInLoop() { return compression_; }
     /// Scratch buffer for reads, shared by the loop's connections.
     char* readBuffer() { return readBuffer_.get(); }
     static constexpr std::size_t kReadBufferSize = 64 * 1024;
@@ -198,6 +212,7 @@ private:
     std::int64_t lastGroupLogMs_ = -1000000;
     std::uint64_t suppressedGroupLogs_ = 0;
     std::unique_ptr<char[]> readBuffer_;
+    codec::SharedCompression compression_; ///< zlib state made on first use (see SharedCompression.h)
     std::unique_ptr<UpstreamPool> upstream_; ///< after readBuffer_: its destructor closes sockets only
     LoopGroups groups_;                      ///< memberships of connections_ (a connection leaves when its session ends)
 };

@@ -123,6 +123,25 @@ std::string Metrics::renderOpenMetrics() const
             "Connections opened to the API (the rest of the requests reused kept-alive ones).");
     gauge(out, "upstream_connections", upstreamConnections, "Open connections to the API, idle or busy.");
 
+    counter(out, "compression_connections", compressionConnections,
+            "Connections opened with permessage-deflate negotiated.");
+    counter(out, "compressed_messages_in", compressedMessagesIn, "Compressed client messages inflated.");
+    counter(out, "compressed_in_wire_bytes", compressedInWireBytes,
+            "Payload bytes of compressed client messages as received.");
+    counter(out, "compressed_in_plain_bytes", compressedInPlainBytes,
+            "Bytes of compressed client messages once inflated (what the API gets).");
+    counter(out, "compressed_messages_out", compressedMessagesOut, "Messages to clients sent compressed.");
+    counter(out, "compressed_out_plain_bytes", compressedOutPlainBytes,
+            "Bytes of the messages sent compressed, before compression.");
+    counter(out, "compressed_out_wire_bytes", compressedOutWireBytes,
+            "Payload bytes of the messages sent compressed, as sent.");
+    counter(out, "uncompressed_messages_out", uncompressedMessagesOut,
+            "Messages to clients with permessage-deflate sent uncompressed (under compression.threshold_bytes, "
+            "no gain, or a 256-byte window).");
+    counter(out, "compression_errors", compressionErrors,
+            "Clients closed for invalid compressed data (1007) or RSV1 misuse (1002).");
+    counter(out, "compression_too_big", compressionTooBig,
+            "Compressed client messages over limits.max_message_bytes once inflated (1009; inflating stopped there).");
     counter(out, "handshakes_rejected", handshakesRejected, "Upgrade requests refused (400/403/405/426/431/502).");
     counter(out, "handshake_timeouts", handshakeTimeouts, "Upgrade requests not complete in time (408).");
     counter(out, "connections_refused", connectionsRefused, "Connections refused with 503: server.max_connections.");

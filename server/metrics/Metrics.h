@@ -89,6 +89,17 @@ struct Metrics {
     Counter groupHeaderErrors{0};    ///< invalid names in Ws2api-Groups / Ws2api-Groups-Leave answers
     std::atomic<std::int64_t> groups{0};      ///< gauge: groups with a member here (GroupDirectory)
     std::atomic<std::int64_t> memberships{0}; ///< gauge: memberships here
+    // permessage-deflate (compression.mode, RFC 7692).
+    Counter compressionConnections{0};   ///< connections opened with permessage-deflate negotiated
+    Counter compressedMessagesIn{0};     ///< compressed client messages inflated
+    Counter compressedInWireBytes{0};    ///< ... their payload bytes as received
+    Counter compressedInPlainBytes{0};   ///< ... and after inflating (what the API gets)
+    Counter compressedMessagesOut{0};    ///< messages to clients sent compressed
+    Counter compressedOutPlainBytes{0};  ///< ... their bytes before compression
+    Counter compressedOutWireBytes{0};   ///< ... and as sent (frame payload)
+    Counter uncompressedMessagesOut{0};  ///< messages to compression clients left uncompressed (threshold, no gain, window 8)
+    Counter compressionErrors{0};        ///< clients closed for bad compressed data (1007) or RSV1 misuse (1002)
+    Counter compressionTooBig{0};        ///< compressed messages over limits.max_message_bytes once inflated (1009)
 
     LatencyHistogram upstreamLatency;
 

@@ -2,7 +2,10 @@
 // the upgrade. The first input byte picks how the rest is split into feed()
 // calls, so state kept across reads is exercised too. Invariants are checked
 // with abort(), which the fuzzer (and the corpus replay test) report as a crash.
+// Bit 0x80 of the first byte negotiates permessage-deflate (an Inflater is set):
+// RSV1 messages are inflated, and no message over the limit may come out.
 #include "server/codec/FrameParser.h"
+#include "server/codec/Inflater.h"
 #include "server/codec/Utf8Validator.h"
 
 #include <cstddef>
@@ -45,11 +48,13 @@ public:
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
     if (size == 0) return 0;
-    const std::size_t step = static_cast<std::size_t>(data[0] % 17) + 1;
+    const std::size_t step = static_cast<std::size_t>((data[0] & 0x7F) % 17) + 1;
     const char* bytes = reinterpret_cast<const char*>(data + 1);
     const std::size_t n = size - 1;
 
     ws2api::codec::FrameParser parser(kMaxMessage, true);
+    ws2api::codec::Inflater inflater(15, (data[0] & 0x40) != 0);
+    if (data[0] & 0x80) parser.setInflater(&inflater);
     CheckingHandler handler;
     for (std::size_t off = 0; off < n; off += step) {
         auto st = parser.feed(bytes + off, std::min(step, n - off), handler);

@@ -20,6 +20,12 @@ using codec::Opcode;
 
 TestClient::TestClient() : parser_(64 * 1024 * 1024, false) {}
 
+void TestClient::enableInflate(bool serverContextTakeover)
+{
+    inflater_ = std::make_unique<codec::Inflater>(15, serverContextTakeover);
+    parser_.setInflater(inflater_.get());
+}
+
 TestClient::~TestClient()
 {
     try {
@@ -124,7 +130,7 @@ void TestClient::sendClose(std::uint16_t code, const std::string& reason)
 
 void TestClient::onMessage(bool binary, std::string& payload)
 {
-    events_.push_back(WsEvent{binary ? WsEvent::Binary : WsEvent::Text, payload, 0});
+    events_.push_back(WsEvent{binary ? WsEvent::Binary : WsEvent::Text, payload, 0, parser_.messageCompressed()});
 }
 void TestClient::onPing(std::string& payload)
 {

@@ -3,12 +3,14 @@
 // the project's codec (masked frames out, FrameParser in) and can also send
 // raw bytes, so tests can break the protocol on purpose.
 #include "server/codec/FrameParser.h"
+#include "server/codec/Inflater.h"
 #include "tests/support/Timing.h"
 
 #include <Poco/Net/StreamSocket.h>
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@ struct WsEvent {
     enum Type { Text, Binary, Ping, Pong, Close, Eof, Timeout, ProtocolError } type = Timeout;
     std::string payload; ///< message, or close reason
     std::uint16_t code = 0;
+    bool compressed = false; ///< a message that came with RSV1 (permessage-deflate)
 };
 
 class TestClient : private codec::FrameHandler {
@@ -51,6 +54,9 @@ public:
     /// Next data message, skipping pings/pongs.
     WsEvent nextMessage(int timeoutMs = kWaitMs);
     void setAnswerPings(bool on) { answerPings_ = on; }
+    /// permessage-deflate was negotiated: inflate RSV1 messages (with the
+    /// server's context kept between messages when it takes over its context).
+    void enableInflate(bool serverContextTakeover);
 
     /// Drops the TCP connection without a close frame.
     void abort();
@@ -64,6 +70,7 @@ private:
 
     Poco::Net::StreamSocket socket_;
     codec::FrameParser parser_;
+    std::unique_ptr<codec::Inflater> inflater_;
     std::deque<WsEvent> events_;
     std::string head_;
     std::string body_;
