@@ -157,6 +157,7 @@ class GroupsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testLimits);
     CPPUNIT_TEST(testInvalidHeaderNamesAreCountedAndIgnored);
     CPPUNIT_TEST(testSlowMemberDoesNotStallTheOthers);
+    CPPUNIT_TEST(testGroupPushToCompressingAndPlainClients);
     CPPUNIT_TEST(testGroupSpreadOverThreeBridges);
     CPPUNIT_TEST(testPeerDownDuringAGroupPush);
     CPPUNIT_TEST_SUITE_END();
@@ -429,6 +430,47 @@ public:
         CPPUNIT_ASSERT(waitForMetric(in, "group_push_full_total", 1) >= 1.0);
         CPPUNIT_ASSERT(metricValue(metricsText(in), "messages_dropped_slow_client_total") >= 1.0);
         CPPUNIT_ASSERT_EQUAL(std::string("reader,stuck"), membersOf(in, "g"));
+    }
+
+    // permessage-deflate in shared mode: the loop compresses the push once for
+    // all its compressing members; the others get the plain frame.
+    void testGroupPushToCompressingAndPlainClients()
+    {
+        FakeUpstream upstream;
+        BridgeProcess bridge(bridgeArgs(upstream, {"--set", "compression.mode=shared", "--set",
+                                                   "compression.threshold_bytes=100", "--set", "server.loops=1"}));
+        OutputOnFailure dump(bridge);
+        const std::string offer = "Sec-WebSocket-Extensions: permessage-deflate";
+        std::vector<std::unique_ptr<TestClient>> packed;
+        for (int i = 0; i < 3; ++i) {
+            packed.push_back(std::make_unique<TestClient>());
+            CPPUNIT_ASSERT_EQUAL(101, packed.back()->connect(bridge.publicPort(), "/z" + std::to_string(i), {offer}));
+            CPPUNIT_ASSERT(!packed.back()->responseHeader("Sec-WebSocket-Extensions").empty());
+            packed.back()->enableInflate(false);
+        }
+        TestClient plain;
+        CPPUNIT_ASSERT_EQUAL(101, plain.connect(bridge.publicPort(), "/plain"));
+        const unsigned short in = bridge.internalPort();
+        for (const char* id : {"z0", "z1", "z2", "plain"})
+            CPPUNIT_ASSERT_EQUAL(200, call(in, "PUT", std::string("/groups/g/") + id).status);
+        std::string json = "{\"room\":\"g\",\"messages\":[";
+        for (int i = 0; i < 40; ++i) json += std::string(i ? "," : "") + "{\"from\":\"user-" + std::to_string(i) + "\",\"text\":\"hello\"}";
+        json += "]}";
+        CPPUNIT_ASSERT_EQUAL(4LL, num(parse(call(in, "POST", "/groups/g", json)), "delivered"));
+        for (auto& c : packed) {
+            WsEvent e = c->nextMessage(5000);
+            CPPUNIT_ASSERT_EQUAL(std::string("Text:") + json, show(e));
+            CPPUNIT_ASSERT(e.compressed);
+        }
+        WsEvent e = plain.nextMessage(5000);
+        CPPUNIT_ASSERT_EQUAL(std::string("Text:") + json, show(e));
+        CPPUNIT_ASSERT(!e.compressed);
+        // Counted per recipient, as if each had been compressed for it.
+        const std::string m = metricsText(in);
+        CPPUNIT_ASSERT_EQUAL(3.0, metricValue(m, "compressed_messages_out_total"));
+        CPPUNIT_ASSERT_EQUAL(3.0 * static_cast<double>(json.size()), metricValue(m, "compressed_out_plain_bytes_total"));
+        const double wire = metricValue(m, "compressed_out_wire_bytes_total");
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(wire), wire > 0 && wire < 3.0 * static_cast<double>(json.size()) / 2);
     }
 
     void testGroupSpreadOverThreeBridges()
