@@ -35,10 +35,14 @@ void PagedModel::restart()
     ++generation_;
     inFlight_ = false;
     refreshPending_ = false;
+    // The total goes with the rows: a view that asks canFetchMore() when
+    // the reset ends must not see the old total (it would fetch a page twice).
+    const bool hadTotal = total_ != -1;
     beginResetModel();
     rows_.clear();
+    total_ = -1;
     endResetModel();
-    setTotal(-1);
+    if (hadTotal) emit totalChanged(-1);
     if (ready()) fetch(0, pageSize_, false);
 }
 
@@ -100,7 +104,8 @@ void PagedModel::fetch(int offset, int limit, bool isRefresh)
 void PagedModel::onAnswer(quint64 generation, int offset, int limit, bool isRefresh, const ApiResult& r)
 {
     if (generation != generation_) return;
-    inFlight_ = false;
+    // inFlight_ stays set while rows change: a view reacting to the row
+    // signals must not start a fetchMore() in the middle (with the old total).
     if (!r.ok()) {
         lastError_ = r.error.isEmpty() ? tr("HTTP %1").arg(r.status) : r.error;
         emit errorOccurred(lastError_);
@@ -109,6 +114,7 @@ void PagedModel::onAnswer(quint64 generation, int offset, int limit, bool isRefr
         const QVector<QStringList> got = parse(r.body);
         const qint64 total = static_cast<qint64>(r.body.value(QLatin1String("total")).toDouble(-1));
         const int old = static_cast<int>(rows_.size());
+        if (total >= 0) setTotal(total);
         if (!isRefresh) {
             if (offset == old && !got.isEmpty()) { // else: a stale answer for a position we no longer have
                 beginInsertRows(QModelIndex(), old, old + static_cast<int>(got.size()) - 1);
@@ -132,9 +138,10 @@ void PagedModel::onAnswer(quint64 generation, int offset, int limit, bool isRefr
                 endInsertRows();
             }
         }
-        if (total >= 0) setTotal(total);
+        inFlight_ = false;
         emit pageLoaded();
     }
+    inFlight_ = false;
     if (refreshPending_) {
         refreshPending_ = false;
         refresh();

@@ -118,7 +118,7 @@ public:
         groups.setPrefixFilter(QStringLiteral("room:"));
         groups.applyFilterNow();
         CPPUNIT_ASSERT(waitUntil([&] { return groups.total() == 2 && groups.rowCount() == 2; }, 10000));
-        CPPUNIT_ASSERT_EQUAL(before + 1, groups.requestsSent());
+        CPPUNIT_ASSERT_EQUAL(before + 1, groups.requestsSent()); // one request, even with the tester asking canFetchMore()
         CPPUNIT_ASSERT_EQUAL(std::string("room:7"), s(groups.index(0, 0).data()));
         CPPUNIT_ASSERT_EQUAL(std::string("room:8"), s(groups.index(1, 0).data()));
         groups.setPrefixFilter(QStringLiteral("nothing-like-this"));
