@@ -137,9 +137,7 @@ void GroupsView::hideEvent(QHideEvent* e)
 void GroupsView::selectGroup(const QString& group)
 {
     pendingSelect_ = group;
-    prefix_->setText(group);
-    groups_->applyFilterNow();
-    keepSelection();
+    keepSelection(); // else when its page is here; filtered on when it is not on the first page
 }
 
 void GroupsView::updateCount()
@@ -177,7 +175,14 @@ void GroupsView::keepSelection()
     const QString want = !pendingSelect_.isEmpty() ? pendingSelect_ : selected_;
     if (want.isEmpty()) return;
     const int row = groups_->rowOf(want);
-    if (row < 0) return;
+    if (row < 0) {
+        // A script asked for a group further down the list: filter on it.
+        if (!pendingSelect_.isEmpty() && groups_->total() > groups_->rowCount() && prefix_->text() != pendingSelect_) {
+            prefix_->setText(pendingSelect_);
+            groups_->applyFilterNow();
+        }
+        return;
+    }
     pendingSelect_.clear();
     const QModelIndex current = table_->selectionModel()->currentIndex();
     if (current.isValid() && current.row() == row) return;

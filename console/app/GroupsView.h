@@ -24,7 +24,7 @@ class GroupsView : public QWidget {
 public:
     explicit GroupsView(QWidget* parent = nullptr);
     void setClient(ManagementClient* client);
-    /// Filters on `group` and selects it once it is listed (for scripts).
+    /// Selects `group` once it is listed (filters on it when it is not on the first page; for scripts).
     void selectGroup(const QString& group);
     /// Opens the test-push dialog for the selected group, or for "*" (every client); nullptr when none.
     PushDialog* openPushDialog(bool everyone);
