@@ -88,10 +88,11 @@ ConnectionsView::ConnectionsView(QWidget* parent) : QWidget(parent)
     detailTitle_->setFont(tf);
     const QStringList fields = {tr("Remote"),   tr("Connected at"), tr("Connected for"), tr("Last activity"),
                                 tr("Messages"), tr("Bytes"),        tr("Queued"),        tr("Upstream pending"),
-                                tr("Subprotocol")};
+                                tr("Subprotocol"), tr("Groups")};
     for (const QString& f : fields) {
         auto* l = new QLabel;
         l->setTextInteractionFlags(Qt::TextSelectableByMouse);
+        l->setWordWrap(true); // a client may be in many groups
         form->addRow(f + QLatin1Char(':'), l);
         detail_ << l;
     }
@@ -240,6 +241,7 @@ void ConnectionsView::showDetail(const ConnectionInfo& c)
     detail_[6]->setText(formatBytes(c.queuedBytes));
     detail_[7]->setText(QString::number(c.pendingUpstream));
     detail_[8]->setText(c.subprotocol.isEmpty() ? tr("(none)") : c.subprotocol);
+    detail_[9]->setText(c.groups.isEmpty() ? tr("(none)") : c.groups.join(QStringLiteral(", ")));
 }
 
 PushDialog* ConnectionsView::openPushDialog()

@@ -4,6 +4,7 @@
 #include "console/app/BridgeDialog.h"
 #include "console/app/ConfigView.h"
 #include "console/app/ConnectionsView.h"
+#include "console/app/GroupsView.h"
 #include "console/app/OverviewView.h"
 #include "console/app/StatusBanner.h"
 #include "console/core/BridgeSet.h"
@@ -47,11 +48,17 @@ MainWindow::MainWindow(const QVector<BridgeConfig>& bridges, bool remember, QWid
     overview_ = new OverviewView(set_);
     connect(overview_, &OverviewView::bridgeActivated, bridgeBox_, &QComboBox::setCurrentIndex);
     connections_ = new ConnectionsView;
+    groups_ = new GroupsView;
+    connect(groups_, &GroupsView::memberActivated, this, [this](const QString& id) {
+        showView(Connections);
+        connections_->selectClient(id);
+    });
     config_ = new ConfigView;
     audit_ = new AuditView;
     tabs_ = new QTabWidget;
     tabs_->addTab(overview_, tr("Overview"));
     tabs_->addTab(connections_, tr("Connections"));
+    tabs_->addTab(groups_, tr("Groups"));
     tabs_->addTab(config_, tr("Configuration"));
     tabs_->addTab(audit_, tr("Audit log"));
 
@@ -148,6 +155,7 @@ void MainWindow::setCurrent(int index)
     }
     ManagementClient* c = b ? b->client() : nullptr;
     connections_->setClient(c);
+    groups_->setClient(c);
     config_->setClient(c);
     audit_->setClient(c);
     banner_->setBridge(b);

@@ -1,7 +1,7 @@
 #pragma once
 // The console's window: a bridge selector and bridge actions in the toolbar,
-// the status banner, and four views (Overview, Connections, Configuration,
-// Audit log). Owns the BridgeSet; remembers bridges (never tokens) in
+// the status banner, and five views (Overview, Connections, Groups,
+// Configuration, Audit log). Owns the BridgeSet; remembers bridges (never tokens) in
 // QSettings unless they came from the command line.
 #include "console/core/BridgeSettings.h"
 
@@ -19,6 +19,7 @@ class Bridge;
 class BridgeSet;
 class ConfigView;
 class ConnectionsView;
+class GroupsView;
 class OverviewView;
 class StatusBanner;
 class TokenStore;
@@ -26,7 +27,7 @@ class TokenStore;
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    enum View { Overview, Connections, Configuration, Audit };
+    enum View { Overview, Connections, Groups, Configuration, Audit };
 
     /// `bridges`: from the command line (not saved) or empty to use the remembered ones.
     MainWindow(const QVector<BridgeConfig>& bridges, bool remember, QWidget* parent = nullptr);
@@ -34,6 +35,7 @@ public:
     void showView(View v);
     BridgeSet* bridges() const { return set_; }
     ConnectionsView* connectionsView() const { return connections_; }
+    GroupsView* groupsView() const { return groups_; }
     ConfigView* configView() const { return config_; }
     OverviewView* overviewView() const { return overview_; }
 
@@ -63,6 +65,7 @@ private:
     QTabWidget* tabs_;
     OverviewView* overview_;
     ConnectionsView* connections_;
+    GroupsView* groups_;
     ConfigView* config_;
     AuditView* audit_;
     QLabel* storageLabel_;

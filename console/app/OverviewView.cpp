@@ -162,8 +162,11 @@ void OverviewView::updateTiles()
         s = br->client()->lastStats();
     }
     const double now = static_cast<double>(QDateTime::currentMSecsSinceEpoch()) / 1000.0;
-    const bool fresh = series && !series->isEmpty() && now - series->last().ts < 5;
-    const RatePoint p = fresh ? series->last() : RatePoint();
+    // The cluster's tiles show what its table row shows: the sum of the bridges' newest points.
+    RatePoint p;
+    const bool fresh = b < 0 ? set_->currentRates(now, p)
+                             : series && !series->isEmpty() && now - series->last().ts < 5;
+    if (fresh && b >= 0) p = series->last();
     const QString none = QStringLiteral("–");
     tiles_[0]->setText(s.valid ? formatCount(s.connectionsOpen) : none);
     tiles_[1]->setText(fresh ? rate(p.connectsPerSec) : none);

@@ -12,6 +12,7 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRadioButton>
+#include <QRegularExpression>
 #include <QVBoxLayout>
 
 namespace ws2api::console {
@@ -20,10 +21,13 @@ namespace {
 constexpr qint64 kMaxFile = 768 * 1024; // base64 grows it by 4/3; the management body limit is 1 MiB
 }
 
-PushDialog::PushDialog(ManagementClient* client, const QString& clientId, QWidget* parent)
-    : QDialog(parent), client_(client), clientId_(clientId)
+PushDialog::PushDialog(ManagementClient* client, const QString& clientId, QWidget* parent, Target target)
+    : QDialog(parent), client_(client), clientId_(clientId), target_(target)
 {
-    setWindowTitle(tr("Test push to %1").arg(clientId));
+    const bool everyone = target_ == Target::Group && clientId == QLatin1String("*");
+    setWindowTitle(everyone ? tr("Test push to every client")
+                   : target_ == Target::Group ? tr("Test push to group %1").arg(clientId)
+                                              : tr("Test push to %1").arg(clientId));
     setAttribute(Qt::WA_DeleteOnClose);
     asText_ = new QRadioButton(tr("Text message"));
     asFile_ = new QRadioButton(tr("Binary message from a file"));
@@ -56,11 +60,24 @@ PushDialog::PushDialog(ManagementClient* client, const QString& clientId, QWidge
     fileRow->addWidget(file_);
     fileRow->addWidget(browse_);
     auto* layout = new QVBoxLayout(this);
-    layout->addWidget(new QLabel(tr("To client <b>%1</b>:").arg(clientId.toHtmlEscaped())));
+    if (target_ == Target::Client) {
+        layout->addWidget(new QLabel(tr("To client <b>%1</b>:").arg(clientId.toHtmlEscaped())));
+    } else {
+        layout->addWidget(new QLabel(everyone ? tr("To <b>every client</b> of this bridge:")
+                                              : tr("To every member of group <b>%1</b> on this bridge:")
+                                                    .arg(clientId.toHtmlEscaped())));
+    }
     layout->addWidget(asText_);
     layout->addWidget(text_);
     layout->addWidget(asFile_);
     layout->addLayout(fileRow);
+    if (target_ == Target::Group) {
+        exclude_ = new QLineEdit;
+        exclude_->setPlaceholderText(tr("ClientIds to leave out, e.g. alice, bob (optional)"));
+        auto* excludeRow = new QFormLayout;
+        excludeRow->addRow(tr("Exclude:"), exclude_);
+        layout->addLayout(excludeRow);
+    }
     layout->addWidget(result_);
     layout->addWidget(buttons);
     resize(460, 330);
@@ -70,6 +87,11 @@ void PushDialog::setText(const QString& text)
 {
     asText_->setChecked(true);
     text_->setPlainText(text);
+}
+
+void PushDialog::setExclude(const QString& ids)
+{
+    if (exclude_) exclude_->setText(ids);
 }
 
 QString PushDialog::resultText() const { return result_->text(); }
@@ -88,10 +110,18 @@ void PushDialog::send()
     if (!client_) return;
     auto done = [this](const ApiResult& r) {
         sendButton_->setEnabled(true);
+        if (target_ == Target::Group && r.ok()) {
+            showGroupResult(GroupPushResult::fromJson(r.body));
+            return;
+        }
         showResult(r.status, r.body.value(QLatin1String("result")).toString(), r.error);
     };
+    QStringList exclude;
+    if (exclude_)
+        exclude = exclude_->text().split(QRegularExpression(QStringLiteral("[,\\s]+")), Qt::SkipEmptyParts);
     if (asText_->isChecked()) {
-        client_->pushText(clientId_, text_->toPlainText(), this, done);
+        if (target_ == Target::Group) client_->pushGroupText(clientId_, text_->toPlainText(), exclude, this, done);
+        else client_->pushText(clientId_, text_->toPlainText(), this, done);
     } else {
         QFile f(file_->text());
         if (f.size() > kMaxFile) {
@@ -102,11 +132,20 @@ void PushDialog::send()
             showResult(-1, QString(), f.errorString());
             return;
         }
-        client_->pushBinary(clientId_, f.readAll(), this, done);
+        if (target_ == Target::Group) client_->pushGroupBinary(clientId_, f.readAll(), exclude, this, done);
+        else client_->pushBinary(clientId_, f.readAll(), this, done);
     }
     sendButton_->setEnabled(false);
     result_->setText(tr("Sending…"));
     result_->setStyleSheet(QString());
+}
+
+void PushDialog::showGroupResult(const GroupPushResult& g)
+{
+    // Delivered to nobody, or some not reached: worth a second look (red).
+    const bool good = g.valid && g.complete && g.delivered > 0 && g.full == 0;
+    result_->setText((good ? QStringLiteral("✔ ") : QStringLiteral("✘ ")) + g.summary());
+    result_->setStyleSheet(good ? QStringLiteral("color: #1b7f2a;") : QStringLiteral("color: #c01c28;"));
 }
 
 void PushDialog::showResult(int status, const QString& result, const QString& error)

@@ -2,6 +2,7 @@
 // in MainWindow and the ws2api_console_core library.
 #include "console/app/ConfigView.h"
 #include "console/app/ConnectionsView.h"
+#include "console/app/GroupsView.h"
 #include "console/app/MainWindow.h"
 #include "console/app/OverviewView.h"
 #include "console/app/PushDialog.h"
@@ -38,7 +39,7 @@ int main(int argc, char** argv)
                                  QStringLiteral("Token file for the --bridge of the same position (one file: for all). "
                                                 "Must not be readable by group or others."),
                                  QStringLiteral("PATH"));
-    QCommandLineOption view(QStringLiteral("view"), QStringLiteral("View to open: overview, connections, config, audit."),
+    QCommandLineOption view(QStringLiteral("view"), QStringLiteral("View to open: overview, connections, groups, config, audit."),
                             QStringLiteral("VIEW"), QStringLiteral("overview"));
     QCommandLineOption scope(QStringLiteral("scope"), QStringLiteral("Overview charts: cluster or a bridge number (0...)."),
                              QStringLiteral("SCOPE"));
@@ -46,12 +47,18 @@ int main(int argc, char** argv)
                               QStringLiteral("CLIENTID"));
     QCommandLineOption push(QStringLiteral("push"), QStringLiteral("With --select: open the test push dialog and send this text."),
                             QStringLiteral("TEXT"));
+    QCommandLineOption group(QStringLiteral("group"), QStringLiteral("Groups view: filter on and select this group."),
+                             QStringLiteral("GROUP"));
+    QCommandLineOption groupPush(QStringLiteral("group-push"),
+                                 QStringLiteral("With --group: open the group's test push dialog and send this text "
+                                                "(--group '*': to every client)."),
+                                 QStringLiteral("TEXT"));
     QCommandLineOption key(QStringLiteral("config-key"), QStringLiteral("Configuration view: select this key."),
                            QStringLiteral("KEY"));
     QCommandLineOption tryValue(QStringLiteral("config-try"),
                                 QStringLiteral("Configuration view: submit KEY=VALUE as if typed in (shows the answer)."),
                                 QStringLiteral("KEY=VALUE"));
-    p.addOptions({bridge, tokenFile, view, scope, select, push, key, tryValue});
+    p.addOptions({bridge, tokenFile, view, scope, select, push, group, groupPush, key, tryValue});
     p.process(app);
 
     QVector<BridgeConfig> bridges;
@@ -71,11 +78,12 @@ int main(int argc, char** argv)
         c.tokenFile = file;
         bridges.push_back(c);
     }
-    const QStringList views = {QStringLiteral("overview"), QStringLiteral("connections"), QStringLiteral("config"),
-                               QStringLiteral("audit")};
+    // In the order of MainWindow::View.
+    const QStringList views = {QStringLiteral("overview"), QStringLiteral("connections"), QStringLiteral("groups"),
+                               QStringLiteral("config"), QStringLiteral("audit")};
     const int viewIndex = views.indexOf(p.value(view));
     if (viewIndex < 0) {
-        std::fprintf(stderr, "ws2api-console: --view is one of overview, connections, config, audit\n");
+        std::fprintf(stderr, "ws2api-console: --view is one of overview, connections, groups, config, audit\n");
         return 2;
     }
 
@@ -92,6 +100,19 @@ int main(int argc, char** argv)
                 const QString text = p.value(push);
                 QTimer::singleShot(2500, &w, [&w, text] {
                     if (PushDialog* d = w.connectionsView()->openPushDialog()) {
+                        d->setText(text);
+                        d->send();
+                    }
+                });
+            }
+        }
+        if (p.isSet(group)) {
+            const QString g = p.value(group);
+            if (g != QLatin1String("*")) w.groupsView()->selectGroup(g);
+            if (p.isSet(groupPush)) {
+                const QString text = p.value(groupPush);
+                QTimer::singleShot(2500, &w, [&w, g, text] {
+                    if (PushDialog* d = w.groupsView()->openPushDialog(g == QLatin1String("*"))) {
                         d->setText(text);
                         d->send();
                     }

@@ -95,7 +95,42 @@ ConnectionInfo ConnectionInfo::fromJson(const QJsonObject& o)
     c.queuedBytes = i64(o, "queued_bytes");
     c.pendingUpstream = i64(o, "pending_upstream");
     c.subprotocol = str(o, "subprotocol");
+    c.groups = strings(o.value(QLatin1String("groups")));
     return c;
+}
+
+GroupInfo GroupInfo::fromJson(const QJsonObject& o)
+{
+    GroupInfo g;
+    g.name = str(o, "group");
+    g.members = i64(o, "members");
+    return g;
+}
+
+GroupPushResult GroupPushResult::fromJson(const QJsonObject& o)
+{
+    GroupPushResult r;
+    r.group = str(o, "group");
+    r.delivered = i64(o, "delivered");
+    r.full = i64(o, "full");
+    r.excluded = i64(o, "excluded");
+    r.absent = i64(o, "absent");
+    r.complete = o.value(QLatin1String("complete")).toBool(true);
+    r.valid = o.contains(QLatin1String("delivered"));
+    return r;
+}
+
+QString GroupPushResult::summary() const
+{
+    const QString to = group == QLatin1String("*") ? QStringLiteral("everyone") : group;
+    QString s = QStringLiteral("%1: delivered to %2, queue full %3 (not reading), excluded %4, gone %5")
+                    .arg(to)
+                    .arg(delivered)
+                    .arg(full)
+                    .arg(excluded)
+                    .arg(absent);
+    if (!complete) s += QStringLiteral("; incomplete: a loop of the bridge did not answer in time, its clients are not counted");
+    return s;
 }
 
 ConfigKeyInfo ConfigKeyInfo::fromJson(const QJsonObject& o)

@@ -82,8 +82,32 @@ struct ConnectionInfo {
     qint64 queuedBytes = 0;
     qint64 pendingUpstream = 0;
     QString subprotocol;
+    QStringList groups;       ///< the groups it is a member of, sorted (servers before issue 15: empty)
 
     static ConnectionInfo fromJson(const QJsonObject& o);
+};
+
+/// One item of GET /api/v1/groups.
+struct GroupInfo {
+    QString name;
+    qint64 members = 0;
+
+    static GroupInfo fromJson(const QJsonObject& o);
+};
+
+/// The answer of POST /api/v1/groups/<group>/push (`*`: every client).
+struct GroupPushResult {
+    QString group;
+    qint64 delivered = 0; ///< handed to the client's outbound queue
+    qint64 full = 0;      ///< the client's queue was full (not reading): not sent to it
+    qint64 excluded = 0;  ///< members left out by "exclude"
+    qint64 absent = 0;    ///< members that were gone when the push reached their loop
+    bool complete = true; ///< false: a loop did not answer in time, the counts miss its clients
+    bool valid = false;   ///< false until an answer with "delivered" was parsed
+
+    static GroupPushResult fromJson(const QJsonObject& o);
+    /// "room:7: delivered to 12, queue full 0 (not reading), excluded 1, gone 0" (plus a warning when incomplete).
+    QString summary() const;
 };
 
 /// One key of GET /api/v1/config.

@@ -47,7 +47,9 @@ Bridge* BridgeSet::addBridge(const QString& name, const QString& url, const QStr
     connect(c, &ManagementClient::online, this, [this, b] { loadHistory(b); });
     connect(c, &ManagementClient::statsReceived, this, [this, b](const StatsSnapshot& s) {
         b->series()->addLive(s);
+        appendClusterPoint(false);
         emit bridgeChanged(indexOf(b));
+        emit totalsChanged(); // the Cluster row sums the point this bridge's row now shows
     });
     emit bridgeAboutToBeAdded(bridges_.size());
     bridges_.push_back(b);
@@ -61,6 +63,7 @@ void BridgeSet::removeBridge(int index)
     if (index < 0 || index >= bridges_.size()) return;
     emit bridgeAboutToBeRemoved(index);
     Bridge* b = bridges_.takeAt(index);
+    usedTs_.remove(b);
     b->client()->stop();
     b->disconnect(this);
     b->client()->disconnect(this);
@@ -132,11 +135,9 @@ void BridgeSet::rebuildClusterHistory()
     clusterSeries_->addEarlier(points);
 }
 
-void BridgeSet::tick()
+bool BridgeSet::currentRates(double now, RatePoint& out) const
 {
-    const double now = nowSeconds();
     RatePoint sum;
-    sum.ts = now;
     int n = 0;
     int expected = 0; // online bridges, and those still making their first contact
     for (Bridge* b : bridges_) {
@@ -145,6 +146,7 @@ void BridgeSet::tick()
         RatePoint p;
         if (!b->latestRates(now, p)) continue;
         ++n;
+        sum.ts = std::max(sum.ts, p.ts);
         sum.connectionsOpen += p.connectionsOpen;
         sum.connectsPerSec += p.connectsPerSec;
         sum.disconnectsPerSec += p.disconnectsPerSec;
@@ -156,9 +158,40 @@ void BridgeSet::tick()
         sum.upstreamP50Ms = std::max(sum.upstreamP50Ms, p.upstreamP50Ms);
         sum.upstreamP99Ms = std::max(sum.upstreamP99Ms, p.upstreamP99Ms);
     }
-    // A sum with a bridge missing would draw a dip that never happened
-    // (e.g. while the bridges come online one after the other).
-    if (n > 0 && n == expected) clusterSeries_->append(sum);
+    if (n == 0 || n != expected) return false;
+    out = sum;
+    return true;
+}
+
+void BridgeSet::appendClusterPoint(bool force)
+{
+    const double now = nowSeconds();
+    RatePoint sum;
+    if (!currentRates(now, sum)) return;
+    bool allNew = true, anyNew = false;
+    for (Bridge* b : bridges_) {
+        RatePoint p;
+        if (!b->latestRates(now, p)) continue;
+        const bool fresh = p.ts > usedTs_.value(b, 0);
+        allNew = allNew && fresh;
+        anyNew = anyNew || fresh;
+    }
+    if (!(allNew || (force && anyNew))) return;
+    // The point carries the newest bridge sample's time: with one bridge,
+    // the cluster's point is that bridge's point.
+    if (!clusterSeries_->isEmpty() && sum.ts <= clusterSeries_->last().ts) return;
+    for (Bridge* b : bridges_) {
+        RatePoint p;
+        if (b->latestRates(now, p)) usedTs_[b] = p.ts;
+    }
+    lastClusterAppend_ = now;
+    clusterSeries_->append(sum);
+}
+
+void BridgeSet::tick()
+{
+    // A bridge that is late with its stats does not hold the chart back for long.
+    if (nowSeconds() - lastClusterAppend_ > 1.5) appendClusterPoint(true);
     emit totalsChanged();
 }
 

@@ -75,17 +75,18 @@ QVariant ClusterModel::totalsData(int column, int role) const
     if (role == HealthRole) return -1;
     if (role != Qt::DisplayRole) return {};
     const ClusterTotals t = set_->totals();
-    const StatsSeries* cs = set_->clusterSeries();
-    const bool rates = !cs->isEmpty()
-                       && static_cast<double>(QDateTime::currentMSecsSinceEpoch()) / 1000.0 - cs->last().ts < 5;
+    // The sum of the points the bridge rows show (not the cluster chart's
+    // last point, which may be a round behind while a bridge is late).
+    RatePoint p;
+    const bool rates = set_->currentRates(static_cast<double>(QDateTime::currentMSecsSinceEpoch()) / 1000.0, p);
     switch (column) {
     case NameColumn: return tr("Cluster");
     case HealthColumn: return tr("%1 of %2 online").arg(t.online).arg(t.bridges);
     case ConnectionsColumn: return formatCount(t.sum.connectionsOpen);
-    case ConnectsColumn: return rates ? rate(cs->last().connectsPerSec) : QString();
-    case MessagesInColumn: return rates ? rate(cs->last().messagesInPerSec) : QString();
-    case MessagesOutColumn: return rates ? rate(cs->last().messagesOutPerSec) : QString();
-    case FailuresColumn: return rates ? rate(cs->last().upstreamFailedPerSec) : QString();
+    case ConnectsColumn: return rates ? rate(p.connectsPerSec) : QString();
+    case MessagesInColumn: return rates ? rate(p.messagesInPerSec) : QString();
+    case MessagesOutColumn: return rates ? rate(p.messagesOutPerSec) : QString();
+    case FailuresColumn: return rates ? rate(p.upstreamFailedPerSec) : QString();
     case P99Column: return t.online ? QString::number(t.sum.upstreamP99Ms, 'f', 1) : QString();
     default: return {};
     }

@@ -1,6 +1,7 @@
 #include "console/core/ManagementClient.h"
 
 #include <QDateTime>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
@@ -374,6 +375,51 @@ void ManagementClient::disconnectClient(const QString& clientId, int code, const
 {
     send("POST", QStringLiteral("connections/%1/disconnect").arg(encodeId(clientId)),
          QJsonObject{{QStringLiteral("code"), code}, {QStringLiteral("reason"), reason}}, context, std::move(cb));
+}
+
+void ManagementClient::fetchGroups(const QString& prefix, int offset, int limit, QObject* context, Callback cb)
+{
+    QUrlQuery q;
+    if (!prefix.isEmpty()) q.addQueryItem(QStringLiteral("prefix"), QString::fromLatin1(QUrl::toPercentEncoding(prefix)));
+    q.addQueryItem(QStringLiteral("offset"), QString::number(offset));
+    q.addQueryItem(QStringLiteral("limit"), QString::number(limit));
+    get(QStringLiteral("groups"), q, context, std::move(cb));
+}
+
+void ManagementClient::fetchGroupMembers(const QString& group, int offset, int limit, QObject* context, Callback cb)
+{
+    QUrlQuery q;
+    q.addQueryItem(QStringLiteral("offset"), QString::number(offset));
+    q.addQueryItem(QStringLiteral("limit"), QString::number(limit));
+    get(QStringLiteral("groups/") + encodeId(group), q, context, std::move(cb));
+}
+
+namespace {
+QJsonObject withExclude(QJsonObject body, const QStringList& exclude)
+{
+    if (!exclude.isEmpty()) body.insert(QStringLiteral("exclude"), QJsonArray::fromStringList(exclude));
+    return body;
+}
+// "*" is the API's "every client"; a group name is percent-encoded like a ClientId.
+QString groupPath(const QString& group)
+{
+    return QStringLiteral("groups/%1/push").arg(group == QLatin1String("*") ? group : ManagementClient::encodeId(group));
+}
+} // namespace
+
+void ManagementClient::pushGroupText(const QString& group, const QString& text, const QStringList& exclude,
+                                     QObject* context, Callback cb)
+{
+    send("POST", groupPath(group), withExclude(QJsonObject{{QStringLiteral("text"), text}}, exclude), context,
+         std::move(cb));
+}
+
+void ManagementClient::pushGroupBinary(const QString& group, const QByteArray& data, const QStringList& exclude,
+                                       QObject* context, Callback cb)
+{
+    send("POST", groupPath(group),
+         withExclude(QJsonObject{{QStringLiteral("binary_base64"), QString::fromLatin1(data.toBase64())}}, exclude),
+         context, std::move(cb));
 }
 
 void ManagementClient::fetchConfig(QObject* context, Callback cb) { get(QStringLiteral("config"), {}, context, std::move(cb)); }

@@ -104,6 +104,15 @@ public:
     void pushText(const QString& clientId, const QString& text, QObject* context, Callback cb);
     void pushBinary(const QString& clientId, const QByteArray& data, QObject* context, Callback cb);
     void disconnectClient(const QString& clientId, int code, const QString& reason, QObject* context, Callback cb);
+    /// GET /api/v1/groups (sorted by name; limit 1..1000).
+    void fetchGroups(const QString& prefix, int offset, int limit, QObject* context, Callback cb);
+    /// GET /api/v1/groups/<group> (members sorted).
+    void fetchGroupMembers(const QString& group, int offset, int limit, QObject* context, Callback cb);
+    /// POST /api/v1/groups/<group>/push; group "*" = every client of this bridge.
+    void pushGroupText(const QString& group, const QString& text, const QStringList& exclude, QObject* context,
+                       Callback cb);
+    void pushGroupBinary(const QString& group, const QByteArray& data, const QStringList& exclude, QObject* context,
+                         Callback cb);
     void fetchConfig(QObject* context, Callback cb);
     void setConfig(const QString& key, const QString& value, QObject* context, Callback cb);
     void resetConfig(const QString& key, QObject* context, Callback cb);

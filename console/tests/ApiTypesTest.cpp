@@ -17,12 +17,34 @@ class ApiTypesTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(ApiTypesTest);
     CPPUNIT_TEST(testStats);
     CPPUNIT_TEST(testConnectionAndEvent);
+    CPPUNIT_TEST(testGroups);
     CPPUNIT_TEST(testConfigValidation);
     CPPUNIT_TEST(testFormatting);
     CPPUNIT_TEST(testBackoff);
     CPPUNIT_TEST_SUITE_END();
 
 public:
+    void testGroups()
+    {
+        ConnectionInfo c = ConnectionInfo::fromJson(json(R"({"client_id":"alice","groups":["room:7","team"]})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("room:7|team"), s(c.groups.join(QLatin1Char('|'))));
+        // A bridge from before groups: no field, no groups.
+        CPPUNIT_ASSERT(ConnectionInfo::fromJson(json(R"({"client_id":"alice"})")).groups.isEmpty());
+
+        GroupInfo g = GroupInfo::fromJson(json(R"({"group":"room:7","members":12})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("room:7"), s(g.name));
+        CPPUNIT_ASSERT_EQUAL(qint64(12), g.members);
+
+        GroupPushResult r = GroupPushResult::fromJson(
+            json(R"({"group":"*","delivered":40,"full":2,"excluded":1,"absent":3,"complete":false})"));
+        CPPUNIT_ASSERT(r.valid);
+        CPPUNIT_ASSERT(!r.complete);
+        CPPUNIT_ASSERT_EQUAL(std::string("everyone: delivered to 40, queue full 2 (not reading), excluded 1, gone 3; "
+                                         "incomplete: a loop of the bridge did not answer in time, its clients are not counted"),
+                             s(r.summary()));
+        CPPUNIT_ASSERT(!GroupPushResult::fromJson(json(R"({"error":"bad group"})")).valid);
+    }
+
     void testStats()
     {
         StatsSnapshot st = StatsSnapshot::fromJson(json(

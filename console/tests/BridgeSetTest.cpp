@@ -1,12 +1,15 @@
-// BridgeSet against two real bridges: the cluster sums them, shows each one's
+// BridgeSet against real bridges: the cluster sums them, shows each one's
 // health, keeps summing the rest when one goes down; charts are filled from
-// the history on open and live after.
+// the history on open and live after. With one bridge, its row and the
+// Cluster row show the same numbers at every moment.
 #include "console/core/BridgeSet.h"
 #include "console/core/ClusterModel.h"
 #include "console/tests/support/RealBridge.h"
 
 #include <QAbstractItemModelTester>
 #include <QDateTime>
+#include <QSet>
+#include <QTimer>
 #include <QWebSocket>
 
 #include <cppunit/extensions/HelperMacros.h>
@@ -18,6 +21,7 @@ using State = ManagementClient::State;
 class BridgeSetTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(BridgeSetTest);
     CPPUNIT_TEST(testClusterTotals);
+    CPPUNIT_TEST(testOneBridgeRowsAgree);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -66,6 +70,81 @@ public:
         CPPUNIT_ASSERT_EQUAL(1, set.count());
         CPPUNIT_ASSERT_EQUAL(2, cluster.rowCount());
         CPPUNIT_ASSERT(set.at(0) == bb);
+    }
+
+    void testOneBridgeRowsAgree()
+    {
+        RealBridge a;
+        TestClients clients(a.publicPort());
+        CPPUNIT_ASSERT_EQUAL(6, clients.connectMany(QStringLiteral("m-"), 6));
+        BridgeSet set;
+        ClusterModel cluster(&set);
+        QAbstractItemModelTester tester(&cluster, QAbstractItemModelTester::FailureReportingMode::Fatal);
+        Bridge* b = set.addBridge(QStringLiteral("a"), a.managementUrl(), a.token());
+
+        // Traffic whose rate changes from second to second (1, 2, ... 7
+        // messages per client per 250 ms round, then again): neighbouring
+        // samples differ, so rows made from different samples would disagree.
+        int round = 0;
+        QTimer traffic;
+        traffic.setInterval(250);
+        QObject::connect(&traffic, &QTimer::timeout, [&] {
+            const int n = round++ % 7 + 1;
+            for (int c = 0; c < 6; ++c)
+                for (int i = 0; i < n; ++i)
+                    clients.client(QStringLiteral("m-%1").arg(c))->sendTextMessage(QStringLiteral("r%1").arg(round));
+            if (round % 9 == 0) clients.connectClient(QStringLiteral("extra-%1").arg(round)); // connects/s moves too
+        });
+        traffic.start();
+
+        const QList<int> columns = {ClusterModel::ConnectionsColumn, ClusterModel::ConnectsColumn,
+                                    ClusterModel::MessagesInColumn, ClusterModel::MessagesOutColumn,
+                                    ClusterModel::FailuresColumn, ClusterModel::P99Column};
+        int compared = 0;
+        QSet<QString> distinctIn;
+        std::string mismatch;
+        auto compare = [&] {
+            if (cluster.index(0, ClusterModel::MessagesInColumn).data().toString().isEmpty()) return; // no rates yet
+            ++compared;
+            distinctIn << cluster.index(0, ClusterModel::MessagesInColumn).data().toString();
+            for (int col : columns) {
+                const QString mine = cluster.index(0, col).data().toString();
+                const QString sum = cluster.index(1, col).data().toString();
+                if (mine != sum && mismatch.empty())
+                    mismatch = QStringLiteral("sample %1, %2: bridge %3, cluster %4")
+                                   .arg(compared)
+                                   .arg(cluster.headerData(col, Qt::Horizontal).toString(), mine, sum)
+                                   .toStdString();
+            }
+            // The cluster chart's newest point is the bridge's newest point.
+            if (set.clusterSeries()->isEmpty() || b->series()->isEmpty()) {
+                if (mismatch.empty()) mismatch = "rates shown, but a series is empty";
+                return;
+            }
+            const RatePoint& p = b->series()->last();
+            const RatePoint& q = set.clusterSeries()->last();
+            if (mismatch.empty() && (p.ts != q.ts || p.messagesInPerSec != q.messagesInPerSec
+                                     || p.connectsPerSec != q.connectsPerSec || p.upstreamP99Ms != q.upstreamP99Ms))
+                mismatch = QStringLiteral("sample %1: bridge point %2 (%3 msg/s), cluster point %4 (%5 msg/s)")
+                               .arg(compared)
+                               .arg(p.ts, 0, 'f', 3)
+                               .arg(p.messagesInPerSec)
+                               .arg(q.ts, 0, 'f', 3)
+                               .arg(q.messagesInPerSec)
+                               .toStdString();
+        };
+        // Whenever either row may have changed, and between the signals.
+        QObject::connect(&set, &BridgeSet::bridgeChanged, &set, compare);
+        QObject::connect(&set, &BridgeSet::totalsChanged, &set, compare);
+        QTimer between;
+        between.setInterval(170);
+        QObject::connect(&between, &QTimer::timeout, compare);
+        between.start();
+        CPPUNIT_ASSERT(waitUntil([&] { return !mismatch.empty() || (compared >= 40 && distinctIn.size() >= 3); }, 30000));
+        traffic.stop();
+        CPPUNIT_ASSERT_MESSAGE(mismatch, mismatch.empty());
+        CPPUNIT_ASSERT_MESSAGE("rates did not change between samples: the test proves nothing",
+                               distinctIn.size() >= 3);
     }
 };
 

@@ -2,6 +2,7 @@
 # Screenshots of the console's main views for the README and docs/CONSOLE.md.
 #
 #   console/tools/screenshots.sh [BUILD_DIR]        (default: build)
+#   SHOTS="groups" console/tools/screenshots.sh      (only these views)
 #
 # Starts two real bridges (eu-1, eu-2) with their own temporary
 # databases and tokens (made with `ws2api token create`), a few hundred live
@@ -68,11 +69,25 @@ api POST connections/eu-1-client-0003/push '{"text":"maintenance at 22:00"}'
 api POST connections/eu-1-client-0007/disconnect '{"code":4001,"reason":"kicked by operator"}'
 api DELETE config/upstream.timeout_ms
 
-echo "letting the statistics history fill (40 s)..."
-sleep 40
+# Groups on eu-1, joined as the team's API would (PUT /groups/<group>/<ClientId>
+# on the internal listener); clients whose number ends in 0 come and go, so
+# they are left out.
+join() { curl -s -o /dev/null -X PUT "http://127.0.0.1:${internal[eu-1]}/groups/$1/eu-1-client-$2"; }
+for i in $(seq 1 9); do join "room:7" "$(printf %04d "$i")"; done
+for i in $(seq 11 14); do join "room:8" "$(printf %04d "$i")"; done
+for i in $(seq 21 29); do join "team:support" "$(printf %04d "$i")"; done
+join "team:support" 0003
+for i in $(seq 31 99); do [ $((i % 10)) -ne 0 ] && join "lobby" "$(printf %04d "$i")"; done
+join "beta-testers" 0042; join "beta-testers" 0043; join "room:8" 0042
+
+if [ -z "${SHOTS:-}" ] || [[ " $SHOTS " == *" overview "* ]]; then
+  echo "letting the statistics history fill (40 s)..."
+  sleep 40
+fi
 
 shot() { # name, console args...
   local name=$1; shift
+  if [ -n "${SHOTS:-}" ] && [[ " $SHOTS " != *" $name "* ]]; then return 0; fi
   XDG_CONFIG_HOME="$tmp/xdg" WS2API_CONSOLE_NO_KEYRING=1 QT_QPA_PLATFORM=xcb \
   xvfb-run -a -s '-screen 0 1400x900x24' bash -c '
     "$0" -geometry 1400x900+0+0 "$@" >"'"$tmp"'/console.log" 2>&1 &
@@ -87,6 +102,7 @@ bridges=(--bridge "eu-1=http://127.0.0.1:${internal[eu-1]}" --token-file "$tmp/e
          --bridge "eu-2=http://127.0.0.1:${internal[eu-2]}" --token-file "$tmp/eu-2.token")
 shot overview "${bridges[@]}" --view overview --scope cluster
 shot connections "${bridges[@]}" --view connections --select eu-1-client-0042 --push 'hello from the console'
+shot groups "${bridges[@]}" --view groups --group room:7 --group-push 'hello room 7'
 shot config "${bridges[@]}" --view config --config-try limits.idle_timeout_ms=5
 shot audit "${bridges[@]}" --view audit
 # An unreachable bridge and a wrong token: what the operator sees.
