@@ -3,6 +3,7 @@
 #include "common/ClientId.h"
 #include "server/api/Json.h"
 #include "server/api/PushHandler.h"
+#include "server/api/QueryParams.h"
 #include "server/api/RequestBody.h"
 #include "server/app/Bridge.h"
 #include "server/cluster/PeerForwarder.h"
@@ -29,33 +30,6 @@ void replyJson(Poco::Net::HTTPServerResponse& response, int status, const std::s
     response.setContentType("application/json");
     response.setContentLength(static_cast<std::streamsize>(body.size()));
     response.send() << body;
-}
-
-struct BadRequest {
-    std::string message;
-};
-
-long long intParam(const Poco::URI::QueryParameters& q, const std::string& name, long long def, long long min,
-                   long long max)
-{
-    for (const auto& [k, v] : q) {
-        if (k != name) continue;
-        try {
-            std::size_t used = 0;
-            long long n = std::stoll(v, &used);
-            if (used == v.size() && n >= min && n <= max) return n;
-        } catch (const std::exception&) {
-        }
-        throw BadRequest{name + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max)};
-    }
-    return def;
-}
-
-std::string strParam(const Poco::URI::QueryParameters& q, const std::string& name)
-{
-    for (const auto& [k, v] : q)
-        if (k == name) return v;
-    return {};
 }
 
 std::string nodesJson(const std::vector<std::pair<std::string, std::string>>& nodeObjects)
@@ -167,6 +141,20 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
         PushHandler::reply(response, 400, why + "\n");
         return false;
     };
+    // A listing asked of every peer: fn(node, answer object) for each 200 JSON
+    // answer, the rest into `unreachable`.
+    std::vector<std::pair<std::string, std::string>> unreachable;
+    auto askPeers = [&](const std::string& target, const auto& fn) {
+        if (!forwarder) return;
+        for (const auto& a : forwarder->fanOut("GET", target, "", "", authorization)) {
+            Poco::JSON::Object::Ptr o;
+            std::string problem = peerProblem(a, o);
+            if (problem.empty())
+                fn(a.node, o);
+            else
+                unreachable.emplace_back(a.node, problem);
+        }
+    };
     auto parseClient = [&](const std::string& raw, std::string& id) {
         std::string why;
         if (ClientId::parse(raw, id, why)) return true;
@@ -210,31 +198,21 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
         // GET /groups
         if (segments_.size() == 1) {
             if (method != HTTPRequest::HTTP_GET) return methodNotAllowed("GET");
-            const std::string prefix = strParam(query, "prefix");
-            const long long offset = intParam(query, "offset", 0, 0, 1LL << 40);
-            const long long limit = intParam(query, "limit", 1000, 1, kMaxListLimit);
+            const std::string prefix = queryString(query, "prefix");
+            const long long offset = queryInt(query, "offset", 0, 0, 1LL << 40);
+            const long long limit = queryInt(query, "limit", 1000, 1, kMaxListLimit);
             std::map<std::string, std::uint64_t> merged;
             for (auto& [name, n] : bridge_.groups().list(prefix)) merged[name] += n;
-            std::vector<std::pair<std::string, std::string>> unreachable;
-            if (forwarder) {
-                // Each peer's first offset+limit names; merged here.
-                std::string target =
-                    "/groups" + queryFor(query, {{"offset", "0"}, {"limit", std::to_string(std::min(
-                                                                           kMaxListLimit, offset + limit))}});
-                for (const auto& a : forwarder->fanOut("GET", target, "", "", authorization)) {
-                    Poco::JSON::Object::Ptr o;
-                    std::string problem = peerProblem(a, o);
-                    if (!problem.empty()) {
-                        unreachable.emplace_back(a.node, problem);
-                        continue;
-                    }
-                    if (Poco::JSON::Array::Ptr groups = o->getArray("groups"))
-                        for (std::size_t i = 0; i < groups->size(); ++i) {
-                            Poco::JSON::Object::Ptr g = groups->getObject(static_cast<unsigned>(i));
-                            if (g) merged[g->getValue<std::string>("group")] += count(g, "members");
-                        }
-                }
-            }
+            // Each peer's first offset+limit names; merged here.
+            askPeers("/groups" + queryFor(query, {{"offset", "0"},
+                                                  {"limit", std::to_string(std::min(kMaxListLimit, offset + limit))}}),
+                     [&](const std::string&, const Poco::JSON::Object::Ptr& o) {
+                         if (Poco::JSON::Array::Ptr groups = o->getArray("groups"))
+                             for (std::size_t i = 0; i < groups->size(); ++i) {
+                                 Poco::JSON::Object::Ptr g = groups->getObject(static_cast<unsigned>(i));
+                                 if (g) merged[g->getValue<std::string>("group")] += count(g, "members");
+                             }
+                     });
             std::string list = "[";
             long long i = 0;
             for (const auto& [name, n] : merged) {
@@ -298,8 +276,8 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
         // GET /groups/<group>: members
         if (method == HTTPRequest::HTTP_GET) {
             if (everyone) return PushHandler::reply(response, 400, "list every client with GET /api/v1/connections\n");
-            const long long offset = intParam(query, "offset", 0, 0, 1LL << 40);
-            const long long limit = intParam(query, "limit", 10000, 1, kMaxListLimit);
+            const long long offset = queryInt(query, "offset", 0, 0, 1LL << 40);
+            const long long limit = queryInt(query, "limit", 10000, 1, kMaxListLimit);
             std::vector<std::string> members = bridge_.groupMembers(group, kLoopTimeoutMs);
             std::uint64_t total = members.size();
             std::vector<std::pair<std::string, std::string>> nodes;
@@ -308,29 +286,19 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
                 n.str("node", bridge_.nodeName()).integer("members", static_cast<long long>(members.size()));
                 nodes.emplace_back(bridge_.nodeName(), n.done());
             }
-            std::vector<std::pair<std::string, std::string>> unreachable;
-            if (forwarder) {
-                std::string target =
-                    groupPath + queryFor(query, {{"offset", "0"}, {"limit", std::to_string(std::min(
-                                                                          kMaxListLimit, offset + limit))}});
-                for (const auto& a : forwarder->fanOut("GET", target, "", "", authorization)) {
-                    Poco::JSON::Object::Ptr o;
-                    std::string problem = peerProblem(a, o);
-                    if (!problem.empty()) {
-                        unreachable.emplace_back(a.node, problem);
-                        continue;
-                    }
-                    std::uint64_t theirs = count(o, "total");
-                    total += theirs;
-                    json::ObjectWriter n;
-                    n.str("node", a.node).integer("members", static_cast<long long>(theirs));
-                    nodes.emplace_back(a.node, n.done());
-                    if (Poco::JSON::Array::Ptr list = o->getArray("members"))
-                        for (std::size_t i = 0; i < list->size(); ++i)
-                            members.push_back(list->getElement<std::string>(static_cast<unsigned>(i)));
-                }
-                std::sort(members.begin(), members.end());
-            }
+            askPeers(groupPath + queryFor(query, {{"offset", "0"},
+                                                  {"limit", std::to_string(std::min(kMaxListLimit, offset + limit))}}),
+                     [&](const std::string& node, const Poco::JSON::Object::Ptr& o) {
+                         std::uint64_t theirs = count(o, "total");
+                         total += theirs;
+                         json::ObjectWriter n;
+                         n.str("node", node).integer("members", static_cast<long long>(theirs));
+                         nodes.emplace_back(node, n.done());
+                         if (Poco::JSON::Array::Ptr list = o->getArray("members"))
+                             for (std::size_t i = 0; i < list->size(); ++i)
+                                 members.push_back(list->getElement<std::string>(static_cast<unsigned>(i)));
+                     });
+            std::sort(members.begin(), members.end());
             std::vector<std::string> page;
             for (long long i = offset; i < static_cast<long long>(members.size()) && i < offset + limit; ++i)
                 page.push_back(members[static_cast<std::size_t>(i)]);
@@ -362,7 +330,6 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
         GroupDelivery sum = local.wait(complete);
         std::vector<std::pair<std::string, std::string>> nodes;
         nodes.emplace_back(bridge_.nodeName(), deliveryJson(bridge_.nodeName(), sum, complete));
-        std::vector<std::pair<std::string, std::string>> unreachable;
         for (const auto& a : peers) {
             Poco::JSON::Object::Ptr o;
             std::string problem = peerProblem(a, o);
@@ -390,7 +357,7 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
             .raw("nodes", nodesJson(nodes))
             .raw("unreachable", unreachableJson(unreachable));
         return replyJson(response, 200, w.done());
-    } catch (const BadRequest& e) {
+    } catch (const QueryParamError& e) {
         PushHandler::reply(response, 400, e.message + "\n");
     }
 }

@@ -2,6 +2,7 @@
 
 #include "common/ClientId.h"
 #include "server/api/Json.h"
+#include "server/api/QueryParams.h"
 #include "server/api/RequestBody.h"
 #include "server/app/Bridge.h"
 #include "server/app/StoreKeeper.h"
@@ -100,28 +101,11 @@ std::string stringField(const Poco::JSON::Object& o, const std::string& name, bo
 long long intParam(const Poco::URI::QueryParameters& q, const std::string& name, long long def, long long min,
                    long long max)
 {
-    for (const auto& [k, v] : q) {
-        if (k != name) continue;
-        try {
-            std::size_t used = 0;
-            long long n = std::stoll(v, &used);
-            if (used != v.size()) throw std::invalid_argument(v);
-            if (n < min || n > max)
-                throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, name + ": " + v + " is out of range [" +
-                                                                   std::to_string(min) + ", " + std::to_string(max) + "]"};
-            return n;
-        } catch (const std::logic_error&) {
-            throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, name + ": '" + v + "' is not an integer"};
-        }
+    try {
+        return queryInt(q, name, def, min, max);
+    } catch (const QueryParamError& e) {
+        throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, e.message};
     }
-    return def;
-}
-
-std::string strParam(const Poco::URI::QueryParameters& q, const std::string& name, const std::string& def = {})
-{
-    for (const auto& [k, v] : q)
-        if (k == name) return v;
-    return def;
 }
 
 std::string clientIdFrom(const std::string& raw)
@@ -313,16 +297,16 @@ private:
 
     std::pair<HTTPResponse::HTTPStatus, std::string> connections()
     {
-        const std::string sort = strParam(query_, "sort", "id");
+        const std::string sort = queryString(query_, "sort", "id");
         if (sort != "id" && sort != "age" && sort != "idle" && sort != "traffic")
             throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "sort must be id, age, idle or traffic"};
-        const std::string order = strParam(query_, "order", sort == "traffic" ? "desc" : "asc");
+        const std::string order = queryString(query_, "order", sort == "traffic" ? "desc" : "asc");
         if (order != "asc" && order != "desc") throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "order must be asc or desc"};
         const long long offset = intParam(query_, "offset", 0, 0, 1LL << 40);
         const long long limit = intParam(query_, "limit", 100, 1, 1000);
         ConnectionQuery q;
-        q.idPrefix = strParam(query_, "prefix");
-        q.remotePrefix = strParam(query_, "remote");
+        q.idPrefix = queryString(query_, "prefix");
+        q.remotePrefix = queryString(query_, "remote");
         q.sort = sort == "age"       ? ConnectionQuery::Sort::Age
                  : sort == "idle"    ? ConnectionQuery::Sort::Idle
                  : sort == "traffic" ? ConnectionQuery::Sort::Traffic
@@ -380,7 +364,7 @@ private:
     {
         const long long offset = intParam(query_, "offset", 0, 0, 1LL << 40);
         const long long limit = intParam(query_, "limit", 100, 1, 1000);
-        auto all = bridge_.groups().list(strParam(query_, "prefix"));
+        auto all = bridge_.groups().list(queryString(query_, "prefix"));
         std::string items = "[";
         for (long long i = offset; i < static_cast<long long>(all.size()) && i < offset + limit; ++i) {
             const auto& [name, n] = all[static_cast<std::size_t>(i)];
