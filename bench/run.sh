@@ -297,7 +297,7 @@ for s in $SCENARIOS; do
         done ;;
     deflate-ratio)
         # Ratio and CPU per message on 2,000 realistic JSON messages (200-2,000 bytes, chat and
-        # ticker), ws2api's codec against Node's ws (tests/node: npm ci), same box, same run.
+        # ticker), ws2api's codec against Node's ws (Debian's node-ws), same box, same run.
         node "$ROOT/bench/deflate-messages.js" "$WORK/messages.txt" 2000
         "$BUILD/bench/ws2api-deflate-bench" "$WORK/messages.txt" 10 | tee -a "$RESULTS"
         node "$ROOT/bench/deflate-node.js" "$WORK/messages.txt" 10 | tee -a "$RESULTS" ;;

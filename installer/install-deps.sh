@@ -10,13 +10,13 @@ set -eu
 #             qt6-base-dev only recommends it) qt6-websockets-dev qt6-charts-dev
 #   build:    zlib1g-dev (permessage-deflate)
 #   tests:    libcppunit-dev python3-websockets curl haproxy nginx (ScaleOutTest)
-#             nodejs + npm (CompressionTest's Node `ws` client, installed from
-#             tests/node/package-lock.json with `npm ci` below)
+#             nodejs node-ws (CompressionTest's Node `ws` client: Debian's
+#             ws 8.11, in /usr/share/nodejs/ws; no npm registry needed)
 #             xvfb xauth imagemagick fonts-dejavu-core (console screenshots)
 #   bench:    libnginx-mod-http-echo (an nginx API with a set latency)
 #   packages: rpm (rpmbuild, for the .rpm and packaging/check-rpm.sh)
 PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev libsqlite3-dev libhttp-parser-dev \
-  zlib1g-dev python3-websockets curl nodejs \
+  zlib1g-dev python3-websockets curl nodejs node-ws \
   qt6-base-dev libqt6opengl6-dev qt6-websockets-dev qt6-charts-dev \
   haproxy nginx libnginx-mod-http-echo xvfb xauth imagemagick fonts-dejavu-core \
   rpm"
@@ -27,8 +27,6 @@ if [ "$(id -u)" -ne 0 ]; then
         echo "install-deps: run as root or install sudo" >&2; exit 1
     fi
 fi
-# Debian's nodejs comes without npm; a nodejs package that bundles it (NodeSource) conflicts with Debian's npm.
-command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -39,10 +37,4 @@ else
     echo "install-deps: installing$missing"
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
-fi
-# The test clients from the npm registry, at the versions in the lock file, as the calling user.
-cd "$(dirname "$0")/.."
-if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.ws2api-installed-lock 2>/dev/null; then
-    echo "install-deps: npm ci in tests/node"
-    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.ws2api-installed-lock)
 fi

@@ -1,15 +1,14 @@
 #!/usr/bin/env node
 // permessage-deflate with Node's `ws` (perMessageDeflate) against a bridge (CompressionTest).
 //
-// Usage: node deflate_node.js PORT MODE   (ws from tests/node/node_modules: npm ci there)
+// Usage: node deflate_node.js PORT MODE   (ws: Debian's node-ws, /usr/share/nodejs/ws)
 // For every combination of the four RFC 7692 offer parameters it connects as
 // /node-<n>, sends JSON text, binary and a fragmented text message with a
 // ping between its frames, and checks the echoes. One line per combination:
 //   combo <n> answer=<Sec-WebSocket-Extensions> ok      (or ... FAIL <why>)
 // then 'done <count>'. Exit status 0 when all were ok.
 'use strict';
-const path = require('path');
-const WebSocket = require(path.join(__dirname, '..', 'node', 'node_modules', 'ws'));
+const WebSocket = require('/usr/share/nodejs/ws'); // Debian's node-ws (installer/install-deps.sh)
 
 const [port, mode] = [Number(process.argv[2]), process.argv[3]];
 
