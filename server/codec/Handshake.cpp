@@ -1,6 +1,7 @@
 #include "server/codec/Handshake.h"
 
 #include "common/ClientId.h"
+#include "server/codec/HttpToken.h"
 
 #include <Poco/Base64Encoder.h>
 #include <Poco/Net/HTTPRequest.h>
@@ -60,18 +61,6 @@ std::size_t Handshake::findHeadEnd(std::string_view buffer)
 }
 
 namespace {
-bool isTokenChar(unsigned char c)
-{
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return false;
-    }
-}
-
 // RFC 9112 syntax that POCO's lenient parser lets through: the request line
 // is exactly three parts, every header line is "token: value", lines end in
 // CRLF, and no control character but HTAB appears anywhere. Anything else is

@@ -1,5 +1,7 @@
 #include "server/codec/PerMessageDeflate.h"
 
+#include "server/codec/HttpToken.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -17,18 +19,6 @@ struct Extension {
     std::string name;
     std::vector<Param> params;
 };
-
-bool isTokenChar(unsigned char c)
-{
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return false;
-    }
-}
 
 // RFC 6455 9.1: extension-list = 1#extension; extension = extension-token *( ";" extension-param );
 // extension-param = token [ "=" (token | quoted-string) ], with optional white space around the separators.
