@@ -6,6 +6,7 @@
 #include "console/core/GroupMembersModel.h"
 #include "console/core/GroupsModel.h"
 #include "console/core/ManagementClient.h"
+#include "console/tests/support/AwaitAnswer.h"
 #include "console/tests/support/RealBridge.h"
 
 #include <QAbstractItemModelTester>
@@ -22,17 +23,6 @@ using namespace ws2api::console::test;
 namespace {
 std::string s(const QVariant& v) { return v.toString().toStdString(); }
 
-ApiResult await(const std::function<void(ManagementClient::Callback)>& start)
-{
-    ApiResult out;
-    bool done = false;
-    start([&](const ApiResult& r) {
-        out = r;
-        done = true;
-    });
-    CPPUNIT_ASSERT_MESSAGE("no answer in 10 s", waitUntil([&] { return done; }, 10000));
-    return out;
-}
 
 /// The pushing API's call: PUT (join) or DELETE (leave) /groups/<group>/<ClientId> on the internal listener.
 int membership(quint16 internalPort, const QByteArray& verb, const QString& group, const QString& clientId)

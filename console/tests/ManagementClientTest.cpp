@@ -2,6 +2,7 @@
 // live events, every call of docs/API.md it makes, and reconnection when
 // the bridge goes away and comes back.
 #include "console/core/ManagementClient.h"
+#include "console/tests/support/AwaitAnswer.h"
 #include "console/tests/support/RealBridge.h"
 
 #include <QJsonArray>
@@ -15,18 +16,6 @@ using namespace ws2api::console::test;
 using State = ManagementClient::State;
 
 namespace {
-/// Calls `start(cb)` and waits for its answer.
-ApiResult await(const std::function<void(ManagementClient::Callback)>& start)
-{
-    ApiResult out;
-    bool done = false;
-    start([&](const ApiResult& r) {
-        out = r;
-        done = true;
-    });
-    CPPUNIT_ASSERT_MESSAGE("no answer in 10 s", waitUntil([&] { return done; }, 10000));
-    return out;
-}
 std::string s(const QString& q) { return q.toStdString(); }
 } // namespace
 
