@@ -108,6 +108,11 @@ bool GroupName::parse(std::string_view raw, std::string& name, std::string& reas
     return true;
 }
 
+bool GroupName::isEveryone(std::string_view raw)
+{
+    return raw == "*" || raw == "%2A" || raw == "%2a";
+}
+
 void GroupName::splitList(std::string_view value, std::vector<std::string>& names, std::vector<std::string>& bad)
 {
     std::size_t start = 0;

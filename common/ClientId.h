@@ -38,6 +38,8 @@ public:
     static bool isValid(std::string_view name);
     /// Decodes a raw path segment (percent-escapes) and validates it.
     static bool parse(std::string_view rawSegment, std::string& name, std::string& reason);
+    /// True for the path segment that means every client: "*", or "%2A" / "%2a".
+    static bool isEveryone(std::string_view rawSegment);
     /// Splits a header value "a, b ,c" into names; invalid entries go to `bad`.
     static void splitList(std::string_view value, std::vector<std::string>& names, std::vector<std::string>& bad);
 };

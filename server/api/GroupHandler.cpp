@@ -230,7 +230,7 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
             return replyJson(response, 200, w.done());
         }
 
-        const bool everyone = segments_[1] == "*" || segments_[1] == "%2A" || segments_[1] == "%2a";
+        const bool everyone = GroupName::isEveryone(segments_[1]);
         std::string group;
         if (!everyone && !parseGroup(segments_[1], group)) return;
         const std::string shownGroup = everyone ? "*" : group;

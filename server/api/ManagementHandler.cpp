@@ -244,7 +244,7 @@ public:
         }
         if (parts.size() == 3 && parts[0] == "groups" && parts[2] == "push") {
             only(HTTPRequest::HTTP_POST);
-            return groupPush(parts[1] == "*" || parts[1] == "%2A" ? std::string() : groupFrom(parts[1]));
+            return groupPush(GroupName::isEveryone(parts[1]) ? std::string() : groupFrom(parts[1]));
         }
         if (parts.size() == 1 && parts[0] == "config") {
             only(HTTPRequest::HTTP_GET);
