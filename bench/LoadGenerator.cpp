@@ -6,6 +6,7 @@
 #include "server/codec/FrameWriter.h"
 
 #include <arpa/inet.h>
+#include <csignal>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -43,9 +44,13 @@ std::uint32_t fnv1a(const std::string& s)
     h ^= h >> 16;
     return h;
 }
+volatile std::sig_atomic_t stopRequested = 0;
+std::int64_t monotonicMs() { return monotonicUs() / 1000; }
 } // namespace
 
-struct LoadGenerator::Client : codec::FrameHandler {
+void requestStop() { stopRequested = 1; }
+
+struct LoadGenerator::Client : codec::FrameHandler, TimerWheel::Entry {
     enum class State : std::uint8_t { Idle, Connecting, Handshaking, Open, Done };
     LoadGenerator* gen = nullptr;
     std::size_t index = 0;
@@ -73,7 +78,7 @@ struct LoadGenerator::Client : codec::FrameHandler {
 };
 
 LoadGenerator::LoadGenerator(const BenchOptions& options, std::size_t first, std::size_t count)
-    : options_(options), first_(first)
+    : options_(options), first_(first), timers_(monotonicMs())
 {
     epollFd_ = ::epoll_create1(EPOLL_CLOEXEC);
     clients_.reserve(count);
@@ -114,8 +119,9 @@ LoadGenerator::~LoadGenerator()
     ::close(epollFd_);
 }
 
-std::size_t LoadGenerator::pickTarget(const std::string& id) const
+std::size_t LoadGenerator::pickTarget(std::size_t client, const std::string& id) const
 {
+    if (options_.spread == BenchOptions::Spread::Even) return client % options_.targets.size();
     // The way a consistent-hashing balancer spreads ClientIds over bridges.
     std::uint32_t h = fnv1a(id);
     auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(h, std::size_t(0)));
@@ -137,13 +143,14 @@ void LoadGenerator::fail(std::size_t i, std::uint64_t& counter)
     if (c.fd >= 0) ::close(c.fd);
     c.fd = -1;
     c.state = Client::State::Done;
+    timers_.cancel(c);
 }
 
 void LoadGenerator::startConnect(std::size_t i)
 {
     Client& c = *clients_[i];
     std::string id = options_.idPrefix + std::to_string(first_ + i);
-    const auto& target = options_.targets[pickTarget(id)];
+    const auto& target = options_.targets[pickTarget(first_ + i, id)];
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     ++counters_.connectStarted;
     if (c.fd < 0) {
@@ -167,6 +174,7 @@ void LoadGenerator::startConnect(std::size_t i)
     c.state = Client::State::Connecting;
     c.startedUs = nowUs_;
     ++connecting_;
+    timers_.schedule(c, nowUs_ / 1000 + options_.handshakeTimeoutMs);
     if (::connect(c.fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) {
         fail(i, counters_.connectFailed);
         return;
@@ -263,6 +271,9 @@ void LoadGenerator::openClient(Client& c)
         // Spread the first message over one interval so the load is even.
         c.nextSendUs = nowUs_ + static_cast<std::int64_t>((first_ + c.index) * 7919 % static_cast<std::size_t>(
                                                               std::max(1, options_.intervalMs))) * 1000;
+        timers_.schedule(c, c.nextSendUs / 1000);
+    } else {
+        timers_.cancel(c);
     }
 }
 
@@ -341,6 +352,20 @@ void LoadGenerator::onEvent(std::size_t i, std::uint32_t events)
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) onReadable(i);
 }
 
+void LoadGenerator::onTimer(Client& c)
+{
+    if (c.state == Client::State::Connecting || c.state == Client::State::Handshaking) {
+        fail(c.index, counters_.handshakeTimeouts);
+    } else if (options_.mode == BenchOptions::Mode::Ramp && c.state == Client::State::Open) {
+        // Due now (or up to a wheel tick late): send, and keep the schedule
+        // fixed to the interval so the load stays even.
+        c.nextSendUs += options_.intervalMs * 1000LL;
+        if (c.nextSendUs < nowUs_) c.nextSendUs = nowUs_ + options_.intervalMs * 1000LL;
+        timers_.schedule(c, c.nextSendUs / 1000);
+        sendMessage(c.index);
+    }
+}
+
 void LoadGenerator::run(const std::function<void()>& onRamped, const std::function<void()>& onWindowEnd)
 {
     const std::size_t count = clients_.size();
@@ -381,29 +406,14 @@ void LoadGenerator::run(const std::function<void()>& onRamped, const std::functi
         }
         if (inWindow_ && nowUs_ >= windowEndUs_) break;
 
-        int timeoutMs = 5;
+        int timeoutMs = 5; // the ramp, the gate and the window's end are checked at least this often
         int n = ::epoll_wait(epollFd_, events.data(), static_cast<int>(events.size()), timeoutMs);
         nowUs_ = monotonicUs();
         for (int e = 0; e < n; ++e) onEvent(static_cast<std::size_t>(events[static_cast<std::size_t>(e)].data.u64),
                                            events[static_cast<std::size_t>(e)].events);
 
-        // Timers: handshake timeouts, and sends in ramp mode (a scan every ~5 ms
-        // is cheap next to the network work, and keeps the client small).
-        static std::int64_t lastScanUs = 0;
-        if (nowUs_ - lastScanUs >= 5000) {
-            lastScanUs = nowUs_;
-            for (std::size_t i = 0; i < nextToStart; ++i) {
-                Client& c = *clients_[i];
-                if ((c.state == Client::State::Connecting || c.state == Client::State::Handshaking) &&
-                    nowUs_ - c.startedUs > options_.handshakeTimeoutMs * 1000LL) {
-                    fail(i, counters_.handshakeTimeouts);
-                } else if (options_.mode == BenchOptions::Mode::Ramp && c.state == Client::State::Open &&
-                           nowUs_ >= c.nextSendUs) {
-                    c.nextSendUs += options_.intervalMs * 1000LL;
-                    sendMessage(i);
-                }
-            }
-        }
+        timers_.advance(nowUs_ / 1000, [this](TimerWheel::Entry& e) { onTimer(static_cast<Client&>(e)); });
+        if (stopRequested) break;
     }
     counters_.windowSeconds = inWindow_ ? static_cast<double>(nowUs_ - windowStartUs_) / 1e6 : 0;
     inWindow_ = false;

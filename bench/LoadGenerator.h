@@ -3,6 +3,7 @@
 // [first, first + count) of the run. No thread per connection.
 #include "bench/LatencyHistogram.h"
 #include "server/codec/FrameParser.h"
+#include "server/loop/TimerWheel.h"
 
 #include <cstdint>
 #include <functional>
@@ -33,7 +34,15 @@ struct BenchOptions {
     std::string deflateOffer;
     bool compressMessages = false; ///< send the message compressed (once, without context), RSV1 set
     int gateFd = -1;             ///< >= 0: after the ramp, wait for a 'G' on this fd before the traffic window
+    /// How a ClientId picks its bridge: Hash = consistent hashing (as a balancer
+    /// would), Even = client number modulo the number of targets (equal shares:
+    /// what many bridges at their descriptor limit need).
+    enum class Spread { Hash, Even } spread = Spread::Hash;
 };
+
+/// Set (from a signal handler) to end the run early: ramp and traffic stop,
+/// the counters so far are reported as usual.
+void requestStop();
 
 struct BenchCounters {
     std::uint64_t connectStarted = 0, opened = 0, connectFailed = 0, handshakeRefused = 0, handshakeTimeouts = 0;
@@ -66,7 +75,8 @@ private:
     void writeOut(std::size_t i, const std::string& bytes);
     void fail(std::size_t i, std::uint64_t& counter);
     void startWindow();
-    std::size_t pickTarget(const std::string& id) const;
+    std::size_t pickTarget(std::size_t client, const std::string& id) const;
+    void onTimer(Client& c);
 
     const BenchOptions& options_;
     std::size_t first_;
@@ -82,6 +92,10 @@ private:
     std::int64_t nowUs_ = 0;
     std::size_t connecting_ = 0;
     std::size_t done_ = 0; ///< clients open or failed
+    /// One timer per client: its handshake deadline while connecting, then (ramp
+    /// mode) its next send. A wheel, not a scan over every client each few ms:
+    /// a million clients over 50 processes made the scan the generator's main cost.
+    TimerWheel timers_;
 };
 
 } // namespace ws2api::bench

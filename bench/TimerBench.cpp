@@ -65,6 +65,7 @@ struct Options {
     std::int64_t pingMs = 5000;
     std::string results;
     std::string label = "timers";
+    bool reserve = false; ///< size the tables first, as a bridge with server.max_connections set does
 };
 
 double rssMb()
@@ -144,6 +145,10 @@ void set(Config& config, const std::string& key, const std::string& value)
     int listenFd = listeningSocket();
     EventLoop loop(0, context, listenFd);
     context.loops.push_back(&loop);
+    if (opt.reserve) {
+        registry.reserve(count);
+        loop.reserveConnections(count + count / 4 + 16);
+    }
     loop.start();
     onLoop(loop, [] { return 0; }); // running
 
@@ -326,9 +331,12 @@ int main(int argc, char** argv)
             else if (a == "--ping-ms") opt.pingMs = std::stoll(value());
             else if (a == "--results") opt.results = value();
             else if (a == "--label") opt.label = value();
+            else if (a == "--reserve") opt.reserve = true;
             else {
                 std::cerr << "usage: ws2api-timer-bench [--counts 10000,100000,1000000] [--idle-s 10] [--ping-s 10]"
-                             " [--ping-ms 5000] [--results FILE] [--label timers]\n";
+                             " [--ping-ms 5000] [--results FILE] [--label timers] [--reserve]\n"
+                             "--reserve: size the registry and the connection table for the count first (what a\n"
+                             "bridge does when server.max_connections is set).\n";
                 return 64;
             }
         } catch (const std::exception&) {

@@ -36,6 +36,10 @@ void usage()
                  "       [--message-bytes B] [--expect TEXT] [--id-prefix P] [--bridge-pid PID[,PID...]]\n"
                  "       [--label NAME] [--results FILE] [--max-run S] [--procs N] [--late-ms T]\n"
                  "       [--error-prefix TEXT] [--api-pid PID[,PID...]] [--deflate OFFER] [--compressed-messages]\n"
+                 "       [--spread hash|even] [--min-free-mb M]\n"
+                 "--spread: how a client picks its target: consistent hashing of its id (default), or client\n"
+                 "number modulo the targets (equal shares). --min-free-mb: stop the run (ramp and traffic) when\n"
+                 "MemAvailable falls under M MB; the line then says stopped=low_memory and where memory went.\n"
                  "--deflate: offer permessage-deflate (e.g. 'permessage-deflate; client_max_window_bits'), inflate\n"
                  "compressed replies; --compressed-messages: send the messages compressed (RSV1).\n"
                  "Replies: empty frame -> empty; starting with --error-prefix (default {\"error\") -> error_replies;\n"
@@ -83,6 +87,52 @@ ProcSample sample(const std::vector<int>& pids, bool withFds = false)
             if (i == 14 || i == 15) s.cpuTicks += std::stod(field);
     }
     return s;
+}
+
+/// The host's view: /proc/stat CPU time by kind, /proc/meminfo, /proc/net/sockstat.
+struct HostSample {
+    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0; // ticks, all CPUs
+    double memAvailableKb = 0, slabKb = 0;
+    double tcpInuse = 0, tcpMemPages = 0;
+};
+
+HostSample hostSample()
+{
+    HostSample h;
+    std::ifstream stat("/proc/stat");
+    std::string cpu;
+    stat >> cpu >> h.user >> h.nice >> h.system >> h.idle >> h.iowait >> h.irq >> h.softirq;
+    std::ifstream mem("/proc/meminfo");
+    std::string key;
+    double value;
+    std::string unit;
+    while (mem >> key >> value >> unit) {
+        if (key == "MemAvailable:") h.memAvailableKb = value;
+        else if (key == "Slab:") h.slabKb = value;
+    }
+    std::ifstream sock("/proc/net/sockstat");
+    std::string line;
+    while (std::getline(sock, line)) {
+        if (line.rfind("TCP:", 0) != 0) continue;
+        std::istringstream in(line.substr(4));
+        std::string k;
+        double v;
+        while (in >> k >> v) {
+            if (k == "inuse") h.tcpInuse = v;
+            else if (k == "mem") h.tcpMemPages = v;
+        }
+    }
+    return h;
+}
+
+double memAvailableKb()
+{
+    std::ifstream mem("/proc/meminfo");
+    std::string key, unit;
+    double value;
+    while (mem >> key >> value >> unit)
+        if (key == "MemAvailable:") return value;
+    return 0;
 }
 
 std::string counterLine(const BenchCounters& c)
@@ -141,6 +191,7 @@ int main(int argc, char** argv)
     BenchOptions o;
     std::vector<int> bridgePids, apiPids;
     std::size_t minProcs = 1;
+    double minFreeMb = 0;
     std::string label = "run", resultsFile;
     try {
         for (int i = 1; i < argc; ++i) {
@@ -174,6 +225,11 @@ int main(int argc, char** argv)
             else if (a == "--error-prefix") o.errorPrefix = value();
             else if (a == "--deflate") o.deflateOffer = value();
             else if (a == "--compressed-messages") o.compressMessages = true;
+            else if (a == "--spread") {
+                std::string m = value();
+                o.spread = m == "hash" ? BenchOptions::Spread::Hash
+                         : m == "even" ? BenchOptions::Spread::Even : throw std::invalid_argument("bad --spread " + m);
+            } else if (a == "--min-free-mb") minFreeMb = std::stod(value());
             else if (a == "--api-pid") {
                 for (const auto& p : split(value(), ',')) apiPids.push_back(std::stoi(p));
             }
@@ -209,6 +265,7 @@ int main(int argc, char** argv)
         std::min(o.clients, std::max(minProcs, (o.clients + perProcess - 1) / perProcess));
 
     ProcSample before = sample(bridgePids, true);
+    const HostSample hostBefore = hostSample();
     std::vector<pid_t> children;
     std::vector<int> pipes, gates;
     for (std::size_t p = 0; p < procs; ++p) {
@@ -221,6 +278,7 @@ int main(int argc, char** argv)
             ::close(gate[1]);
             for (int g : gates) ::close(g); // the other children's gates
             o.gateFd = gate[0];
+            std::signal(SIGUSR1, [](int) { requestStop(); });
             FILE* out = ::fdopen(fds[1], "w");
             LoadGenerator gen(o, first, last - first);
             gen.run(
@@ -248,17 +306,40 @@ int main(int argc, char** argv)
     LatencyHistogram latency;
     std::vector<std::string> buffers(pipes.size());
     std::size_t ramped = 0, ended = 0, finished = 0;
-    ProcSample atRamp, atEnd, apiAtRamp, apiAtEnd;
+    ProcSample atRamp, atEnd, apiAtRamp, apiAtEnd, genAtRamp, genAtEnd;
+    HostSample hostAtRamp, hostAtEnd, hostAtStop;
+    ProcSample bridgeAtStop, genAtStop;
+    bool stopped = false;
+    double minAvailableKb = hostBefore.memAvailableKb;
+    std::vector<int> generatorPids(children.begin(), children.end());
     double peakRssKb = before.rssKb, peakFds = before.fds, peakThreads = 0;
-    auto lastPeak = std::chrono::steady_clock::now();
+    auto lastPeak = std::chrono::steady_clock::now(), lastFds = lastPeak;
     std::chrono::steady_clock::time_point rampWall, endWall;
     while (finished < pipes.size()) {
-        if (std::chrono::steady_clock::now() - lastPeak >= std::chrono::seconds(1) && !bridgePids.empty()) {
+        if (std::chrono::steady_clock::now() - lastPeak >= std::chrono::seconds(1)) {
             lastPeak = std::chrono::steady_clock::now();
-            ProcSample now = sample(bridgePids, true);
-            peakRssKb = std::max(peakRssKb, now.rssKb);
-            peakFds = std::max(peakFds, now.fds);
-            peakThreads = std::max(peakThreads, now.threads);
+            // Counting descriptors reads every /proc/<pid>/fd entry: with a million
+            // of them, once per 10 s only.
+            bool fds = lastPeak - lastFds >= std::chrono::seconds(10);
+            if (fds) lastFds = lastPeak;
+            if (!bridgePids.empty()) {
+                ProcSample now = sample(bridgePids, fds);
+                peakRssKb = std::max(peakRssKb, now.rssKb);
+                peakFds = std::max(peakFds, now.fds);
+                peakThreads = std::max(peakThreads, now.threads);
+            }
+            double available = memAvailableKb();
+            minAvailableKb = std::min(minAvailableKb, available);
+            if (minFreeMb > 0 && !stopped && available < minFreeMb * 1024) {
+                // Stop before the machine runs out: note where the memory is, then end every child.
+                stopped = true;
+                hostAtStop = hostSample();
+                bridgeAtStop = sample(bridgePids);
+                genAtStop = sample(generatorPids);
+                std::cerr << "ws2api-bench: MemAvailable " << available / 1024 << " MB < " << minFreeMb
+                          << " MB: stopping the run\n";
+                for (pid_t pid : children) ::kill(pid, SIGUSR1);
+            }
         }
         std::vector<pollfd> pfds;
         for (int fd : pipes) pfds.push_back(pollfd{fd, POLLIN, 0});
@@ -284,6 +365,8 @@ int main(int argc, char** argv)
                     if (++ramped == pipes.size()) {
                         atRamp = sample(bridgePids, true);
                         apiAtRamp = sample(apiPids);
+                        genAtRamp = sample(generatorPids);
+                        hostAtRamp = hostSample();
                         peakFds = std::max(peakFds, atRamp.fds);
                         rampWall = std::chrono::steady_clock::now();
                         for (int& g : gates) { // all ramped: start the traffic everywhere at once
@@ -294,6 +377,8 @@ int main(int argc, char** argv)
                     if (++ended == pipes.size()) { // traffic over, connections still open
                         atEnd = sample(bridgePids, true);
                         apiAtEnd = sample(apiPids);
+                        genAtEnd = sample(generatorPids);
+                        hostAtEnd = hostSample();
                         peakFds = std::max(peakFds, atEnd.fds);
                         endWall = std::chrono::steady_clock::now();
                     }
@@ -353,6 +438,36 @@ int main(int argc, char** argv)
                   total.opened ? (atRamp.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0, peakFds,
                   peakThreads, apiCpuPct, apiPids.empty() || msgs <= 0 ? 0 : apiCpuS * 1e6 / msgs, generatorCpuS);
     std::string line = buf;
+    {
+        // The host's share: CPU by kind over the traffic window (in cores, so 2.00 = the whole
+        // 2-core box), generator CPU in the same window, kernel memory, and the memory floor.
+        const HostSample& a = hostAtRamp;
+        const HostSample& b = stopped && hostAtEnd.slabKb == 0 ? hostAtStop : hostAtEnd;
+        auto cores = [&](double ticks) { return windowWall > 0 ? ticks / tick / windowWall : 0; };
+        const bool window = windowWall > 0 && a.slabKb > 0;
+        const HostSample& mem = stopped ? hostAtStop : (hostAtEnd.slabKb > 0 ? hostAtEnd : hostAtRamp);
+        const double conns = static_cast<double>(total.opened);
+        const double genRssKb = stopped ? genAtStop.rssKb : genAtEnd.rssKb;
+        char more[1024];
+        std::snprintf(more, sizeof more,
+                      " generator_cpu_pct=%.0f generator_rss_mb=%.1f generator_kb_per_conn=%.2f host_user_cores=%.2f "
+                      "host_sys_cores=%.2f host_softirq_cores=%.2f host_idle_cores=%.2f slab_mb_before=%.0f slab_mb=%.0f "
+                      "kernel_slab_bytes_per_conn=%.0f tcp_sockets=%.0f tcp_mem_mb=%.1f mem_available_mb_min=%.0f "
+                      "stopped=%s",
+                      window ? (genAtEnd.cpuTicks - genAtRamp.cpuTicks) / tick / windowWall * 100 : 0, genRssKb / 1024,
+                      conns > 0 ? genRssKb / conns : 0, window ? cores(b.user + b.nice - a.user - a.nice) : 0,
+                      window ? cores(b.system + b.irq - a.system - a.irq) : 0, window ? cores(b.softirq - a.softirq) : 0,
+                      window ? cores(b.idle + b.iowait - a.idle - a.iowait) : 0, hostBefore.slabKb / 1024,
+                      mem.slabKb / 1024, conns > 0 ? (mem.slabKb - hostBefore.slabKb) * 1024 / conns : 0, mem.tcpInuse,
+                      mem.tcpMemPages * 4096 / 1048576, minAvailableKb / 1024, stopped ? "low_memory" : "no");
+        line += more;
+        if (stopped) { // where the memory was when the run stopped
+            char at[256];
+            std::snprintf(at, sizeof at, " at_stop_bridge_rss_mb=%.0f at_stop_generator_rss_mb=%.0f at_stop_slab_mb=%.0f",
+                          bridgeAtStop.rssKb / 1024, genAtStop.rssKb / 1024, hostAtStop.slabKb / 1024);
+            line += at;
+        }
+    }
     std::cout << line << std::endl;
     if (!resultsFile.empty()) {
         std::ofstream out(resultsFile, std::ios::app);

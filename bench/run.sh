@@ -8,6 +8,8 @@
 #   bench/run.sh deflate-memory  # bytes per connection with permessage-deflate off/shared/dedicated (not in the default set)
 #   bench/run.sh deflate-ratio   # compression ratio and CPU per message, ws2api's codec vs Node ws (not in the default set)
 #
+#   bench/run.sh million         # issue 16: 100k..1M clients x 1 message / 30 s, many bridge processes
+#                                # (environment and steps: see the million block below)
 #   bench/run.sh timers          # per-process scaling: 10k/100k/1M connections in one loop,
 #                                # no sockets (ws2api-timer-bench; extra arguments go to it)
 #   bench/run.sh compare         # the comparison scenarios (issue 17), each against
@@ -235,6 +237,87 @@ if [ "${1:-}" = timers ]; then
     shift
     [ -x "$BUILD/bench/ws2api-timer-bench" ] || { echo "build first: installer/build.sh"; exit 1; }
     "$BUILD/bench/ws2api-timer-bench" --results "$RESULTS" "$@"
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
+if [ "${1:-}" = million ]; then
+    # Issue 16: up to a million clients, each sending one message per 30 s, with pings on, for
+    # at least 5 minutes, against one nginx API; the bridge side is many bridge processes (one
+    # loop each, MILLION_PER_BRIDGE clients each: this box allows 20,000 open files per
+    # process), the generator side as many ws2api-bench processes (it forks them itself).
+    # Steps up to MILLION_CLIENTS; a step stops (and says so) when MemAvailable falls under
+    # MILLION_MIN_FREE_MB, and the steps after it are skipped.
+    #   bench/run.sh million                       # steps 100k 250k 500k 1M, instant API
+    #   MILLION_STEPS=1000000 MILLION_API_MS=50 bench/run.sh million   # the million, API answering after 50 ms
+    # Environment: MILLION_STEPS ("100000 250000 500000 1000000"), MILLION_PER_BRIDGE (18000),
+    #   MILLION_INTERVAL_MS (30000), MILLION_DURATION (300 s of traffic after the ramp),
+    #   MILLION_RAMP_RATE (5000 new connections/s in all), MILLION_API_MS (0), MILLION_SOURCES (200),
+    #   MILLION_MIN_FREE_MB (3072), NGINX_WORKERS (2 here), MILLION_BRIDGE_ARGS (extra --set ...).
+    # As root it sets the kernel settings of docs/TUNING.md section 5 for the run and puts the
+    # old values back at the end; otherwise they must be set already.
+    shift
+    [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
+    steps=${MILLION_STEPS:-100000 250000 500000 1000000}
+    per_bridge=${MILLION_PER_BRIDGE:-18000}
+    interval=${MILLION_INTERVAL_MS:-30000}
+    duration=${MILLION_DURATION:-300}
+    ramp_rate=${MILLION_RAMP_RATE:-5000}
+    api_ms=${MILLION_API_MS:-0}
+    sources=${MILLION_SOURCES:-200}
+    min_free=${MILLION_MIN_FREE_MB:-3072}
+    NGINX_WORKERS=${NGINX_WORKERS_MILLION:-2}
+    SYSCTLS="net.ipv4.ip_local_port_range=1024 65535|net.core.somaxconn=65535|net.ipv4.tcp_max_syn_backlog=65535|fs.file-max=4194304|net.ipv4.tcp_mem=1572864 2097152 3145728"
+    OLD_SYSCTLS=""
+    if [ "$(id -u)" = 0 ]; then
+        IFS='|'
+        for kv in $SYSCTLS; do
+            k=${kv%%=*}
+            OLD_SYSCTLS="$OLD_SYSCTLS${OLD_SYSCTLS:+|}$k=$(sysctl -n "$k" | tr '\t' ' ')"
+            sysctl -q -w "$kv" >/dev/null
+        done
+        unset IFS
+        restore_sysctls() { IFS='|'; for kv in $OLD_SYSCTLS; do sysctl -q -w "$kv" >/dev/null || true; done; unset IFS; }
+        trap 'restore_sysctls; cleanup' EXIT INT TERM
+    fi
+    kernel="$(sysctl -n net.ipv4.ip_local_port_range | tr '\t' '-') somaxconn=$(sysctl -n net.core.somaxconn) file_max=$(sysctl -n fs.file-max) tcp_mem=$(sysctl -n net.ipv4.tcp_mem | tr '\t' ',')"
+    echo "# million: $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) steps=[$steps] per_bridge=$per_bridge interval_ms=$interval duration_s=$duration api_ms=$api_ms nginx_workers=$NGINX_WORKERS kernel: ports=$kernel" | tee -a "$RESULTS"
+    start_nginx nginx-api.conf "$(awk -v m="$api_ms" 'BEGIN{printf "%g", m/1000}')" "$API_PATH"
+    api_pids=$(pgrep -d, -P "$NGINX_PID" || true)
+    for clients in $steps; do
+        bridges=$(( (clients + per_bridge - 1) / per_bridge ))
+        # Requests in flight per bridge: its share of the message rate times the API's latency,
+        # doubled, plus room for the connects of the ramp.
+        inflight=$(( clients * 1000 / interval * (api_ms + 5) / 1000 / bridges * 2 + 16 ))
+        targets=""; bpids=""
+        for i in $(seq "$bridges"); do
+            UPSTREAM_PATH=$API_PATH start_bridge $((7400 + i)) $((7600 + i)) --set server.loops=1 \
+                --set upstream.max_connections=$inflight ${MILLION_BRIDGE_ARGS:-}
+            targets="$targets${targets:+,}127.0.0.1:$((7400 + i))"; bpids="$bpids${bpids:+,}$BRIDGE_PID"
+        done
+        procs=$(( (clients + 19899) / 19900 ))
+        rate=$(( ramp_rate / procs )); [ "$rate" -ge 1 ] || rate=1
+        label="million-${clients}-api${api_ms}ms"
+        echo "$label: $bridges bridges (upstream.max_connections=$inflight each), $procs generator processes at $rate connections/s each, $sources source addresses"
+        status=0
+        "$BENCH" --target "$targets" --clients "$clients" --mode ramp --interval-ms "$interval" --duration "$duration" \
+            --ramp-rate "$rate" --sources "$sources" --spread even --expect pong --max-connecting 200 \
+            --bridge-pid "$bpids" --api-pid "$api_pids" --min-free-mb "$min_free" --label "$label" \
+            --results "$RESULTS" --max-run $(( clients / ramp_rate + duration + 600 )) || status=$?
+        echo "$label: sockstat $(grep '^TCP:' /proc/net/sockstat)" | tee -a "$RESULTS"
+        failed=0
+        for p in $(echo "$bpids" | tr ',' ' '); do kill -0 "$p" 2>/dev/null || failed=$((failed + 1)); done
+        [ "$failed" = 0 ] || echo "$label: $failed bridge processes died during the run" | tee -a "$RESULTS"
+        for p in $(echo "$bpids" | tr ',' ' '); do kill -TERM "$p" 2>/dev/null || true; done
+        for p in $(echo "$bpids" | tr ',' ' '); do wait "$p" 2>/dev/null || true; forget "$p"; done
+        rm -f "$WORK"/bridge-*.db*
+        if [ "$status" != 0 ] || tail -n 3 "$RESULTS" | grep -q 'stopped=low_memory'; then
+            echo "$label: stopped (bench exit $status); larger steps skipped" | tee -a "$RESULTS"
+            break
+        fi
+        sleep 5 # let the kernel free the closed sockets before the next step
+    done
+    stop_nginx
     echo "results appended to $RESULTS"
     exit 0
 fi

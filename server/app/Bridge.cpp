@@ -198,6 +198,16 @@ void Bridge::start()
         listenFd_ = -1;
         throw;
     }
+    // A set server.max_connections is the planned size: the tables that grow with
+    // the clients are made that big now (8 bytes a bucket), so growing never
+    // rehashes a large table under a loop (156 ms at a million, BENCHMARKS.md).
+    // Unset, they grow as needed: a small bridge does not pay for its limit.
+    if (const auto planned = static_cast<std::size_t>(config_.getInt(KeyId::ServerMaxConnections)); planned > 0) {
+        const std::size_t capacity = std::min(planned, fdLimitConnections_);
+        registry_.reserve(capacity);
+        const std::size_t perLoop = capacity / loops_.size();
+        for (auto& loop : loops_) loop->reserveConnections(perLoop + perLoop / 4 + 16);
+    }
     for (auto& loop : loops_) loop->start();
     keeper_->start();
     if (reconcileMs > 0) {

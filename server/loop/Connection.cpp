@@ -72,6 +72,7 @@ Connection::Connection(EventLoop& loop, std::uint64_t id, int fd, std::string pe
 
 Connection::~Connection()
 {
+    if (state_ == State::Open) loop_.unlistOpenInLoop(*this);
     loop_.timers().cancel(*this);
     if (fd_ >= 0) ::close(fd_);
 }
@@ -202,7 +203,7 @@ void Connection::processHandshakeInLoop()
         });
     }
 
-    state_ = State::Upgrading;
+    setStateInLoop(State::Upgrading);
     updateEventsInLoop();
     loop_.upstream().submitInLoop(session, UpstreamKind::Connect, std::string());
 }
@@ -212,7 +213,7 @@ void Connection::rejectInLoop(int status, const std::string& message)
     if (state_ == State::Closing || state_ == State::Closed) return;
     if (status != 408) loop_.context().metrics.handshakesRejected.fetch_add(1, std::memory_order_relaxed);
     if (log().debug()) log().debug("client %s: refused %d: %s", peer_, status, message);
-    state_ = State::Closing;
+    setStateInLoop(State::Closing);
     inbuf_.clear();
     inbuf_.shrink_to_fit();
     closeAfterFlush_ = true;
@@ -232,7 +233,7 @@ void Connection::openInLoop(const std::string& protocol)
             log().warning("client %s: upstream chose subprotocol '%s' the client did not offer; not sent",
                           session_->clientId, protocol);
     }
-    state_ = State::Open;
+    setStateInLoop(State::Open);
     countedOpen_ = true;
     session_->protocol = chosen;
     ctx.metrics.connectionsOpened.fetch_add(1, std::memory_order_relaxed);
@@ -352,7 +353,7 @@ void Connection::onClose(std::uint16_t code, std::string& reason)
         std::string reply = code == CloseCode::NoStatus ? FrameWriter::frame(Opcode::Close, "")
                                                         : FrameWriter::close(code, "");
         closeFrameSent_ = true;
-        state_ = State::Closing;
+        setStateInLoop(State::Closing);
         closeAfterFlush_ = true;
         closeDeadlineMs_ = loop_.nowMs() + loop_.context().config.getInt(KeyId::LimitsCloseTimeoutMs);
         rearmTimerInLoop();
@@ -370,7 +371,7 @@ void Connection::onClose(std::uint16_t code, std::string& reason)
 void Connection::closeInLoop(std::uint16_t code, const std::string& reason, const std::string& cause)
 {
     if (state_ != State::Open) return;
-    state_ = State::Closing;
+    setStateInLoop(State::Closing);
     closeFrameSent_ = true;
     closeDeadlineMs_ = loop_.nowMs() + loop_.context().config.getInt(KeyId::LimitsCloseTimeoutMs);
     rearmTimerInLoop();
@@ -722,6 +723,15 @@ bool Connection::infoInLoop(ConnectionInfo& info, std::int64_t wallOffsetMs) con
     return true;
 }
 
+void Connection::setStateInLoop(State next)
+{
+    // The loop's ClientId index holds exactly the open connections.
+    if (state_ == State::Open && next != State::Open) loop_.unlistOpenInLoop(*this);
+    const bool opening = state_ != State::Open && next == State::Open;
+    state_ = next;
+    if (opening) loop_.listOpenInLoop(*this);
+}
+
 const std::string& Connection::clientIdInLoop() const
 {
     static const std::string none;
@@ -740,7 +750,7 @@ void Connection::closeSocketInLoop()
     if (fd_ < 0) return;
     ::close(fd_); // also removes it from epoll
     fd_ = -1;
-    state_ = State::Closed;
+    setStateInLoop(State::Closed);
     loop_.timers().cancel(*this);
     std::vector<OutChunk>().swap(out_);
     outHead_ = outOffset_ = outBytes_ = 0;
@@ -829,7 +839,7 @@ void Connection::onTimerInLoop(std::int64_t nowMs)
 void Connection::openDetachedInLoop(std::shared_ptr<ClientSession> session)
 {
     session_ = std::move(session);
-    state_ = State::Open;
+    setStateInLoop(State::Open);
     parser_ = std::make_unique<codec::FrameParser>(
         static_cast<std::size_t>(loop_.context().config.getInt(KeyId::LimitsMaxMessageBytes)));
     inbuf_.clear();

@@ -188,6 +188,9 @@ private:
     /// The compressor for this connection's messages, nullptr when they go uncompressed.
     codec::Deflater* deflaterInLoop();
 
+    /// Every change of state_ goes through here (keeps the loop's index of open connections).
+    void setStateInLoop(State next);
+
     EventLoop& loop_;
     const std::uint64_t id_;
     int fd_;

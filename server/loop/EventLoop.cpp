@@ -464,12 +464,53 @@ Connection* EventLoop::findConnectionInLoop(std::uint64_t id)
     return it == connections_.end() ? nullptr : it->second.get();
 }
 
+bool EventLoop::ByClientId::operator()(const Connection* a, const Connection* b) const
+{
+    const int order = a->clientIdInLoop().compare(b->clientIdInLoop());
+    return order != 0 ? order < 0 : a->id() < b->id();
+}
+
+bool EventLoop::ByClientId::operator()(const Connection* a, const std::string& id) const
+{
+    return a->clientIdInLoop() < id;
+}
+
+bool EventLoop::ByClientId::operator()(const std::string& id, const Connection* b) const
+{
+    return id < b->clientIdInLoop();
+}
+
 EventLoop::RankedConnections EventLoop::rankConnectionsInLoop(const ConnectionQuery& query, std::size_t keep,
                                                              std::int64_t wallOffsetMs) const
 {
     auto startsWith = [](const std::string& s, const std::string& prefix) {
         return s.compare(0, prefix.size(), prefix) == 0;
     };
+    if (query.sort == ConnectionQuery::Sort::Id && query.remotePrefix.empty()) {
+        // By ClientId: walk the index from where the prefix starts. Counting the
+        // matches is free without a prefix and O(matches) with one.
+        RankedConnections part;
+        auto first = openById_.begin(), last = openById_.end();
+        if (!query.idPrefix.empty()) {
+            first = openById_.lower_bound(query.idPrefix);
+            last = first;
+            while (last != openById_.end() && startsWith((*last)->clientIdInLoop(), query.idPrefix)) ++last;
+            part.matched = static_cast<std::size_t>(std::distance(first, last));
+        } else {
+            part.matched = openById_.size();
+        }
+        const std::size_t n = std::min(keep, part.matched);
+        part.best.resize(n);
+        if (query.descending) {
+            auto it = last;
+            for (std::size_t i = 0; i < n; ++i) (*--it)->infoInLoop(part.best[i], wallOffsetMs);
+        } else {
+            auto it = first;
+            for (std::size_t i = 0; i < n; ++i, ++it) (*it)->infoInLoop(part.best[i], wallOffsetMs);
+        }
+        return part;
+    }
+    // Other orders and the remote-address filter: a pass over the loop's connections,
     // 16 bytes per matching connection; strings are copied for the kept ones only.
     std::vector<std::pair<std::int64_t, const Connection*>> ranked;
     forEachConnectionInLoop([&](const Connection& c) {

@@ -25,6 +25,9 @@ public:
     void release(const ClientSession& session);
     std::shared_ptr<ClientSession> find(const std::string& clientId) const;
     std::size_t size() const;
+    /// Sizes the shards for `clients` entries at once, so they never rehash
+    /// (and stall the loop that adds the entry) below that count.
+    void reserve(std::size_t clients);
     /// ClientIds of the sessions the API accepted (connect GET answered "ok")
     /// that have not ended: the live set reported by the Reconciler.
     std::vector<std::string> liveClientIds() const;

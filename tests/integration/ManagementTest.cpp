@@ -272,6 +272,15 @@ public:
 
         Object::Ptr filtered = call(port, "GET", "/api/v1/connections?prefix=c1", token).json();
         CPPUNIT_ASSERT_EQUAL(10, filtered->getValue<int>("total"));
+        CPPUNIT_ASSERT_EQUAL(std::string("c10"), filtered->getArray("items")->getObject(0)->getValue<std::string>("client_id"));
+        CPPUNIT_ASSERT_EQUAL(std::string("c19"), filtered->getArray("items")->getObject(9)->getValue<std::string>("client_id"));
+        Object::Ptr filteredDown = call(port, "GET", "/api/v1/connections?prefix=c1&order=desc&offset=1&limit=2", token).json();
+        CPPUNIT_ASSERT_EQUAL(10, filteredDown->getValue<int>("total"));
+        CPPUNIT_ASSERT_EQUAL(2u, static_cast<unsigned>(filteredDown->getArray("items")->size()));
+        CPPUNIT_ASSERT_EQUAL(std::string("c18"), filteredDown->getArray("items")->getObject(0)->getValue<std::string>("client_id"));
+        CPPUNIT_ASSERT_EQUAL(std::string("c17"), filteredDown->getArray("items")->getObject(1)->getValue<std::string>("client_id"));
+        CPPUNIT_ASSERT_EQUAL(0, call(port, "GET", "/api/v1/connections?prefix=c3", token).json()->getValue<int>("total"));
+        CPPUNIT_ASSERT_EQUAL(0, call(port, "GET", "/api/v1/connections?prefix=c299", token).json()->getValue<int>("total"));
         Object::Ptr byRemote = call(port, "GET", "/api/v1/connections?remote=127.0.0.1", token).json();
         CPPUNIT_ASSERT_EQUAL(30, byRemote->getValue<int>("total"));
         Object::Ptr noRemote = call(port, "GET", "/api/v1/connections?remote=10.", token).json();
@@ -302,6 +311,11 @@ public:
         clients[7]->sendClose(1000, "bye");
         CPPUNIT_ASSERT(waitUntil([&] { return call(port, "GET", "/api/v1/connections/c07", token).status == 404; }, 5000));
         CPPUNIT_ASSERT_EQUAL(29, call(port, "GET", "/api/v1/connections", token).json()->getValue<int>("total"));
+        // A closed connection leaves the ClientId order too (the index the pages by ClientId walk).
+        Object::Ptr around = call(port, "GET", "/api/v1/connections?prefix=c0&offset=6&limit=2", token).json();
+        CPPUNIT_ASSERT_EQUAL(9, around->getValue<int>("total"));
+        CPPUNIT_ASSERT_EQUAL(std::string("c06"), around->getArray("items")->getObject(0)->getValue<std::string>("client_id"));
+        CPPUNIT_ASSERT_EQUAL(std::string("c08"), around->getArray("items")->getObject(1)->getValue<std::string>("client_id"));
         CPPUNIT_ASSERT_EQUAL(0, bridge.terminate());
     }
 
