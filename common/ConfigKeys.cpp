@@ -14,7 +14,8 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::ServerLoops, "server.loops", KeyType::Int, 0, 256, "0", false,
      "Event-loop threads owning the client sockets; 0 = one per CPU core."},
     {KeyId::ServerMaxConnections, "server.max_connections", KeyType::Int, 0, 10000000, "0", true,
-     "Most open client connections; 0 = the open-files limit minus server.fd_reserve. Over it, new clients get 503."},
+     "Most open client connections; 0 = the open-files limit minus server.fd_reserve. Over it, new clients get 503. "
+     "Set at start, it also sizes the connection tables for that many (no rehash stalls while they grow)."},
     {KeyId::ServerFdReserve, "server.fd_reserve", KeyType::Int, 16, 1000000, "256", false,
      "File descriptors kept free for upstream connections, the internal listener and logs."},
     {KeyId::ServerShutdownTimeoutMs, "server.shutdown_timeout_ms", KeyType::Int, 0, 600000, "10000", false,
