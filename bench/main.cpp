@@ -36,6 +36,9 @@ void usage()
                  "       [--message-bytes B] [--expect TEXT] [--id-prefix P] [--bridge-pid PID[,PID...]]\n"
                  "       [--label NAME] [--results FILE] [--max-run S] [--procs N] [--late-ms T]\n"
                  "       [--error-prefix TEXT] [--api-pid PID[,PID...]] [--deflate OFFER] [--compressed-messages]\n"
+                 "       [--query Q] [--message TEXT]\n"
+                 "--query: the upgrade's query string ('room={id}&name=bench'; {id} = the ClientId);\n"
+                 "--message: what every client sends (default: --message-bytes of 'x').\n"
                  "--deflate: offer permessage-deflate (e.g. 'permessage-deflate; client_max_window_bits'), inflate\n"
                  "compressed replies; --compressed-messages: send the messages compressed (RSV1).\n"
                  "Replies: empty frame -> empty; starting with --error-prefix (default {\"error\") -> error_replies;\n"
@@ -168,6 +171,8 @@ int main(int argc, char** argv)
             else if (a == "--message-bytes") o.messageBytes = std::stoul(value());
             else if (a == "--expect") o.expect = value();
             else if (a == "--id-prefix") o.idPrefix = value();
+            else if (a == "--query") o.query = value();
+            else if (a == "--message") o.message = value();
             else if (a == "--max-run") o.maxRunS = std::stoi(value());
             else if (a == "--procs") minProcs = std::stoul(value());
             else if (a == "--late-ms") o.lateMs = std::stoi(value());

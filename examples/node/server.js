@@ -23,6 +23,7 @@ async function push(target, message) {
   if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
   const res = await fetch(BRIDGE + target, { method: "POST", headers, body: JSON.stringify(message) });
   await res.arrayBuffer(); // read the answer so the keep-alive connection is reused
+  if (res.status !== 200 && res.status !== 404) console.error(`push ${target}: ${res.status} (WS2API_PUSH_TOKEN?)`);
   return res.status;
 }
 const toRoom = (room, message, exclude) =>

@@ -23,7 +23,9 @@ function push(string $target, array $message): int
     if (@file_get_contents($bridge . $target, false, $context) === false) {
         throw new RuntimeException("bridge unreachable at $bridge");
     }
-    return (int) explode(' ', $http_response_header[0])[1];
+    $status = (int) explode(' ', $http_response_header[0])[1];
+    if ($status !== 200 && $status !== 404) error_log("push $target: $status (WS2API_PUSH_TOKEN?)");
+    return $status;
 }
 
 function toRoom(string $room, array $message, string $exclude): int

@@ -2,7 +2,8 @@
 # Runs the PHP example: nginx on 127.0.0.1:$PORT (default 8000) in front of
 # PHP-FPM, for a bridge started with
 #   ws2api --upstream http://127.0.0.1:8000/ws/
-# Environment: PORT, HOST, PHP_WORKERS (PHP-FPM pm.max_children, default 8),
+# Environment: PORT, HOST, PHP_WORKERS (PHP-FPM pm.max_children, default 8), PHP_PM
+# (PHP-FPM's pm: dynamic, the default, or static),
 # NGINX_WORKERS (default 1), WS2API_INTERNAL_URL (default http://127.0.0.1:7002),
 # WS2API_PUSH_TOKEN. Stops both on SIGTERM/SIGINT.
 set -eu
@@ -16,7 +17,7 @@ USER_LINE="" FPM_ROOT=""
 if [ "$(id -u)" = 0 ]; then USER_LINE="user root;" FPM_ROOT="-R"; fi # as root (CI): no other user
 fill() {
     sed -e "s|__RUN__|$RUN|g" -e "s|__EXAMPLES__|$EXAMPLES|g" -e "s|__HOST__|${HOST:-127.0.0.1}|g" \
-        -e "s|__PORT__|${PORT:-8000}|g" -e "s|__PHP_WORKERS__|${PHP_WORKERS:-8}|g" \
+        -e "s|__PORT__|${PORT:-8000}|g" -e "s|__PHP_WORKERS__|${PHP_WORKERS:-8}|g" -e "s|__PHP_PM__|${PHP_PM:-dynamic}|g" \
         -e "s|__NGINX_WORKERS__|${NGINX_WORKERS:-1}|g" -e "s|__USER_LINE__|$USER_LINE|g" "$1" > "$2"
 }
 fill "$EXAMPLES/php/nginx.conf.in" "$RUN/nginx.conf"

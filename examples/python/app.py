@@ -34,6 +34,8 @@ def push(target, message):
         with urllib.request.urlopen(urllib.request.Request(BRIDGE + target, body, headers), timeout=5) as answer:
             return answer.status
     except urllib.error.HTTPError as error:  # 404: not connected
+        if error.code != 404:
+            app.logger.error("push %s: %s (WS2API_PUSH_TOKEN?)", target, error.code)
         return error.code
 
 
