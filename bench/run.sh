@@ -243,9 +243,9 @@ if [ "${1:-}" = examples-php ]; then
     # fan-out frames mix with the replies the generator times; connects and closes cost
     # PHP one push each (join, leave). PHP-FPM: pm=static, PHP_WORKERS (16) workers.
     [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
-    workers=${PHP_WORKERS:-16}
+    php_workers=${PHP_WORKERS:-16} # (compare_side sets $workers)
     args="--clients ${CLIENTS:-19000} --mode ramp --interval-ms 10000 --ramp-rate ${RAMP_RATE:-1000} --duration ${DURATION:-60} --procs 2"
-    echo "# examples-php: CLIENTS=${CLIENTS:-19000} PHP_WORKERS=$workers DURATION=${DURATION:-60} RAMP_RATE=${RAMP_RATE:-1000}" >> "$RESULTS"
+    echo "# examples-php: CLIENTS=${CLIENTS:-19000} PHP_WORKERS=$php_workers DURATION=${DURATION:-60} RAMP_RATE=${RAMP_RATE:-1000}" >> "$RESULTS"
     API_PATH=/ws/
     BRIDGE_ARGS="--set push.token=bench-token"
     side_keys() { echo " api=nginx-echo"; }
@@ -253,7 +253,7 @@ if [ "${1:-}" = examples-php ]; then
     # shellcheck disable=SC2086 # args is a word list
     compare_side ours examples-php-nginx-echo 0 $args
     stop_nginx
-    PORT=$NGINX_PORT PHP_WORKERS=$workers PHP_PM=static WS2API_INTERNAL_URL=http://127.0.0.1:7102 \
+    PORT=$NGINX_PORT PHP_WORKERS=$php_workers PHP_PM=static WS2API_INTERNAL_URL=http://127.0.0.1:7102 \
         WS2API_PUSH_TOKEN=bench-token "$ROOT/examples/php/run.sh" > "$WORK/php.log" 2>&1 &
     PHP_PID=$!
     PIDS="$PIDS $PHP_PID"
@@ -261,7 +261,7 @@ if [ "${1:-}" = examples-php ]; then
     # nginx master + workers, PHP-FPM master + workers: the API's CPU
     API_PIDS=$(for p in $(ps -o pid= --ppid "$PHP_PID"); do echo "$p"; ps -o pid= --ppid "$p"; done | tr -s ' \n' ',' | sed 's/^,//;s/,$//')
     side_keys() {
-        curl -s "http://127.0.0.1:$NGINX_PORT/fpm-status" | awk -v w="$workers" -F': *' '
+        curl -s "http://127.0.0.1:$NGINX_PORT/fpm-status" | awk -v w="$php_workers" -F': *' '
             /^accepted conn/ {a=$2} /^max active processes/ {m=$2} /^max children reached/ {r=$2} /^max listen queue/ {q=$2}
             END {printf " api=php-fpm php_workers=%s php_max_active=%s php_max_children_reached=%s php_max_listen_queue=%s php_requests=%s", w, m, r, q, a}'
     }

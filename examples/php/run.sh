@@ -12,6 +12,9 @@ export WS2API_INTERNAL_URL="${WS2API_INTERNAL_URL:-http://127.0.0.1:7002}"
 export WS2API_PUSH_TOKEN="${WS2API_PUSH_TOKEN:-}"
 FPM=$(command -v php-fpm8.2 || command -v php-fpm || true)
 [ -n "$FPM" ] || { echo "run.sh: php-fpm is not installed (apt-get install php-fpm)" >&2; exit 1; }
+case "${PHP_WORKERS:-8}${NGINX_WORKERS:-1}${PORT:-8000}" in
+*[!0-9]*) echo "run.sh: PHP_WORKERS, NGINX_WORKERS and PORT are numbers" >&2; exit 64 ;;
+esac
 RUN=$(mktemp -d /tmp/ws2api-php-example.XXXXXX)
 USER_LINE="" FPM_ROOT=""
 if [ "$(id -u)" = 0 ]; then USER_LINE="user root;" FPM_ROOT="-R"; fi # as root (CI): no other user
