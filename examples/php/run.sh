@@ -10,7 +10,8 @@ set -eu
 EXAMPLES=$(cd "$(dirname "$0")/.." && pwd)
 export WS2API_INTERNAL_URL="${WS2API_INTERNAL_URL:-http://127.0.0.1:7002}"
 export WS2API_PUSH_TOKEN="${WS2API_PUSH_TOKEN:-}"
-FPM=$(command -v php-fpm8.2 || command -v php-fpm || true)
+FPM=$(command -v php-fpm8.2 || command -v php-fpm || ls /usr/sbin/php-fpm* 2>/dev/null | head -1 || true)
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -n "$FPM" ] || { echo "run.sh: php-fpm is not installed (apt-get install php-fpm)" >&2; exit 1; }
 case "${PHP_WORKERS:-8}${NGINX_WORKERS:-1}${PORT:-8000}" in
 *[!0-9]*) echo "run.sh: PHP_WORKERS, NGINX_WORKERS and PORT are numbers" >&2; exit 64 ;;
@@ -37,8 +38,8 @@ trap 'exit 0' INT TERM
 FPM_PID=$!
 for _ in $(seq 100); do [ -S "$RUN/php-fpm.sock" ] && break; sleep 0.1; done # nginx only once PHP answers
 [ -S "$RUN/php-fpm.sock" ] || { echo "run.sh: php-fpm did not start" >&2; exit 1; }
-nginx -q -t -p "$RUN" -c "$RUN/nginx.conf"
-nginx -p "$RUN" -c "$RUN/nginx.conf" &
+"$NGINX" -q -t -p "$RUN" -c "$RUN/nginx.conf"
+"$NGINX" -p "$RUN" -c "$RUN/nginx.conf" &
 NGINX_PID=$!
 echo "chat example (php) on http://${HOST:-127.0.0.1}:${PORT:-8000}/, bridge $WS2API_INTERNAL_URL"
 wait
