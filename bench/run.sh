@@ -23,7 +23,8 @@
 #   requests_failed counter and how often its log says "too many open files".
 #   bench/run.sh examples-php    # the PHP example (nginx + PHP-FPM) as the API next to the nginx
 #                                # echo API, same run: 19,000 clients x 1 message per 10 s
-#                                # (PHP_WORKERS=16 pm=static, DURATION=60, RAMP_RATE=1000 connects/s, CLIENTS=19000)
+#                                # (PHP_WORKERS=16 pm=static, DURATION=30, RAMP_RATE=1000 connects/s, CLIENTS=19000,
+#                                # UPSTREAM_CONNECTIONS=64: the bridge's upstream.max_connections on both sides)
 #   bench/run.sh fanout          # one message to 19,000 clients (issue 15), three ways, one nginx:
 #     ours-group   ws2api, every client in one group, one POST /groups/<group> per message
 #     ours-single  ws2api, 19,000 POST /<ClientId> per message (64 keep-alive connections)
@@ -244,10 +245,13 @@ if [ "${1:-}" = examples-php ]; then
     # PHP one push each (join, leave). PHP-FPM: pm=static, PHP_WORKERS (16) workers.
     [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
     php_workers=${PHP_WORKERS:-16} # (compare_side sets $workers)
-    args="--clients ${CLIENTS:-19000} --mode ramp --interval-ms 10000 --ramp-rate ${RAMP_RATE:-1000} --duration ${DURATION:-60} --procs 2"
-    echo "# examples-php: CLIENTS=${CLIENTS:-19000} PHP_WORKERS=$php_workers DURATION=${DURATION:-60} RAMP_RATE=${RAMP_RATE:-1000}" >> "$RESULTS"
+    args="--clients ${CLIENTS:-19000} --mode ramp --interval-ms 10000 --ramp-rate ${RAMP_RATE:-1000} --duration $DURATION --procs 2"
+    echo "# examples-php: CLIENTS=${CLIENTS:-19000} PHP_WORKERS=$php_workers DURATION=$DURATION RAMP_RATE=${RAMP_RATE:-1000} UPSTREAM_CONNECTIONS=${UPSTREAM_CONNECTIONS:-64}" >> "$RESULTS"
     API_PATH=/ws/
-    BRIDGE_ARGS="--set push.token=bench-token"
+    # Requests in flight to the API: 64 (UPSTREAM_CONNECTIONS) for both sides, sized for 16
+    # workers. The default 4,096 lets the bridge open hundreds of connections to a slower API,
+    # and with 19,000 clients in a 20,000-descriptor process those cost clients (503).
+    BRIDGE_ARGS="--set push.token=bench-token --set upstream.max_connections=${UPSTREAM_CONNECTIONS:-64}"
     side_keys() { echo " api=nginx-echo"; }
     start_nginx nginx-api.conf 0 "$API_PATH"
     # shellcheck disable=SC2086 # args is a word list
