@@ -23,6 +23,10 @@
 #   (error_replies, empty frames, unexpected, missing, late > 5 s), ramp time,
 #   bridge_cpu_us_per_msg, bridge_kb_per_conn, peak fds; plus the bridge's own
 #   requests_failed counter and how often its log says "too many open files".
+#   bench/run.sh examples-php    # the PHP example (nginx + PHP-FPM) as the API next to the nginx
+#                                # echo API, same run: 19,000 clients x 1 message per 10 s
+#                                # (PHP_WORKERS=16 pm=static, DURATION=30, RAMP_RATE=1000 connects/s, CLIENTS=19000,
+#                                # UPSTREAM_CONNECTIONS=64: the bridge's upstream.max_connections on both sides)
 #   bench/run.sh fanout          # one message to 19,000 clients (issue 15), three ways, one nginx:
 #     ours-group   ws2api, every client in one group, one POST /groups/<group> per message
 #     ours-single  ws2api, 19,000 POST /<ClientId> per message (64 keep-alive connections)
@@ -121,7 +125,8 @@ compare_side() {
     log=$WORK/$label-$side.log
     if [ "$side" = ours ]; then
         rm -f "$WORK/bridge-7101.db"* # default settings, empty statistics
-        UPSTREAM_PATH=$API_PATH start_bridge 7101 7102
+        # shellcheck disable=SC2086 # BRIDGE_ARGS is a word list
+        UPSTREAM_PATH=$API_PATH start_bridge 7101 7102 ${BRIDGE_ARGS:-}
         target=127.0.0.1:7101; metrics=http://127.0.0.1:7102/; logfile=$WORK/bridge-7101.log
     else
         args=$(printf '%s' "$GO_ARGS" | sed -e "s|{listen}|127.0.0.1:$GO_PORT|g" \
@@ -138,7 +143,7 @@ compare_side() {
         done
         [ -n "$up" ] || { echo "$GO_BRIDGE did not answer on $target:"; tail -5 "$log"; stop_bridge "$BRIDGE_PID"; return 0; }
     fi
-    workers=$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ',' | sed 's/^,//;s/,$//')
+    workers=${API_PIDS:-$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ',' | sed 's/^,//;s/,$//')}
     echo "[$label $side] $(awk '/MemAvailable/ {printf "mem_available_mb=%d", $2/1024}' /proc/meminfo) bridge_pid=$BRIDGE_PID"
     out=$("$BENCH" --target "$target" --expect pong --bridge-pid "$BRIDGE_PID" ${workers:+--api-pid "$workers"} \
         --label "$label" --max-run 300 "$@" 2>&1) || true
@@ -149,10 +154,12 @@ compare_side() {
     if [ -z "$line" ]; then
         line="$label: bench_failed=1"; printf '%s\n' "$out" | tail -5
     fi
-    line="$line side=$side api_ms=$api_ms bridge_requests_failed=${failed:-?} bridge_log_emfile=${emfile:-0}"
+    line="$line side=$side api_ms=$api_ms bridge_requests_failed=${failed:-?} bridge_log_emfile=${emfile:-0}$(side_keys)"
     echo "$line" | tee -a "$RESULTS"
     sleep 2 # let the sockets of this side wind down
 }
+
+side_keys() { :; } # more key=value pairs for compare_side's line (the examples scenario sets it)
 
 # compare_scenario NAME API_MS BENCH_ARGS...: both sides against one nginx.
 compare_scenario() {
@@ -227,6 +234,46 @@ if [ "${1:-}" = compare ]; then
         *) echo "unknown compare scenario $s"; exit 64 ;;
         esac
     done
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
+if [ "${1:-}" = examples-php ]; then
+    # The PHP example (examples/php: nginx + PHP-FPM, plain PHP) as the API, next to the
+    # nginx echo API, same run, same bridge settings (a push token, as a real API has):
+    # 19,000 clients x 1 message per 10 s. Each client is alone in its room (room=<ClientId>),
+    # so every message costs PHP one group push to the bridge plus the reply, and no
+    # fan-out frames mix with the replies the generator times; connects and closes cost
+    # PHP one push each (join, leave). PHP-FPM: pm=static, PHP_WORKERS (16) workers.
+    [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
+    php_workers=${PHP_WORKERS:-16} # (compare_side sets $workers)
+    args="--clients ${CLIENTS:-19000} --mode ramp --interval-ms 10000 --ramp-rate ${RAMP_RATE:-1000} --duration $DURATION --procs 2"
+    echo "# examples-php: CLIENTS=${CLIENTS:-19000} PHP_WORKERS=$php_workers DURATION=$DURATION RAMP_RATE=${RAMP_RATE:-1000} UPSTREAM_CONNECTIONS=${UPSTREAM_CONNECTIONS:-64}" >> "$RESULTS"
+    API_PATH=/ws/
+    # Requests in flight to the API: 64 (UPSTREAM_CONNECTIONS) for both sides, sized for 16
+    # workers. The default 4,096 lets the bridge open hundreds of connections to a slower API,
+    # and with 19,000 clients in a 20,000-descriptor process those cost clients (503).
+    BRIDGE_ARGS="--set push.token=bench-token --set upstream.max_connections=${UPSTREAM_CONNECTIONS:-64}"
+    side_keys() { echo " api=nginx-echo"; }
+    start_nginx nginx-api.conf 0 "$API_PATH"
+    # shellcheck disable=SC2086 # args is a word list
+    compare_side ours examples-php-nginx-echo 0 $args
+    stop_nginx
+    PORT=$NGINX_PORT PHP_WORKERS=$php_workers PHP_PM=static WS2API_INTERNAL_URL=http://127.0.0.1:7102 \
+        WS2API_PUSH_TOKEN=bench-token "$ROOT/examples/php/run.sh" > "$WORK/php.log" 2>&1 &
+    PHP_PID=$!
+    PIDS="$PIDS $PHP_PID"
+    for _try in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/fpm-status" && break; sleep 0.1; done
+    # nginx master + workers, PHP-FPM master + workers: the API's CPU
+    API_PIDS=$(for p in $(ps -o pid= --ppid "$PHP_PID"); do echo "$p"; ps -o pid= --ppid "$p"; done | tr -s ' \n' ',' | sed 's/^,//;s/,$//')
+    side_keys() {
+        curl -s "http://127.0.0.1:$NGINX_PORT/fpm-status" | awk -v w="$php_workers" -F': *' '
+            /^accepted conn/ {a=$2} /^max active processes/ {m=$2} /^max children reached/ {r=$2} /^max listen queue/ {q=$2}
+            END {printf " api=php-fpm php_workers=%s php_max_active=%s php_max_children_reached=%s php_max_listen_queue=%s php_requests=%s", w, m, r, q, a}'
+    }
+    # shellcheck disable=SC2086
+    compare_side ours examples-php-fpm 0 $args --query 'room={id}&name=bench' --message '{"text":"hello from the bench"}' --expect ''
+    kill -TERM "$PHP_PID"; wait "$PHP_PID" 2>/dev/null || true; forget "$PHP_PID"
     echo "results appended to $RESULTS"
     exit 0
 fi

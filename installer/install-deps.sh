@@ -14,12 +14,15 @@ set -eu
 #             nodejs node-ws (CompressionTest's Node `ws` client: Debian's
 #             ws 8.11, in /usr/share/nodejs/ws; no npm registry needed)
 #             xvfb xauth imagemagick fonts-dejavu-core (console screenshots)
+#   examples: php-fpm (examples/php behind nginx), python3-flask gunicorn
+#             (examples/python); ExamplesTest runs them, nodejs runs examples/node
 #   bench:    libnginx-mod-http-echo (an nginx API with a set latency)
 #   packages: rpm (rpmbuild, for the .rpm and packaging/check-rpm.sh)
 PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev libsqlite3-dev libhttp-parser-dev \
   zlib1g-dev libssl-dev python3-websockets curl nodejs node-ws \
   qt6-base-dev libqt6opengl6-dev qt6-websockets-dev qt6-charts-dev \
   haproxy nginx libnginx-mod-http-echo xvfb xauth imagemagick fonts-dejavu-core \
+  php-fpm python3-flask gunicorn \
   rpm"
 
 SUDO=""
