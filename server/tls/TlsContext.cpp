@@ -16,10 +16,11 @@ namespace ws2api {
 
 namespace {
 
-/// The most recent OpenSSL error of this thread, short ("PEM routines::no start line"); clears the queue.
+/// The first OpenSSL error of this thread (the cause; later ones say where it
+/// surfaced), short ("PEM routines::no start line"); clears the queue.
 std::string opensslReason()
 {
-    unsigned long code = ERR_peek_last_error();
+    unsigned long code = ERR_peek_error();
     ERR_clear_error();
     if (code == 0) return "unknown OpenSSL error";
     char buf[256];
@@ -95,8 +96,14 @@ SSL_CTX* TlsContext::load() const
 
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), certFile_.c_str()) != 1)
         throw TlsError("tls.cert_file '" + certFile_ + "': not a usable PEM certificate chain (" + opensslReason() + ")");
-    if (SSL_CTX_use_PrivateKey_file(ctx.get(), keyFile_.c_str(), SSL_FILETYPE_PEM) != 1)
+    if (SSL_CTX_use_PrivateKey_file(ctx.get(), keyFile_.c_str(), SSL_FILETYPE_PEM) != 1) {
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+            ERR_clear_error();
+            throw TlsError("tls.key_file '" + keyFile_ + "' does not belong to the certificate in tls.cert_file '" +
+                           certFile_ + "'");
+        }
         throw TlsError("tls.key_file '" + keyFile_ + "': not a usable PEM private key (" + opensslReason() + ")");
+    }
     if (SSL_CTX_check_private_key(ctx.get()) != 1)
         throw TlsError("tls.key_file '" + keyFile_ + "' does not belong to the certificate in tls.cert_file '" +
                        certFile_ + "'");
