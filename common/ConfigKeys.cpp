@@ -121,6 +121,11 @@ const KeyInfo kKeys[kKeyCount] = {
      "zlib memLevel of the bridge's compressors (1 = least memory, 9 = fastest): per connection in dedicated "
      "mode (connections opened after a change), per event loop in shared mode (taken when a loop first "
      "compresses)."},
+    {KeyId::TlsCertFile, "tls.cert_file", KeyType::String, 0, 4096, "", false,
+     "PEM certificate chain (leaf first) for wss:// on the public listener; TLS is on when this and "
+     "tls.key_file are set. SIGHUP or POST /api/v1/tls/reload reads both files again."},
+    {KeyId::TlsKeyFile, "tls.key_file", KeyType::String, 0, 4096, "", false,
+     "PEM private key of tls.cert_file (readable by the service user only)."},
 };
 } // namespace
 

@@ -52,6 +52,8 @@ enum class KeyId : int {
     CompressionThresholdBytes,
     CompressionWindowBits,
     CompressionMemLevel,
+    TlsCertFile,
+    TlsKeyFile,
     Count
 };
 

@@ -186,6 +186,19 @@ std::string Metrics::renderOpenMetrics() const
     gauge(out, "group_memberships", memberships, "Group memberships of this bridge's clients.");
     counter(out, "reconcile_reports_sent", reconcileReportsSent, "Live-set reports the API accepted (2xx).");
     counter(out, "reconcile_reports_failed", reconcileReportsFailed, "Live-set reports not accepted or not answered.");
+    counter(out, "tls_handshakes", tlsHandshakes, "TLS handshakes completed on the public listener (wss://).");
+    counter(out, "tls_sessions_resumed", tlsSessionsResumed, "TLS handshakes that resumed a session (ticket or id).");
+    counter(out, "tls_handshake_failures", tlsHandshakeFailures,
+            "TLS handshakes that failed: not TLS, no common version or cipher, client closed, plain HTTP.");
+    counter(out, "tls_plain_http_requests", tlsPlainHttpRequests,
+            "Plain HTTP (ws://) requests to the TLS port, answered 400 (also in tls_handshake_failures).");
+    counter(out, "tls_handshake_timeouts", tlsHandshakeTimeouts,
+            "Connections closed because the TLS handshake was not done within limits.handshake_timeout_ms.");
+    counter(out, "tls_reloads", tlsReloads, "Certificate reloads that took effect (SIGHUP, POST /api/v1/tls/reload).");
+    counter(out, "tls_reload_failures", tlsReloadFailures,
+            "Certificate reloads refused (unreadable or invalid file); the previous certificate stays in use.");
+    gauge(out, "tls_certificate_not_after_seconds", tlsCertificateNotAfter,
+          "Unix time at which the served TLS certificate expires (0 without TLS).");
     out += "# EOF\n";
     return out;
 }

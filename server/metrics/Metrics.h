@@ -101,6 +101,16 @@ struct Metrics {
     Counter compressionErrors{0};        ///< clients closed for bad compressed data (1007) or RSV1 misuse (1002)
     Counter compressionTooBig{0};        ///< compressed messages over limits.max_message_bytes once inflated (1009)
 
+    // wss:// on the public listener (tls.cert_file / tls.key_file; docs/SECURITY.md).
+    Counter tlsHandshakes{0};         ///< TLS handshakes completed
+    Counter tlsSessionsResumed{0};    ///< ... of them resuming a session (ticket or session id)
+    Counter tlsHandshakeFailures{0};  ///< TLS handshakes that failed (garbage, no common version/cipher, EOF, plain HTTP)
+    Counter tlsPlainHttpRequests{0};  ///< ... of them plain HTTP (ws://) sent to the TLS port (answered 400)
+    Counter tlsHandshakeTimeouts{0};  ///< closed: TLS handshake not done within limits.handshake_timeout_ms
+    Counter tlsReloads{0};            ///< certificate reloads that took effect (SIGHUP, POST /api/v1/tls/reload)
+    Counter tlsReloadFailures{0};     ///< reloads refused (bad or unreadable file): the old certificate stays
+    std::atomic<std::int64_t> tlsCertificateNotAfter{0}; ///< gauge: unix time the served certificate expires (0: no TLS)
+
     LatencyHistogram upstreamLatency;
 
     /// OpenMetrics text exposition, ending in "# EOF".
