@@ -111,7 +111,7 @@ public:
     /// The ClientIds of the members of `group` here, sorted.
     std::vector<std::string> groupMembers(const std::string& group, int timeoutMs);
 
-    /// Checks upstream.url: http://host[:port]/path, no query, no fragment.
+    /// Checks upstream.url: http(s)://host[:port]/path, no query, no fragment.
     static Poco::URI parseUpstreamUrl(const std::string& url);
 
 private:
