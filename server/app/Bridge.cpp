@@ -168,7 +168,9 @@ void Bridge::start()
             }
             // Its https client (POCO) reads the same upstream.* TLS files: say at
             // start, in the same words, when one cannot be used.
-            if (reconcileUri.getScheme() == "https") UpstreamTls check(reconcileUri.getHost(), config_, metrics_);
+            if (reconcileUri.getScheme() == "https") {
+                UpstreamTls check(reconcileUri.getHost(), config_, metrics_);
+            }
         }
     } catch (...) {
         ::close(listenFd_);

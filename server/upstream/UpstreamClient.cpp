@@ -3,7 +3,10 @@
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Delegate.h>
 #include <Poco/Net/NetSSL.h>
+#include <Poco/Net/SSLManager.h>
+#include <Poco/Net/VerificationErrorArgs.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Timespan.h>
@@ -19,13 +22,22 @@ namespace {
 /// HTTPSession::buffered() is protected; a member pointer named through a
 /// derived class reads it on any session.
 struct SessionPeek : Poco::Net::HTTPSession {
-    static int buffered(const Poco::Net::HTTPSession& s) { return (s.*&SessionPeek::buffered)(); }
+    static int of(const Poco::Net::HTTPSession& s) { return (s.*&SessionPeek::buffered)(); }
 };
+
+// POCO reports a certificate that does not verify through this event (the
+// handshake then fails with OpenSSL's generic "certificate verify failed"):
+// keep its reason for the error, per thread. Nothing sets ignoreError.
+thread_local std::string lastVerifyError;
+void recordVerifyError(const void*, Poco::Net::VerificationErrorArgs& args) { lastVerifyError = args.errorMessage(); }
 
 Poco::Net::Context::Ptr clientContext(const Config& config)
 {
     static std::once_flag once;
-    std::call_once(once, [] { Poco::Net::initializeSSL(); });
+    std::call_once(once, [] {
+        Poco::Net::initializeSSL();
+        Poco::Net::SSLManager::instance().ClientVerificationError += Poco::delegate(&recordVerifyError);
+    });
     Poco::Net::Context::Params params;
     params.caLocation = config.getString(KeyId::UpstreamCaFile);
     params.loadDefaultCAs = params.caLocation.empty();
@@ -49,7 +61,7 @@ UpstreamClient::UpstreamClient(const Poco::URI& base, const Config& config) : co
     hostHeader_ = base.getAuthority();
 }
 
-int UpstreamClient::buffered() const { return SessionPeek::buffered(*session_); }
+int UpstreamClient::buffered() const { return SessionPeek::of(*session_); }
 
 void UpstreamClient::abort()
 {
@@ -88,6 +100,7 @@ UpstreamResponse UpstreamClient::request(const std::string& method, const std::s
         Poco::Timespan(static_cast<long>(config_.getInt(KeyId::UpstreamKeepAliveTimeoutMs)) * 1000));
 
     for (int attempt = 0; attempt < 2; ++attempt) {
+        lastVerifyError.clear();
         bool reused = session_->connected();
         if (reused && connectionLooksStale()) {
             session_->reset();
@@ -158,7 +171,7 @@ UpstreamResponse UpstreamClient::request(const std::string& method, const std::s
         } catch (const Poco::Exception& e) {
             session_->reset();
             out = UpstreamResponse{};
-            out.error = e.displayText();
+            out.error = lastVerifyError.empty() ? e.displayText() : "certificate verify failed: " + lastVerifyError;
             if (attempt == 0 && reused && idempotent && !aborted_.load()) continue;
             return out;
         } catch (const std::exception& e) {
