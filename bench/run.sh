@@ -10,6 +10,8 @@
 #
 #   bench/run.sh million         # issue 16: 100k..1M clients x 1 message / 30 s, many bridge processes
 #                                # (environment and steps: see the million block below)
+#   bench/run.sh upstream-tls    # closed loop (TLS_CLIENTS=1000, instant API): msg/s and bridge CPU per
+#                                # message with the API over http:// and over https://, one nginx, one run
 #   bench/run.sh timers          # per-process scaling: 10k/100k/1M connections in one loop,
 #                                # no sockets (ws2api-timer-bench; extra arguments go to it)
 #   bench/run.sh compare         # the comparison scenarios (issue 17), each against
@@ -82,6 +84,9 @@ start_nginx() {
     sed -e "s|__DIR__|$WORK|g" -e "s|__PORT__|$NGINX_PORT|g" -e "s|__WORKERS__|$NGINX_WORKERS|g" \
         -e "s|__PATH__|${3:-/}|g" -e "s|__SLEEP__|${2:-0}|g" "$ROOT/bench/$conf" > "$WORK/nginx.conf"
     if [ "${2:-0}" = 0 ]; then sed -i '/echo_sleep/d' "$WORK/nginx.conf"; fi
+    if [ -n "${NGINX_TLS_PORT:-}" ]; then # the same API over https as well (upstream-tls)
+        sed -i "s|^\( *\)listen 127.0.0.1:$NGINX_PORT\(.*\)$|&\n\1listen 127.0.0.1:$NGINX_TLS_PORT ssl;\n\1ssl_certificate $WORK/api.crt;\n\1ssl_certificate_key $WORK/api.key;|" "$WORK/nginx.conf"
+    fi
     nginx -c "$WORK/nginx.conf" -p "$WORK" &
     NGINX_PID=$!
     PIDS="$PIDS $NGINX_PID"
@@ -101,7 +106,8 @@ stop_nginx() {
 start_bridge() {
     pub=$1; int=$2; shift 2
     "$BRIDGE" --listen 127.0.0.1:$pub --internal-listen 127.0.0.1:$int \
-        --upstream "http://127.0.0.1:$NGINX_PORT${UPSTREAM_PATH:-/}" --set log.level=warning --db "$WORK/bridge-$pub.db" "$@" > "$WORK/bridge-$pub.log" 2>&1 &
+        --upstream "${UPSTREAM_BASE:-http://127.0.0.1:$NGINX_PORT}${UPSTREAM_PATH:-/}" --set log.level=warning \
+        --db "$WORK/bridge-$pub.db" ${BRIDGE_EXTRA:-} "$@" > "$WORK/bridge-$pub.log" 2>&1 &
     BRIDGE_PID=$!
     PIDS="$PIDS $BRIDGE_PID"
     for _try in $(seq 50); do
@@ -214,6 +220,31 @@ if [ "${1:-}" = fanout ]; then
     else
         echo "fanout: label=go-single skipped (GO_BRIDGE not set)" | tee -a "$RESULTS"
     fi
+    stop_nginx
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
+# upstream-tls: the same bridge, the same nginx API (instant), closed loop, over
+# http:// and then https:// (TLS 1.3, ECDSA P-256 certificate made here with the
+# openssl CLI; the bridge verifies it with upstream.ca_file). One line per side.
+if [ "${1:-}" = upstream-tls ]; then
+    [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
+    NGINX_TLS_PORT=${NGINX_TLS_PORT:-18443}
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
+        -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$WORK/api.key" -out "$WORK/api.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$WORK/api.ext"
+    openssl x509 -req -in "$WORK/api.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
+        -extfile "$WORK/api.ext" -out "$WORK/api.crt" 2>/dev/null
+    clients=${TLS_CLIENTS:-1000}
+    echo "# upstream-tls: clients=$clients DURATION=$DURATION" >> "$RESULTS"
+    start_nginx nginx-api.conf 0 "$API_PATH"
+    UPSTREAM_BASE=http://127.0.0.1:$NGINX_PORT compare_side ours upstream-http 0 \
+        --clients "$clients" --mode closed --duration "$DURATION"
+    UPSTREAM_BASE=https://127.0.0.1:$NGINX_TLS_PORT BRIDGE_EXTRA="--set upstream.ca_file=$WORK/ca.crt" \
+        compare_side ours upstream-https 0 --clients "$clients" --mode closed --duration "$DURATION"
     stop_nginx
     echo "results appended to $RESULTS"
     exit 0

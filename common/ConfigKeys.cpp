@@ -126,6 +126,14 @@ const KeyInfo kKeys[kKeyCount] = {
      "tls.key_file are set. SIGHUP or POST /api/v1/tls/reload reads both files again."},
     {KeyId::TlsKeyFile, "tls.key_file", KeyType::String, 0, 4096, "", false,
      "PEM private key of tls.cert_file (readable by the service user only)."},
+    {KeyId::UpstreamCaFile, "upstream.ca_file", KeyType::String, 0, 4096, "", false,
+     "https:// API: PEM file of the CA certificate(s) its certificate must chain to, instead of the system "
+     "store (/etc/ssl/certs). Empty = the system store. The host name (or IP) of upstream.url is checked too."},
+    {KeyId::UpstreamClientCertFile, "upstream.client_cert_file", KeyType::String, 0, 4096, "", false,
+     "https:// API that asks for a client certificate (mutual TLS): PEM file with the bridge's certificate "
+     "(and its chain). Needs upstream.client_key_file. Empty = none."},
+    {KeyId::UpstreamClientKeyFile, "upstream.client_key_file", KeyType::String, 0, 4096, "", false,
+     "The private key (PEM, unencrypted) of upstream.client_cert_file. Readable by the service user only."},
 };
 } // namespace
 

@@ -54,6 +54,9 @@ enum class KeyId : int {
     CompressionMemLevel,
     TlsCertFile,
     TlsKeyFile,
+    UpstreamCaFile,
+    UpstreamClientCertFile,
+    UpstreamClientKeyFile,
     Count
 };
 

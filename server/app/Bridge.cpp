@@ -47,9 +47,8 @@ Poco::URI Bridge::parseUpstreamUrl(const std::string& url)
     } catch (const Poco::Exception& e) {
         throw Poco::InvalidArgumentException("upstream.url '" + url + "' is not a URL: " + e.message());
     }
-    if (uri.getScheme() != "http")
-        throw Poco::InvalidArgumentException("upstream.url '" + url +
-                                             "': only http:// is supported (terminate TLS in front of the API)");
+    if (uri.getScheme() != "http" && uri.getScheme() != "https")
+        throw Poco::InvalidArgumentException("upstream.url '" + url + "': only http:// and https:// are supported");
     if (uri.getHost().empty()) throw Poco::InvalidArgumentException("upstream.url '" + url + "' has no host");
     if (!uri.getRawQuery().empty() || !uri.getFragment().empty())
         throw Poco::InvalidArgumentException("upstream.url '" + url + "' must not have a query or fragment");
@@ -182,6 +181,11 @@ void Bridge::start()
                 reconcileUri = parseUpstreamUrl(url.empty() ? upstreamUri.toString() : url);
             } catch (const Poco::Exception& e) {
                 throw Poco::InvalidArgumentException("reconcile.url: " + e.message());
+            }
+            // Its https client (POCO) reads the same upstream.* TLS files: say at
+            // start, in the same words, when one cannot be used.
+            if (reconcileUri.getScheme() == "https") {
+                UpstreamTls check(reconcileUri.getHost(), config_, metrics_);
             }
         }
     } catch (...) {

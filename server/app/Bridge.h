@@ -124,7 +124,7 @@ public:
     /// "CN=..., serial ..., expires ..." of that certificate ("" without TLS), for the log.
     std::string tlsDescription() const;
 
-    /// Checks upstream.url: http://host[:port]/path, no query, no fragment.
+        /// Checks upstream.url: http(s)://host[:port]/path, no query, no fragment.
     static Poco::URI parseUpstreamUrl(const std::string& url);
 
 private:

@@ -122,6 +122,12 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "upstream_connects", upstreamConnects,
             "Connections opened to the API (the rest of the requests reused kept-alive ones).");
     gauge(out, "upstream_connections", upstreamConnections, "Open connections to the API, idle or busy.");
+    counter(out, "upstream_tls_handshakes", upstreamTlsHandshakes,
+            "TLS handshakes with an https:// API completed (full or resumed).");
+    counter(out, "upstream_tls_resumed", upstreamTlsResumed,
+            "TLS handshakes with the API that resumed a previous session.");
+    counter(out, "upstream_tls_failures", upstreamTlsFailures,
+            "TLS handshakes with the API that failed (certificate not verified, alert, reset); the reason is logged.");
 
     counter(out, "compression_connections", compressionConnections,
             "Connections opened with permessage-deflate negotiated.");

@@ -79,6 +79,10 @@ struct Metrics {
     // Upstream connections (the loops' keep-alive pools).
     Counter upstreamConnects{0};                     ///< connections opened to the API
     std::atomic<std::int64_t> upstreamConnections{0}; ///< gauge: open now, all loops
+    // https:// API (server/upstream/UpstreamTls.h).
+    Counter upstreamTlsHandshakes{0}; ///< TLS handshakes with the API completed (full or resumed)
+    Counter upstreamTlsResumed{0};    ///< ... of them resumed a previous session (no certificate exchange)
+    Counter upstreamTlsFailures{0};   ///< handshakes that failed: certificate not verified, alert, reset
 
     // Groups (docs/API.md, "Groups").
     Counter groupPushes{0};          ///< pushes to a group or to everyone served here (POST /groups/...)
