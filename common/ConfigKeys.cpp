@@ -120,6 +120,16 @@ const KeyInfo kKeys[kKeyCount] = {
      "zlib memLevel of the bridge's compressors (1 = least memory, 9 = fastest): per connection in dedicated "
      "mode (connections opened after a change), per event loop in shared mode (taken when a loop first "
      "compresses)."},
+    {KeyId::InternalTlsCertFile, "internal.tls.cert_file", KeyType::String, 0, 4096, "", false,
+     "PEM certificate chain of the internal listener (leaf first); set it with internal.tls.key_file and the "
+     "internal listener speaks only https (TLS 1.2+). Empty: plain http. 'credential:NAME' reads "
+     "$CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=, docs/SECURITY.md)."},
+    {KeyId::InternalTlsKeyFile, "internal.tls.key_file", KeyType::String, 0, 4096, "", false,
+     "PEM private key of internal.tls.cert_file (unencrypted; keep it readable by the service only). "
+     "'credential:NAME' as above."},
+    {KeyId::InternalTlsCaFile, "internal.tls.ca_file", KeyType::String, 0, 4096, "", false,
+     "PEM CA certificates this bridge trusts for https:// entries of cluster.peers (their certificate must "
+     "verify and name the host of the entry). Empty: the system store. 'credential:NAME' as above."},
 };
 } // namespace
 

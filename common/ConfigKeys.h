@@ -52,6 +52,9 @@ enum class KeyId : int {
     CompressionThresholdBytes,
     CompressionWindowBits,
     CompressionMemLevel,
+    InternalTlsCertFile,
+    InternalTlsKeyFile,
+    InternalTlsCaFile,
     Count
 };
 

@@ -208,8 +208,9 @@ int ServerApp::main(const std::vector<std::string>& args)
     const std::string reachable = wildcard ? "localhost:" + std::to_string(pub.port()) : pub.toString();
     log.information("public listener: %s (%sclients connect to ws://%s/<ClientId>)", pub.toString(),
                     std::string(wildcard ? "all interfaces; " : ""), reachable);
-    log.information("internal listener: %s (POST /<ClientId> pushes, GET / counters, /api/v1 management with a token)",
-                    bridge.internalAddress().toString());
+    log.information("internal listener: %s (%s: POST /<ClientId> pushes, GET / counters, /api/v1 management with a "
+                    "token)",
+                    bridge.internalAddress().toString(), std::string(bridge.internalTls() ? "https" : "http"));
     ::fcntl(terminationPipe[0], F_SETFL, O_NONBLOCK);
     const int signalNumber = waitForTerminationSignal(termination);
     log.information("received signal %d: shutting down (a second signal forces exit)", signalNumber);

@@ -186,6 +186,10 @@ std::string Metrics::renderOpenMetrics() const
     gauge(out, "group_memberships", memberships, "Group memberships of this bridge's clients.");
     counter(out, "reconcile_reports_sent", reconcileReportsSent, "Live-set reports the API accepted (2xx).");
     counter(out, "reconcile_reports_failed", reconcileReportsFailed, "Live-set reports not accepted or not answered.");
+    counter(out, "internal_tls_handshake_failures", internalTlsHandshakeFailures,
+            "TLS handshakes on the internal listener that failed (plain http, untrusted certificate, garbage, timeout).");
+    counter(out, "internal_tls_peer_verify_failures", internalTlsPeerVerifyFailures,
+            "Connections to https:// cluster.peers refused because the peer's certificate did not verify.");
     out += "# EOF\n";
     return out;
 }
