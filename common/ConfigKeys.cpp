@@ -78,7 +78,8 @@ const KeyInfo kKeys[kKeyCount] = {
      "Each holds one internal-listener thread."},
     {KeyId::ClusterPeers, "cluster.peers", KeyType::String, 0, 4000, "", false,
      "Internal listeners (HOST:PORT, comma-separated) of the other bridges of a cluster. A push for a ClientId "
-     "not connected here is forwarded to them (docs/SCALING.md). Empty: no forwarding."},
+     "not connected here is forwarded to them (docs/SCALING.md). Empty: no forwarding. https://HOST:PORT: a peer "
+     "with internal.tls.*, verified with internal.tls.ca_file."},
     {KeyId::ClusterNodeName, "cluster.node_name", KeyType::String, 0, 128, "", false,
      "This bridge's name in the cluster (X-Ws2api-Node on upstream requests, push answers and live-set "
      "reports); empty = <host name>:<public port> (with server.reuse_port: ...@<internal port>). "
