@@ -15,28 +15,11 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
-#include <filesystem>
 #include <memory>
 
 using namespace ws2api::test;
 
 namespace {
-
-/// A temporary directory for the CA's files and databases, removed at the end.
-struct TempDir {
-    TempDir()
-    {
-        char d[] = "/tmp/ws2api-tlsint-XXXXXX";
-        CPPUNIT_ASSERT(::mkdtemp(d) != nullptr);
-        path = d;
-    }
-    ~TempDir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    std::string path;
-};
 
 struct HttpsAnswer {
     int status = 0; ///< 0: no answer (see error)
@@ -115,7 +98,7 @@ class InternalTlsTest : public CppUnit::TestFixture {
 public:
     void testPushCountersAndManagementOverHttps()
     {
-        TempDir dir;
+        TempDir dir("tlsint");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("bridge");
         const std::string db = dir.path + "/ws2api.db";
@@ -158,7 +141,7 @@ public:
 
     void testPlainHttpToTheTlsPortIsRefusedAndCounted()
     {
-        TempDir dir;
+        TempDir dir("tlsint");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("bridge");
         FakeUpstream upstream;
@@ -214,7 +197,7 @@ public:
 
     void testClientNotTrustingTheCaIsRefused()
     {
-        TempDir dir;
+        TempDir dir("tlsint");
         TestPki pki(dir.path);
         TestPki otherCa(dir.path, "other");
         PemFiles leaf = pki.issue("bridge");
@@ -253,7 +236,7 @@ public:
 
     void testBadCertificateOrKeyStopsTheStartWithOneLine()
     {
-        TempDir dir;
+        TempDir dir("tlsint");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("bridge");
         PemFiles other = pki.issue("other");
@@ -289,7 +272,7 @@ public:
 
     void testCredentialNamesAFileInTheCredentialsDirectory()
     {
-        TempDir dir;
+        TempDir dir("tlsint");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("bridge");
         const std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--internal-listen", "127.0.0.1:0",
@@ -313,7 +296,7 @@ public:
 
     void testPushIsForwardedToAnHttpsPeer()
     {
-        TempDir dir;
+        TempDir dir("tlsint");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("bridge");
         FakeUpstream upstream;
@@ -349,7 +332,7 @@ public:
 
     void testPeerWithAnUntrustedCertificateIsNamedAndCounted()
     {
-        TempDir dir;
+        TempDir dir("tlsint");
         TestPki pki(dir.path);
         TestPki otherCa(dir.path, "other");
         PemFiles leaf = pki.issue("bridge");
