@@ -57,6 +57,9 @@ enum class KeyId : int {
     UpstreamCaFile,
     UpstreamClientCertFile,
     UpstreamClientKeyFile,
+    InternalTlsCertFile,
+    InternalTlsKeyFile,
+    InternalTlsCaFile,
     Count
 };
 

@@ -9,7 +9,7 @@ set -eu
 #   console:  qt6-base-dev libqt6opengl6-dev (Qt6Charts needs Qt6OpenGL;
 #             qt6-base-dev only recommends it) qt6-websockets-dev qt6-charts-dev
 #   build:    zlib1g-dev (permessage-deflate)
-#             libssl-dev (TLS; the tests' throw-away CA, tests/support/TestPki)
+#             libssl-dev (TLS: internal.tls.* and https:// cluster peers; the tests' throw-away CA, tests/support/TestPki)
 #   tests:    libcppunit-dev python3-websockets curl haproxy nginx (ScaleOutTest)
 #             nodejs node-ws (CompressionTest's Node `ws` client: Debian's
 #             ws 8.11, in /usr/share/nodejs/ws; no npm registry needed)

@@ -251,6 +251,8 @@ void Bridge::start()
 
 Poco::Net::SocketAddress Bridge::internalAddress() const { return internal_->address(); }
 
+bool Bridge::internalTls() const { return internal_->tls(); }
+
 std::size_t Bridge::maxConnections() const
 {
     auto configured = static_cast<std::size_t>(config_.getInt(KeyId::ServerMaxConnections));

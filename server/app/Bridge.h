@@ -52,6 +52,8 @@ public:
 
     Poco::Net::SocketAddress publicAddress() const { return publicAddress_; }
     Poco::Net::SocketAddress internalAddress() const;
+    /// The internal listener serves https (internal.tls.*).
+    bool internalTls() const;
 
     Config& config() { return config_; }
     Metrics& metrics() { return metrics_; }

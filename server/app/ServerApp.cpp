@@ -220,8 +220,9 @@ int ServerApp::main(const std::vector<std::string>& args)
                     reachable);
     if (bridge.tlsEnabled())
         log.information("TLS certificate: %s (SIGHUP reloads it)", bridge.tlsDescription());
-    log.information("internal listener: %s (POST /<ClientId> pushes, GET / counters, /api/v1 management with a token)",
-                    bridge.internalAddress().toString());
+    log.information("internal listener: %s (%s: POST /<ClientId> pushes, GET / counters, /api/v1 management with a "
+                    "token)",
+                    bridge.internalAddress().toString(), std::string(bridge.internalTls() ? "https" : "http"));
     ::fcntl(terminationPipe[0], F_SETFL, O_NONBLOCK);
     Bridge* running = &bridge;
     const int signalNumber = waitForTerminationSignal(termination, [running] {

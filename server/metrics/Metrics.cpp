@@ -205,6 +205,10 @@ std::string Metrics::renderOpenMetrics() const
             "Certificate reloads refused (unreadable or invalid file); the previous certificate stays in use.");
     gauge(out, "tls_certificate_not_after_seconds", tlsCertificateNotAfter,
           "Unix time at which the served TLS certificate expires (0 without TLS).");
+    counter(out, "internal_tls_handshake_failures", internalTlsHandshakeFailures,
+            "TLS handshakes on the internal listener that failed (plain http, untrusted certificate, garbage, timeout).");
+    counter(out, "internal_tls_peer_verify_failures", internalTlsPeerVerifyFailures,
+            "Connections to https:// cluster.peers refused because the peer's certificate did not verify.");
     out += "# EOF\n";
     return out;
 }

@@ -75,6 +75,9 @@ struct Metrics {
     Counter forwardedPushesReceived{0}; ///< pushes received from a peer (never forwarded again)
     Counter reconcileReportsSent{0};   ///< live-set reports the API answered with 2xx
     Counter reconcileReportsFailed{0}; ///< ... not answered or not 2xx
+    // TLS of the internal listener and to https:// peers (internal.tls.*).
+    Counter internalTlsHandshakeFailures{0}; ///< clients of the internal listener whose TLS handshake failed
+    Counter internalTlsPeerVerifyFailures{0}; ///< https:// peers whose certificate did not verify
 
     // Upstream connections (the loops' keep-alive pools).
     Counter upstreamConnects{0};                     ///< connections opened to the API
