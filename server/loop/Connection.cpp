@@ -192,6 +192,12 @@ void Connection::tlsHandshakeInLoop()
             codec::Handshake::errorResponse(400, "this port speaks TLS: connect with wss:// (or https://)");
         ssize_t n = ::send(fd_, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)n; // best effort, like the 503 at accept
+        // Read what is left of the request first: closing with unread bytes
+        // would send a reset, which may destroy the answer before it is read.
+        char* buf = loop_.readBuffer();
+        for (int i = 0; i < 4 && ::recv(fd_, buf, EventLoop::kReadBufferSize, MSG_DONTWAIT) > 0; ++i) {
+        }
+        ::shutdown(fd_, SHUT_WR);
     }
     if (log().debug()) log().debug("client %s: TLS handshake failed: %s", peer_, tls_->error());
     closeSocketInLoop();
