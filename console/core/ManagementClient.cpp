@@ -82,6 +82,7 @@ void ManagementClient::setCaFile(const QString& path)
         else
             ssl_.setCaCertificates(cas); // only these: the bridge's private CA
     }
+    nam_->clearConnectionCache(); // a cached connection to this host keeps the TLS configuration it was made with
     if (state_ != State::Stopped) {
         stop();
         start();
