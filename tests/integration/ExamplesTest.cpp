@@ -73,7 +73,21 @@ public:
                    false, "/usr/bin/env"),
           dump_(process_, runtime.c_str()), port_(port)
     {
-        // Ready when it serves the chat page (the runtime may take a second to start).
+        try {
+            waitUntilReady(runtime);
+        } catch (...) {
+            process_.terminate(20000); // SIGTERM: run.sh stops nginx and PHP-FPM (a SIGKILL would orphan them)
+            throw;
+        }
+    }
+    ~Example() { process_.terminate(20000); }
+    Example(const Example&) = delete;
+    Example& operator=(const Example&) = delete;
+
+private:
+    /// Ready when it serves the chat page and its script (the runtime may take a second to start).
+    void waitUntilReady(const std::string& runtime)
+    {
         HttpAnswer page;
         bool up = waitUntil(
             [&] {
@@ -91,11 +105,7 @@ public:
         CPPUNIT_ASSERT_EQUAL_MESSAGE(script.body, 200, script.status);
         CPPUNIT_ASSERT(script.body.find("new WebSocket") != std::string::npos);
     }
-    ~Example() { process_.terminate(20000); }
-    Example(const Example&) = delete;
-    Example& operator=(const Example&) = delete;
 
-private:
     BridgeProcess process_;
     OutputOnFailure dump_;
     unsigned short port_;
