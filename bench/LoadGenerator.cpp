@@ -94,8 +94,8 @@ LoadGenerator::LoadGenerator(const BenchOptions& options, std::size_t first, std
                                      "#" + std::to_string(v)),
                                t);
     std::sort(ring_.begin(), ring_.end());
-    message_ = "m";
-    message_.resize(std::max<std::size_t>(1, options_.messageBytes), 'x');
+    message_ = options_.message.empty() ? "m" : options_.message;
+    if (options_.message.empty()) message_.resize(std::max<std::size_t>(1, options_.messageBytes), 'x');
     if (!options_.deflateOffer.empty()) {
         for (auto& c : clients_) {
             c->inflater = std::make_unique<codec::Inflater>(15, true);
@@ -183,7 +183,11 @@ void LoadGenerator::startConnect(std::size_t i)
     ev.events = EPOLLIN | EPOLLOUT;
     ev.data.u64 = i;
     ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, c.fd, &ev);
-    c.in = "GET /" + id + " HTTP/1.1\r\nHost: " + target.first + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    std::string query = options_.query;
+    for (std::size_t pos = 0; (pos = query.find("{id}", pos)) != std::string::npos; pos += id.size())
+        query.replace(pos, 4, id);
+    c.in = "GET /" + id + (query.empty() ? "" : "?" + query) + " HTTP/1.1\r\nHost: " + target.first +
+           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
            (options_.deflateOffer.empty() ? std::string() : "Sec-WebSocket-Extensions: " + options_.deflateOffer + "\r\n") +
            "\r\n";

@@ -25,6 +25,8 @@ struct BenchOptions {
     std::size_t messageBytes = 32;
     std::string expect;          ///< expected reply ("" = any non-empty)
     std::string idPrefix = "c";
+    std::string query;           ///< query string of the upgrade ("" = none); "{id}" becomes the ClientId
+    std::string message;         ///< the message every client sends ("" = messageBytes of 'x')
     int handshakeTimeoutMs = 10000;
     int maxRunS = 600;           ///< hard bound on the whole run
     int lateMs = 5000;           ///< a reply slower than this counts as `late`

@@ -36,10 +36,12 @@ void usage()
                  "       [--message-bytes B] [--expect TEXT] [--id-prefix P] [--bridge-pid PID[,PID...]]\n"
                  "       [--label NAME] [--results FILE] [--max-run S] [--procs N] [--late-ms T]\n"
                  "       [--error-prefix TEXT] [--api-pid PID[,PID...]] [--deflate OFFER] [--compressed-messages]\n"
-                 "       [--spread hash|even] [--min-free-mb M]\n"
+                 "       [--spread hash|even] [--min-free-mb M] [--query Q] [--message TEXT]\n"
                  "--spread: how a client picks its target: consistent hashing of its id (default), or client\n"
                  "number modulo the targets (equal shares). --min-free-mb: stop the run (ramp and traffic) when\n"
                  "MemAvailable falls under M MB; the line then says stopped=low_memory and where memory went.\n"
+                 "--query: the upgrade's query string ('room={id}&name=bench'; {id} = the ClientId);\n"
+                 "--message: what every client sends (default: --message-bytes of 'x').\n"
                  "--deflate: offer permessage-deflate (e.g. 'permessage-deflate; client_max_window_bits'), inflate\n"
                  "compressed replies; --compressed-messages: send the messages compressed (RSV1).\n"
                  "Replies: empty frame -> empty; starting with --error-prefix (default {\"error\") -> error_replies;\n"
@@ -219,6 +221,8 @@ int main(int argc, char** argv)
             else if (a == "--message-bytes") o.messageBytes = std::stoul(value());
             else if (a == "--expect") o.expect = value();
             else if (a == "--id-prefix") o.idPrefix = value();
+            else if (a == "--query") o.query = value();
+            else if (a == "--message") o.message = value();
             else if (a == "--max-run") o.maxRunS = std::stoi(value());
             else if (a == "--procs") minProcs = std::stoul(value());
             else if (a == "--late-ms") o.lateMs = std::stoi(value());

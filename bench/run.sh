@@ -10,6 +10,8 @@
 #
 #   bench/run.sh million         # issue 16: 100k..1M clients x 1 message / 30 s, many bridge processes
 #                                # (environment and steps: see the million block below)
+#   bench/run.sh upstream-tls    # closed loop (TLS_CLIENTS=1000, instant API): msg/s and bridge CPU per
+#                                # message with the API over http:// and over https://, one nginx, one run
 #   bench/run.sh timers          # per-process scaling: 10k/100k/1M connections in one loop,
 #                                # no sockets (ws2api-timer-bench; extra arguments go to it)
 #   bench/run.sh compare         # the comparison scenarios (issue 17), each against
@@ -23,6 +25,10 @@
 #   (error_replies, empty frames, unexpected, missing, late > 5 s), ramp time,
 #   bridge_cpu_us_per_msg, bridge_kb_per_conn, peak fds; plus the bridge's own
 #   requests_failed counter and how often its log says "too many open files".
+#   bench/run.sh examples-php    # the PHP example (nginx + PHP-FPM) as the API next to the nginx
+#                                # echo API, same run: 19,000 clients x 1 message per 10 s
+#                                # (PHP_WORKERS=16 pm=static, DURATION=30, RAMP_RATE=1000 connects/s, CLIENTS=19000,
+#                                # UPSTREAM_CONNECTIONS=64: the bridge's upstream.max_connections on both sides)
 #   bench/run.sh fanout          # one message to 19,000 clients (issue 15), three ways, one nginx:
 #     ours-group   ws2api, every client in one group, one POST /groups/<group> per message
 #     ours-single  ws2api, 19,000 POST /<ClientId> per message (64 keep-alive connections)
@@ -78,6 +84,9 @@ start_nginx() {
     sed -e "s|__DIR__|$WORK|g" -e "s|__PORT__|$NGINX_PORT|g" -e "s|__WORKERS__|$NGINX_WORKERS|g" \
         -e "s|__PATH__|${3:-/}|g" -e "s|__SLEEP__|${2:-0}|g" "$ROOT/bench/$conf" > "$WORK/nginx.conf"
     if [ "${2:-0}" = 0 ]; then sed -i '/echo_sleep/d' "$WORK/nginx.conf"; fi
+    if [ -n "${NGINX_TLS_PORT:-}" ]; then # the same API over https as well (upstream-tls)
+        sed -i "s|^\( *\)listen 127.0.0.1:$NGINX_PORT\(.*\)$|&\n\1listen 127.0.0.1:$NGINX_TLS_PORT ssl;\n\1ssl_certificate $WORK/api.crt;\n\1ssl_certificate_key $WORK/api.key;|" "$WORK/nginx.conf"
+    fi
     nginx -c "$WORK/nginx.conf" -p "$WORK" &
     NGINX_PID=$!
     PIDS="$PIDS $NGINX_PID"
@@ -97,7 +106,8 @@ stop_nginx() {
 start_bridge() {
     pub=$1; int=$2; shift 2
     "$BRIDGE" --listen 127.0.0.1:$pub --internal-listen 127.0.0.1:$int \
-        --upstream "http://127.0.0.1:$NGINX_PORT${UPSTREAM_PATH:-/}" --set log.level=warning --db "$WORK/bridge-$pub.db" "$@" > "$WORK/bridge-$pub.log" 2>&1 &
+        --upstream "${UPSTREAM_BASE:-http://127.0.0.1:$NGINX_PORT}${UPSTREAM_PATH:-/}" --set log.level=warning \
+        --db "$WORK/bridge-$pub.db" ${BRIDGE_EXTRA:-} "$@" > "$WORK/bridge-$pub.log" 2>&1 &
     BRIDGE_PID=$!
     PIDS="$PIDS $BRIDGE_PID"
     for _try in $(seq 50); do
@@ -121,7 +131,8 @@ compare_side() {
     log=$WORK/$label-$side.log
     if [ "$side" = ours ]; then
         rm -f "$WORK/bridge-7101.db"* # default settings, empty statistics
-        UPSTREAM_PATH=$API_PATH start_bridge 7101 7102
+        # shellcheck disable=SC2086 # BRIDGE_ARGS is a word list
+        UPSTREAM_PATH=$API_PATH start_bridge 7101 7102 ${BRIDGE_ARGS:-}
         target=127.0.0.1:7101; metrics=http://127.0.0.1:7102/; logfile=$WORK/bridge-7101.log
     else
         args=$(printf '%s' "$GO_ARGS" | sed -e "s|{listen}|127.0.0.1:$GO_PORT|g" \
@@ -138,7 +149,7 @@ compare_side() {
         done
         [ -n "$up" ] || { echo "$GO_BRIDGE did not answer on $target:"; tail -5 "$log"; stop_bridge "$BRIDGE_PID"; return 0; }
     fi
-    workers=$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ',' | sed 's/^,//;s/,$//')
+    workers=${API_PIDS:-$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ',' | sed 's/^,//;s/,$//')}
     echo "[$label $side] $(awk '/MemAvailable/ {printf "mem_available_mb=%d", $2/1024}' /proc/meminfo) bridge_pid=$BRIDGE_PID"
     out=$("$BENCH" --target "$target" --expect pong --bridge-pid "$BRIDGE_PID" ${workers:+--api-pid "$workers"} \
         --label "$label" --max-run 300 "$@" 2>&1) || true
@@ -149,10 +160,12 @@ compare_side() {
     if [ -z "$line" ]; then
         line="$label: bench_failed=1"; printf '%s\n' "$out" | tail -5
     fi
-    line="$line side=$side api_ms=$api_ms bridge_requests_failed=${failed:-?} bridge_log_emfile=${emfile:-0}"
+    line="$line side=$side api_ms=$api_ms bridge_requests_failed=${failed:-?} bridge_log_emfile=${emfile:-0}$(side_keys)"
     echo "$line" | tee -a "$RESULTS"
     sleep 2 # let the sockets of this side wind down
 }
+
+side_keys() { :; } # more key=value pairs for compare_side's line (the examples scenario sets it)
 
 # compare_scenario NAME API_MS BENCH_ARGS...: both sides against one nginx.
 compare_scenario() {
@@ -212,6 +225,31 @@ if [ "${1:-}" = fanout ]; then
     exit 0
 fi
 
+# upstream-tls: the same bridge, the same nginx API (instant), closed loop, over
+# http:// and then https:// (TLS 1.3, ECDSA P-256 certificate made here with the
+# openssl CLI; the bridge verifies it with upstream.ca_file). One line per side.
+if [ "${1:-}" = upstream-tls ]; then
+    [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
+    NGINX_TLS_PORT=${NGINX_TLS_PORT:-18443}
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
+        -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$WORK/api.key" -out "$WORK/api.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$WORK/api.ext"
+    openssl x509 -req -in "$WORK/api.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
+        -extfile "$WORK/api.ext" -out "$WORK/api.crt" 2>/dev/null
+    clients=${TLS_CLIENTS:-1000}
+    echo "# upstream-tls: clients=$clients DURATION=$DURATION" >> "$RESULTS"
+    start_nginx nginx-api.conf 0 "$API_PATH"
+    UPSTREAM_BASE=http://127.0.0.1:$NGINX_PORT compare_side ours upstream-http 0 \
+        --clients "$clients" --mode closed --duration "$DURATION"
+    UPSTREAM_BASE=https://127.0.0.1:$NGINX_TLS_PORT BRIDGE_EXTRA="--set upstream.ca_file=$WORK/ca.crt" \
+        compare_side ours upstream-https 0 --clients "$clients" --mode closed --duration "$DURATION"
+    stop_nginx
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
 if [ "${1:-}" = compare ]; then
     shift
     [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
@@ -227,6 +265,46 @@ if [ "${1:-}" = compare ]; then
         *) echo "unknown compare scenario $s"; exit 64 ;;
         esac
     done
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
+if [ "${1:-}" = examples-php ]; then
+    # The PHP example (examples/php: nginx + PHP-FPM, plain PHP) as the API, next to the
+    # nginx echo API, same run, same bridge settings (a push token, as a real API has):
+    # 19,000 clients x 1 message per 10 s. Each client is alone in its room (room=<ClientId>),
+    # so every message costs PHP one group push to the bridge plus the reply, and no
+    # fan-out frames mix with the replies the generator times; connects and closes cost
+    # PHP one push each (join, leave). PHP-FPM: pm=static, PHP_WORKERS (16) workers.
+    [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
+    php_workers=${PHP_WORKERS:-16} # (compare_side sets $workers)
+    args="--clients ${CLIENTS:-19000} --mode ramp --interval-ms 10000 --ramp-rate ${RAMP_RATE:-1000} --duration $DURATION --procs 2"
+    echo "# examples-php: CLIENTS=${CLIENTS:-19000} PHP_WORKERS=$php_workers DURATION=$DURATION RAMP_RATE=${RAMP_RATE:-1000} UPSTREAM_CONNECTIONS=${UPSTREAM_CONNECTIONS:-64}" >> "$RESULTS"
+    API_PATH=/ws/
+    # Requests in flight to the API: 64 (UPSTREAM_CONNECTIONS) for both sides, sized for 16
+    # workers. The default 4,096 lets the bridge open hundreds of connections to a slower API,
+    # and with 19,000 clients in a 20,000-descriptor process those cost clients (503).
+    BRIDGE_ARGS="--set push.token=bench-token --set upstream.max_connections=${UPSTREAM_CONNECTIONS:-64}"
+    side_keys() { echo " api=nginx-echo"; }
+    start_nginx nginx-api.conf 0 "$API_PATH"
+    # shellcheck disable=SC2086 # args is a word list
+    compare_side ours examples-php-nginx-echo 0 $args
+    stop_nginx
+    PORT=$NGINX_PORT PHP_WORKERS=$php_workers PHP_PM=static WS2API_INTERNAL_URL=http://127.0.0.1:7102 \
+        WS2API_PUSH_TOKEN=bench-token "$ROOT/examples/php/run.sh" > "$WORK/php.log" 2>&1 &
+    PHP_PID=$!
+    PIDS="$PIDS $PHP_PID"
+    for _try in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/fpm-status" && break; sleep 0.1; done
+    # nginx master + workers, PHP-FPM master + workers: the API's CPU
+    API_PIDS=$(for p in $(ps -o pid= --ppid "$PHP_PID"); do echo "$p"; ps -o pid= --ppid "$p"; done | tr -s ' \n' ',' | sed 's/^,//;s/,$//')
+    side_keys() {
+        curl -s "http://127.0.0.1:$NGINX_PORT/fpm-status" | awk -v w="$php_workers" -F': *' '
+            /^accepted conn/ {a=$2} /^max active processes/ {m=$2} /^max children reached/ {r=$2} /^max listen queue/ {q=$2}
+            END {printf " api=php-fpm php_workers=%s php_max_active=%s php_max_children_reached=%s php_max_listen_queue=%s php_requests=%s", w, m, r, q, a}'
+    }
+    # shellcheck disable=SC2086
+    compare_side ours examples-php-fpm 0 $args --query 'room={id}&name=bench' --message '{"text":"hello from the bench"}' --expect ''
+    kill -TERM "$PHP_PID"; wait "$PHP_PID" 2>/dev/null || true; forget "$PHP_PID"
     echo "results appended to $RESULTS"
     exit 0
 fi

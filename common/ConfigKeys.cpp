@@ -79,7 +79,8 @@ const KeyInfo kKeys[kKeyCount] = {
      "Each holds one internal-listener thread."},
     {KeyId::ClusterPeers, "cluster.peers", KeyType::String, 0, 4000, "", false,
      "Internal listeners (HOST:PORT, comma-separated) of the other bridges of a cluster. A push for a ClientId "
-     "not connected here is forwarded to them (docs/SCALING.md). Empty: no forwarding."},
+     "not connected here is forwarded to them (docs/SCALING.md). Empty: no forwarding. https://HOST:PORT: a peer "
+     "with internal.tls.*, verified with internal.tls.ca_file."},
     {KeyId::ClusterNodeName, "cluster.node_name", KeyType::String, 0, 128, "", false,
      "This bridge's name in the cluster (X-Ws2api-Node on upstream requests, push answers and live-set "
      "reports); empty = <host name>:<public port> (with server.reuse_port: ...@<internal port>). "
@@ -121,6 +122,29 @@ const KeyInfo kKeys[kKeyCount] = {
      "zlib memLevel of the bridge's compressors (1 = least memory, 9 = fastest): per connection in dedicated "
      "mode (connections opened after a change), per event loop in shared mode (taken when a loop first "
      "compresses)."},
+    {KeyId::TlsCertFile, "tls.cert_file", KeyType::String, 0, 4096, "", false,
+     "PEM certificate chain (leaf first) for wss:// on the public listener; TLS is on when this and "
+     "tls.key_file are set. SIGHUP or POST /api/v1/tls/reload reads both files again."},
+    {KeyId::TlsKeyFile, "tls.key_file", KeyType::String, 0, 4096, "", false,
+     "PEM private key of tls.cert_file (readable by the service user only)."},
+    {KeyId::UpstreamCaFile, "upstream.ca_file", KeyType::String, 0, 4096, "", false,
+     "https:// API: PEM file of the CA certificate(s) its certificate must chain to, instead of the system "
+     "store (/etc/ssl/certs). Empty = the system store. The host name (or IP) of upstream.url is checked too."},
+    {KeyId::UpstreamClientCertFile, "upstream.client_cert_file", KeyType::String, 0, 4096, "", false,
+     "https:// API that asks for a client certificate (mutual TLS): PEM file with the bridge's certificate "
+     "(and its chain). Needs upstream.client_key_file. Empty = none."},
+    {KeyId::UpstreamClientKeyFile, "upstream.client_key_file", KeyType::String, 0, 4096, "", false,
+     "The private key (PEM, unencrypted) of upstream.client_cert_file. Readable by the service user only."},
+    {KeyId::InternalTlsCertFile, "internal.tls.cert_file", KeyType::String, 0, 4096, "", false,
+     "PEM certificate chain of the internal listener (leaf first); set it with internal.tls.key_file and the "
+     "internal listener speaks only https (TLS 1.2+). Empty: plain http. 'credential:NAME' reads "
+     "$CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=, docs/SECURITY.md)."},
+    {KeyId::InternalTlsKeyFile, "internal.tls.key_file", KeyType::String, 0, 4096, "", false,
+     "PEM private key of internal.tls.cert_file (unencrypted; keep it readable by the service only). "
+     "'credential:NAME' as above."},
+    {KeyId::InternalTlsCaFile, "internal.tls.ca_file", KeyType::String, 0, 4096, "", false,
+     "PEM CA certificates this bridge trusts for https:// entries of cluster.peers (their certificate must "
+     "verify and name the host of the entry). Empty: the system store. 'credential:NAME' as above."},
 };
 } // namespace
 

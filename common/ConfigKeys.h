@@ -52,6 +52,14 @@ enum class KeyId : int {
     CompressionThresholdBytes,
     CompressionWindowBits,
     CompressionMemLevel,
+    TlsCertFile,
+    TlsKeyFile,
+    UpstreamCaFile,
+    UpstreamClientCertFile,
+    UpstreamClientKeyFile,
+    InternalTlsCertFile,
+    InternalTlsKeyFile,
+    InternalTlsCaFile,
     Count
 };
 

@@ -29,20 +29,39 @@ bool validHost(std::string_view host)
 }
 } // namespace
 
+bool PeerList::isHttps(std::string_view entry, std::string_view& hostPort)
+{
+    constexpr std::string_view kHttp = "http://";
+    constexpr std::string_view kHttps = "https://";
+    hostPort = entry;
+    if (entry.substr(0, kHttps.size()) == kHttps) {
+        hostPort = entry.substr(kHttps.size());
+        return true;
+    }
+    if (entry.substr(0, kHttp.size()) == kHttp) hostPort = entry.substr(kHttp.size());
+    return false;
+}
+
 bool PeerList::parse(std::string_view text, std::vector<std::string>& out, std::string& error)
 {
     std::vector<std::string> peers;
+    std::vector<std::string> addresses; // without the scheme: h:1 and https://h:1 are the same peer
     text = trim(text);
     if (text.empty()) return true;
     for (;;) {
         std::size_t comma = text.find(',');
         std::string_view entry = trim(text.substr(0, comma));
         const std::string shown(entry);
-        std::size_t colon = entry.rfind(':');
         if (entry.empty()) {
             error = "cluster.peers: empty entry (use HOST:PORT,HOST:PORT)";
             return false;
         }
+        isHttps(entry, entry);
+        if (entry.find("://") != std::string_view::npos) {
+            error = "cluster.peers: '" + shown + "' is not HOST:PORT, http://HOST:PORT or https://HOST:PORT";
+            return false;
+        }
+        std::size_t colon = entry.rfind(':');
         if (colon == std::string_view::npos || colon == 0 || colon + 1 == entry.size()) {
             error = "cluster.peers: '" + shown + "' is not HOST:PORT";
             return false;
@@ -65,10 +84,11 @@ bool PeerList::parse(std::string_view text, std::vector<std::string>& out, std::
             error = "cluster.peers: '" + shown + "' has an invalid port (1..65535)";
             return false;
         }
-        if (std::find(peers.begin(), peers.end(), shown) != peers.end()) {
+        if (std::find(addresses.begin(), addresses.end(), entry) != addresses.end()) {
             error = "cluster.peers: '" + shown + "' is listed twice";
             return false;
         }
+        addresses.emplace_back(entry);
         peers.push_back(shown);
         if (comma == std::string_view::npos) break;
         text = text.substr(comma + 1);

@@ -9,17 +9,20 @@ set -eu
 #   console:  qt6-base-dev libqt6opengl6-dev (Qt6Charts needs Qt6OpenGL;
 #             qt6-base-dev only recommends it) qt6-websockets-dev qt6-charts-dev
 #   build:    zlib1g-dev (permessage-deflate)
-#             libssl-dev (TLS; the tests' throw-away CA, tests/support/TestPki)
+#             libssl-dev (TLS: internal.tls.* and https:// cluster peers; the tests' throw-away CA, tests/support/TestPki)
 #   tests:    libcppunit-dev python3-websockets curl haproxy nginx (ScaleOutTest)
 #             nodejs node-ws (CompressionTest's Node `ws` client: Debian's
 #             ws 8.11, in /usr/share/nodejs/ws; no npm registry needed)
 #             xvfb xauth imagemagick fonts-dejavu-core (console screenshots)
+#   examples: php-fpm (examples/php behind nginx), python3-flask gunicorn
+#             (examples/python); ExamplesTest runs them, nodejs runs examples/node
 #   bench:    libnginx-mod-http-echo (an nginx API with a set latency)
 #   packages: rpm (rpmbuild, for the .rpm and packaging/check-rpm.sh)
 PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev libsqlite3-dev libhttp-parser-dev \
   zlib1g-dev libssl-dev python3-websockets curl nodejs node-ws \
   qt6-base-dev libqt6opengl6-dev qt6-websockets-dev qt6-charts-dev \
   haproxy nginx libnginx-mod-http-echo xvfb xauth imagemagick fonts-dejavu-core \
+  php-fpm python3-flask gunicorn \
   rpm"
 
 SUDO=""

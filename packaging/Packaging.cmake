@@ -149,6 +149,7 @@ foreach(_d TUNING.md API.md configuration.md architecture.md SECURITY.md SCALING
 endforeach()
 install(FILES ${_docs} DESTINATION "${WS2API_DOCDIR}" COMPONENT server)
 install(FILES "${_pkg_src}/examples/60-ws2api.conf" "${_pkg_src}/examples/haproxy-ws2api.cfg"
+              "${_pkg_src}/examples/internal-tls.conf"
               "${_pkg_src}/examples/nginx-ws2api.conf"
         DESTINATION "${WS2API_DOCDIR}/examples" COMPONENT server)
 

@@ -158,6 +158,8 @@ if [ "$(unit_tail "$ROOT/lib/systemd/system/ws2api.service")" = "$(unit_tail "$R
 else
     bad "template unit: hardening differs from ws2api.service"
 fi
+check "units: ExecReload sends SIGHUP" sh -c "grep -qx 'ExecReload=/bin/kill -HUP \$MAINPID' '$ROOT/lib/systemd/system/ws2api.service' && grep -qx 'ExecReload=/bin/kill -HUP \$MAINPID' '$ROOT/lib/systemd/system/ws2api@.service'"
+check "LoadCredential drop-in example (docs/SECURITY.md)" sh -c "grep -q '^LoadCredential=internal.key:' '$ROOT/usr/share/doc/ws2api/examples/internal-tls.conf'"
 check "man page" test -s "$ROOT/usr/share/man/man1/ws2api.1.gz"
 check "man page documents the CLI (token create, config set, stats)" \
     sh -c "chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'token create' && chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'config set' && chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'stats \[--minutes'"

@@ -19,7 +19,10 @@ BridgeDialog::BridgeDialog(bool keyringAvailable, const QString& storageNote, QW
     name_->setPlaceholderText(tr("e.g. eu-1"));
     url_ = new QLineEdit;
     url_->setPlaceholderText(QStringLiteral("http://127.0.0.1:7002"));
-    url_->setToolTip(tr("The bridge's internal listener (--internal-listen)"));
+    url_->setToolTip(tr("The bridge's internal listener (--internal-listen); https:// when it has internal.tls.*"));
+    caFile_ = new QLineEdit;
+    caFile_->setPlaceholderText(tr("empty: the system's CA store"));
+    caFile_->setToolTip(tr("https:// bridges: the PEM file of the CA that signed the bridge's certificate"));
     token_ = new QLineEdit;
     token_->setEchoMode(QLineEdit::Password);
     token_->setPlaceholderText(tr("w2a_… (from: ws2api token create NAME)"));
@@ -40,6 +43,7 @@ BridgeDialog::BridgeDialog(bool keyringAvailable, const QString& storageNote, QW
     auto* form = new QFormLayout;
     form->addRow(tr("Name:"), name_);
     form->addRow(tr("Management URL:"), url_);
+    form->addRow(tr("CA file (https):"), caFile_);
     form->addRow(tr("Token:"), token_);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
     connect(buttons, &QDialogButtonBox::accepted, this, &BridgeDialog::accept);
@@ -61,6 +65,7 @@ void BridgeDialog::setConfig(const BridgeConfig& c)
     name_->setText(c.name);
     url_->setText(c.url);
     tokenFile_->setText(c.tokenFile);
+    caFile_->setText(c.caFile);
     switch (c.tokenSource) {
     case BridgeConfig::TokenSource::Keyring: (keyring_->isEnabled() ? keyring_ : session_)->setChecked(true); break;
     case BridgeConfig::TokenSource::File: file_->setChecked(true); break;
@@ -78,6 +83,7 @@ BridgeConfig BridgeDialog::config() const
                     : file_->isChecked()  ? BridgeConfig::TokenSource::File
                                           : BridgeConfig::TokenSource::Session;
     c.tokenFile = tokenFile_->text().trimmed();
+    c.caFile = caFile_->text().trimmed();
     if (c.name.isEmpty()) c.name = QUrl(c.url).host() + QLatin1Char(':') + QString::number(QUrl(c.url).port());
     return c;
 }

@@ -31,6 +31,7 @@ private:
     QRadioButton* file_;
     QRadioButton* session_;
     QLineEdit* tokenFile_;
+    QLineEdit* caFile_;
     QLabel* error_;
 };
 

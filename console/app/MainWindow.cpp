@@ -107,7 +107,7 @@ void MainWindow::addConfigured(const BridgeConfig& c, const QString& typedToken)
     QString fileToken, why;
     if (typedToken.isEmpty() && c.tokenSource == BridgeConfig::TokenSource::File)
         TokenStore::readTokenFile(c.tokenFile, fileToken, why);
-    set_->addBridge(c.name, c.url, fileToken);
+    set_->addBridge(c.name, c.url, fileToken, c.caFile);
     bridgeBox_->addItem(QStringLiteral("%1 — %2").arg(c.name, c.url));
     const int index = set_->count() - 1;
     if (!typedToken.isEmpty()) {
@@ -204,6 +204,7 @@ void MainWindow::editBridgeDialog()
         } else {
             configs_[index] = c;
             set_->at(index)->setName(c.name);
+            set_->at(index)->client()->setCaFile(c.caFile);
             bridgeBox_->setItemText(index, QStringLiteral("%1 — %2").arg(c.name, c.url));
             if (!token.isEmpty() && c.tokenSource != BridgeConfig::TokenSource::File) {
                 set_->at(index)->client()->setToken(token);

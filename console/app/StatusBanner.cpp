@@ -102,6 +102,11 @@ void StatusBanner::refresh()
                      "<code>ws2api token create NAME</code> on the bridge.").arg(who, why, again);
             tokenButton = true;
             break;
+        case ManagementClient::State::Untrusted:
+            msg = tr("Cannot trust %1: %2.%3 Give the CA file that signed the bridge's certificate "
+                     "(the bridge's settings, or <code>--ca-file</code>); the console never skips this check.")
+                      .arg(who, why, again);
+            break;
         case ManagementClient::State::Failing:
             msg = tr("%1 answers, but not as a ws2api management API should: %2.%3").arg(who, why, again);
             break;

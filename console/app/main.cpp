@@ -39,6 +39,10 @@ int main(int argc, char** argv)
                                  QStringLiteral("Token file for the --bridge of the same position (one file: for all). "
                                                 "Must not be readable by group or others."),
                                  QStringLiteral("PATH"));
+    QCommandLineOption caFile(QStringLiteral("ca-file"),
+                              QStringLiteral("https:// bridges: PEM CA file to verify the --bridge of the same position "
+                                             "with (one file: for all); default: the system's CA store."),
+                              QStringLiteral("PATH"));
     QCommandLineOption view(QStringLiteral("view"), QStringLiteral("View to open: overview, connections, groups, config, audit."),
                             QStringLiteral("VIEW"), QStringLiteral("overview"));
     QCommandLineOption scope(QStringLiteral("scope"), QStringLiteral("Overview charts: cluster or a bridge number (0...)."),
@@ -58,11 +62,12 @@ int main(int argc, char** argv)
     QCommandLineOption tryValue(QStringLiteral("config-try"),
                                 QStringLiteral("Configuration view: submit KEY=VALUE as if typed in (shows the answer)."),
                                 QStringLiteral("KEY=VALUE"));
-    p.addOptions({bridge, tokenFile, view, scope, select, push, group, groupPush, key, tryValue});
+    p.addOptions({bridge, tokenFile, caFile, view, scope, select, push, group, groupPush, key, tryValue});
     p.process(app);
 
     QVector<BridgeConfig> bridges;
     const QStringList files = p.values(tokenFile);
+    const QStringList cas = p.values(caFile);
     const QStringList given = p.values(bridge);
     for (int i = 0; i < given.size(); ++i) {
         const int eq = given[i].indexOf(QLatin1Char('='));
@@ -76,6 +81,7 @@ int main(int argc, char** argv)
         const QString file = files.size() == 1 ? files[0] : files.value(i);
         c.tokenSource = file.isEmpty() ? BridgeConfig::TokenSource::Session : BridgeConfig::TokenSource::File;
         c.tokenFile = file;
+        c.caFile = cas.size() == 1 ? cas[0] : cas.value(i);
         bridges.push_back(c);
     }
     // In the order of MainWindow::View.

@@ -34,11 +34,12 @@ BridgeSet::BridgeSet(QObject* parent) : QObject(parent), clusterSeries_(new Stat
     tick_.start();
 }
 
-Bridge* BridgeSet::addBridge(const QString& name, const QString& url, const QString& token)
+Bridge* BridgeSet::addBridge(const QString& name, const QString& url, const QString& token, const QString& caFile)
 {
     auto* b = new Bridge(name, url, this);
     ManagementClient* c = b->client();
     c->setToken(token);
+    c->setCaFile(caFile);
     connect(c, &ManagementClient::stateChanged, this, [this, b] {
         emit bridgeChanged(indexOf(b));
         emit totalsChanged();

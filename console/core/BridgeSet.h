@@ -54,7 +54,8 @@ public:
 
     void setHistorySeconds(int s) { historySeconds_ = s; }
     /// Adds and starts a bridge (the token may come later: setToken on its client).
-    Bridge* addBridge(const QString& name, const QString& url, const QString& token);
+    /// `caFile`: see ManagementClient::setCaFile.
+    Bridge* addBridge(const QString& name, const QString& url, const QString& token, const QString& caFile = {});
     void removeBridge(int index);
     int count() const { return bridges_.size(); }
     Bridge* at(int i) const { return bridges_.value(i); }

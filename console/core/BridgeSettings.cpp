@@ -43,6 +43,7 @@ QVector<BridgeConfig> BridgeSettings::load(QSettings* settings)
         b.url = settings->value(QStringLiteral("url")).toString();
         b.tokenSource = BridgeConfig::sourceFromName(settings->value(QStringLiteral("token_source")).toString());
         b.tokenFile = settings->value(QStringLiteral("token_file")).toString();
+        b.caFile = settings->value(QStringLiteral("ca_file")).toString();
         if (!b.url.isEmpty()) out.push_back(b);
     }
     settings->endArray();
@@ -61,6 +62,7 @@ void BridgeSettings::save(const QVector<BridgeConfig>& bridges, QSettings* setti
         settings->setValue(QStringLiteral("url"), bridges[i].url);
         settings->setValue(QStringLiteral("token_source"), BridgeConfig::sourceName(bridges[i].tokenSource));
         settings->setValue(QStringLiteral("token_file"), bridges[i].tokenFile);
+        settings->setValue(QStringLiteral("ca_file"), bridges[i].caFile);
     }
     settings->endArray();
     settings->sync();

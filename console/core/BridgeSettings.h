@@ -19,6 +19,7 @@ struct BridgeConfig {
     QString url;
     TokenSource tokenSource = TokenSource::Session;
     QString tokenFile;
+    QString caFile; ///< https:// bridges: PEM CA certificates to trust ("" = the system store)
 
     static QString sourceName(TokenSource s);
     static TokenSource sourceFromName(const QString& s);

@@ -6,17 +6,33 @@
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QNetworkRequest>
+#include <QSslCertificate>
+#include <QSslError>
 #include <QWebSocket>
 
 namespace ws2api::console {
 
 namespace {
 double nowSeconds() { return static_cast<double>(QDateTime::currentMSecsSinceEpoch()) / 1000.0; }
+
+/// Where a reply or the event stream keeps the TLS errors Qt reported for it.
+constexpr const char* kSslErrorsProperty = "ws2apiSslErrors";
+
+/// Qt's verification errors as one reason ("The certificate has expired; ...").
+QString describe(const QList<QSslError>& errors)
+{
+    QStringList parts;
+    for (const QSslError& e : errors)
+        if (!parts.contains(e.errorString())) parts << e.errorString();
+    return parts.join(QStringLiteral("; "));
+}
 } // namespace
 
 ManagementClient::ManagementClient(const QString& baseUrl, QObject* parent)
-    : QObject(parent), base_(normalizeUrl(baseUrl)), nam_(new QNetworkAccessManager(this))
+    : QObject(parent), base_(normalizeUrl(baseUrl)), ssl_(QSslConfiguration::defaultConfiguration()),
+      nam_(new QNetworkAccessManager(this))
 {
+    ssl_.setProtocol(QSsl::TlsV1_2OrLater);
     retryTimer_.setSingleShot(true);
     connect(&retryTimer_, &QTimer::timeout, this, &ManagementClient::probe);
     streamRetryTimer_.setSingleShot(true);
@@ -46,6 +62,27 @@ void ManagementClient::setToken(const QString& token)
 {
     if (token == token_) return;
     token_ = token;
+    if (state_ != State::Stopped) {
+        stop();
+        start();
+    }
+}
+
+void ManagementClient::setCaFile(const QString& path)
+{
+    if (path == caFile_ && caProblem_.isEmpty()) return;
+    caFile_ = path;
+    caProblem_.clear();
+    ssl_ = QSslConfiguration::defaultConfiguration(); // the system store
+    ssl_.setProtocol(QSsl::TlsV1_2OrLater);
+    if (!path.isEmpty()) {
+        const QList<QSslCertificate> cas = QSslCertificate::fromPath(path, QSsl::Pem);
+        if (cas.isEmpty())
+            caProblem_ = tr("CA file %1: no PEM certificate could be read from it").arg(path);
+        else
+            ssl_.setCaCertificates(cas); // only these: the bridge's private CA
+    }
+    nam_->clearConnectionCache(); // a cached connection to this host keeps the TLS configuration it was made with
     if (state_ != State::Stopped) {
         stop();
         start();
@@ -107,6 +144,7 @@ QString ManagementClient::stateName(State s)
     case State::Unauthorized: return tr("token refused");
     case State::Unreachable: return tr("unreachable");
     case State::Failing: return tr("failing");
+    case State::Untrusted: return tr("certificate not trusted");
     }
     return {};
 }
@@ -167,7 +205,7 @@ void ManagementClient::noteResult(const ApiResult& r)
 {
     if (state_ == State::Stopped) return;
     if (r.status == 0) {
-        setState(State::Unreachable, r.error);
+        setState(r.untrusted ? State::Untrusted : State::Unreachable, r.error);
         scheduleRetry();
     } else if (r.status == 401) {
         setState(State::Unauthorized, r.error);
@@ -185,6 +223,10 @@ void ManagementClient::openStream()
     QNetworkRequest req(url);
     req.setRawHeader("Authorization", "Bearer " + token_.toUtf8());
     socket_ = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest, this);
+    socket_->setSslConfiguration(ssl_);
+    connect(socket_, &QWebSocket::sslErrors, socket_, [s = socket_](const QList<QSslError>& errors) {
+        s->setProperty(kSslErrorsProperty, describe(errors));
+    });
     connect(socket_, &QWebSocket::connected, this, [this] {
         streamBackoff_.reset();
         pollTimer_.stop();
@@ -192,12 +234,16 @@ void ManagementClient::openStream()
         watchdog_.start(streamSilenceMs_);
     });
     connect(socket_, &QWebSocket::textMessageReceived, this, &ManagementClient::onStreamMessage);
-    connect(socket_, &QWebSocket::disconnected, this, [this] {
-        onStreamLost(socket_ ? socket_->errorString() : QString());
-    });
+    // Why the stream went: the certificate's problem when there was one.
+    auto why = [this] {
+        if (!socket_) return QString();
+        const QString ssl = socket_->property(kSslErrorsProperty).toString();
+        return ssl.isEmpty() ? socket_->errorString() : tr("certificate verify failed: %1").arg(ssl);
+    };
+    connect(socket_, &QWebSocket::disconnected, this, [this, why] { onStreamLost(why()); });
     // A refused upgrade may only report an error; the watchdog also covers a handshake that never ends.
     connect(socket_, QOverload<QAbstractSocket::SocketError>::of(&QWebSocket::error), this,
-            [this](QAbstractSocket::SocketError) { onStreamLost(socket_ ? socket_->errorString() : QString()); });
+            [this, why](QAbstractSocket::SocketError) { onStreamLost(why()); });
     watchdog_.start(std::max(streamSilenceMs_, requestTimeoutMs_));
     socket_->open(req);
 }
@@ -279,8 +325,12 @@ QNetworkReply* ManagementClient::sendRequest(const QByteArray& verb, const QUrl&
     req.setRawHeader("Accept", "application/json");
     if (!body.isEmpty()) req.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
     req.setTransferTimeout(requestTimeoutMs_);
-    if (verb == "GET") return nam_->get(req);
-    return nam_->sendCustomRequest(req, verb, body);
+    req.setSslConfiguration(ssl_);
+    QNetworkReply* reply = verb == "GET" ? nam_->get(req) : nam_->sendCustomRequest(req, verb, body);
+    connect(reply, &QNetworkReply::sslErrors, reply, [reply](const QList<QSslError>& errors) {
+        reply->setProperty(kSslErrorsProperty, describe(errors)); // not ignored: the reply fails
+    });
+    return reply;
 }
 
 ApiResult ManagementClient::toResult(QNetworkReply* reply) const
@@ -291,7 +341,11 @@ ApiResult ManagementClient::toResult(QNetworkReply* reply) const
     QJsonParseError perr{};
     const QJsonDocument doc = QJsonDocument::fromJson(data, &perr);
     if (doc.isObject()) r.body = doc.object();
-    if (r.status == 0) {
+    const QString sslErrors = reply->property(kSslErrorsProperty).toString();
+    if (r.status == 0 && !sslErrors.isEmpty()) {
+        r.untrusted = true;
+        r.error = tr("certificate verify failed: %1").arg(sslErrors);
+    } else if (r.status == 0) {
         r.error = reply->error() == QNetworkReply::OperationCanceledError
                       ? tr("no answer within %1 s").arg(requestTimeoutMs_ / 1000.0)
                       : reply->errorString();
@@ -317,10 +371,22 @@ void ManagementClient::send(const QByteArray& verb, const QString& path, const Q
     const QByteArray payload = body.isEmpty() && verb != "POST" && verb != "PUT"
                                    ? QByteArray()
                                    : QJsonDocument(body).toJson(QJsonDocument::Compact);
-    QNetworkReply* reply = sendRequest(verb, apiUrl(path), payload);
     QPointer<QObject> guard(context);
     const bool guarded = context != nullptr;
     const quint64 gen = generation_;
+    if (!caProblem_.isEmpty() && base_.scheme() == QLatin1String("https")) {
+        // Nothing can be verified with an unusable CA file: say so, as a verification failure would.
+        ApiResult r;
+        r.untrusted = true;
+        r.error = caProblem_;
+        QTimer::singleShot(0, this, [this, r, guard, guarded, gen, cb = std::move(cb)] {
+            if (gen == generation_) noteResult(r);
+            if (guarded && !guard) return;
+            if (cb) cb(r);
+        });
+        return;
+    }
+    QNetworkReply* reply = sendRequest(verb, apiUrl(path), payload);
     connect(reply, &QNetworkReply::finished, this, [this, reply, guard, guarded, gen, cb = std::move(cb)] {
         const ApiResult r = toResult(reply);
         reply->deleteLater();

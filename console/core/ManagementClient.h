@@ -10,6 +10,11 @@
 // management.max_event_streams reached) or lost, /api/v1/stats is polled every
 // second so the numbers keep moving, and the stream is retried on the backoff.
 //
+// https:// bridges (internal.tls.* on the bridge): the bridge's certificate
+// must verify against the CA file given with setCaFile() (else the system
+// store) and name the URL's host; when it does not, the client is Untrusted
+// and lastError() says "certificate verify failed: <Qt's reasons>".
+//
 // Thread rules: GUI/owner thread only. Nothing here blocks or spins an event
 // loop; results come back through callbacks and signals.
 #include "console/core/ApiTypes.h"
@@ -18,6 +23,7 @@
 #include <QJsonObject>
 #include <QObject>
 #include <QPointer>
+#include <QSslConfiguration>
 #include <QTimer>
 #include <QUrl>
 #include <QUrlQuery>
@@ -37,6 +43,7 @@ struct ApiResult {
     int status = 0;
     QJsonObject body;
     QString error;
+    bool untrusted = false; ///< no answer because the bridge's TLS certificate did not verify
     bool ok() const { return status >= 200 && status < 300; }
     bool unreachable() const { return status == 0; }
 };
@@ -60,6 +67,7 @@ public:
         Unauthorized, ///< 401: token missing, wrong or revoked (retrying)
         Unreachable,  ///< no answer: refused, timeout, DNS (retrying)
         Failing,      ///< an answer, but not a usable one (404: no management API, 5xx) (retrying)
+        Untrusted,    ///< https: the bridge's certificate did not verify (retrying)
     };
     Q_ENUM(State)
     using Callback = std::function<void(const ApiResult&)>;
@@ -73,6 +81,11 @@ public:
     QUrl baseUrl() const { return base_; }
     void setToken(const QString& token);
     bool hasToken() const { return !token_.isEmpty(); }
+    /// PEM CA certificates to trust for an https:// bridge instead of the
+    /// system store ("" = the system store). A file without a certificate
+    /// makes every call fail with that reason (state Untrusted).
+    void setCaFile(const QString& path);
+    QString caFile() const { return caFile_; }
     /// Per-request timeout (default 10 s) and the stream watchdog (default 5 s without a message).
     void setTimeouts(int requestMs, int streamSilenceMs);
     /// Tests shorten the reconnect delays.
@@ -146,6 +159,9 @@ private:
 
     QUrl base_;
     QString token_;
+    QString caFile_;
+    QString caProblem_; ///< setCaFile() could not use the file
+    QSslConfiguration ssl_;
     State state_ = State::Stopped;
     QString lastError_;
     StatsSnapshot lastStats_;

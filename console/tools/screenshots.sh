@@ -51,6 +51,23 @@ for name in eu-1 eu-2; do
   echo "$name: public ${public[$name]}, management ${internal[$name]}"
 done
 
+# eu-tls: a bridge whose internal listener has internal.tls.* with a
+# certificate from a private CA the console is not given (openssl CLI), for
+# the "certificate verify failed" banner.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=ws2api screenshot CA" \
+    -keyout "$tmp/ca.key" -out "$tmp/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$tmp/tls.key" -out "$tmp/tls.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tmp/tls.ext"
+openssl x509 -req -in "$tmp/tls.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" -CAcreateserial -days 2 \
+    -extfile "$tmp/tls.ext" -out "$tmp/tls.crt" 2>/dev/null
+"$build/server/ws2api" token create console-demo --db "$tmp/eu-tls.db" >"$tmp/eu-tls.token"
+chmod 600 "$tmp/eu-tls.token"
+"$build/server/ws2api" --listen 127.0.0.1:0 --internal-listen 127.0.0.1:0 --db "$tmp/eu-tls.db" \
+    --set internal.tls.cert_file="$tmp/tls.crt" --set internal.tls.key_file="$tmp/tls.key" >"$tmp/eu-tls.log" 2>&1 &
+pids+=($!)
+internal[eu-tls]=$(wait_line "$tmp/eu-tls.log" 'internal listener: [0-9.]+:[0-9]+' | grep -Eo '[0-9]+$')
+
 /usr/bin/python3 "$here/live_clients.py" --clients 240 \
     --bridge "eu-1=ws://127.0.0.1:${public[eu-1]}" >"$tmp/clients1.log" 2>&1 &
 pids+=($!)
@@ -109,3 +126,5 @@ shot audit "${bridges[@]}" --view audit
 printf 'w2a_wrong\n' >"$tmp/wrong.token"; chmod 600 "$tmp/wrong.token"
 shot unreachable --bridge "eu-3=http://127.0.0.1:9" --token-file "$tmp/eu-1.token" --view overview
 shot token-refused --bridge "eu-1=http://127.0.0.1:${internal[eu-1]}" --token-file "$tmp/wrong.token" --view connections
+# https with a certificate the console cannot verify (no --ca-file: the system store).
+shot untrusted --bridge "eu-tls=https://127.0.0.1:${internal[eu-tls]}" --token-file "$tmp/eu-tls.token" --view overview

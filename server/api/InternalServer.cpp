@@ -1,18 +1,24 @@
 #include "server/api/InternalServer.h"
 
 #include "server/api/GroupHandler.h"
+#include "server/api/InternalTls.h"
 #include "server/api/ManagementHandler.h"
 #include "server/api/PushHandler.h"
 #include "server/app/Bridge.h"
 
+#include <Poco/Logger.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerConnection.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
+#include <Poco/Net/SecureServerSocket.h>
+#include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
 #include <Poco/ThreadPool.h>
 
 namespace ws2api {
@@ -43,9 +49,14 @@ private:
     std::string type_;
 };
 
-class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+} // namespace
+
+class InternalServer::Factory : public Poco::Net::HTTPRequestHandlerFactory {
 public:
     explicit Factory(Bridge& bridge) : bridge_(bridge) {}
+    /// What HTTPServer::stopAll() does: open connections end after their
+    /// current request (abort: at once).
+    void stopConnections(bool abort) { serverStopped(this, abort); }
     Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest& request) override
     {
         std::string path = request.getURI();
@@ -81,6 +92,66 @@ public:
 private:
     Bridge& bridge_;
 };
+
+namespace {
+// A client that connects and then says nothing (or not TLS) holds a handler
+// thread this long at most before the handshake is given up.
+constexpr int kTlsHandshakeTimeoutSeconds = 10;
+
+/// With internal.tls.*: the TLS handshake first, on the handler thread, so a
+/// failed one is counted and logged here (plain http to the https port, a
+/// client that does not trust the certificate); then the ordinary HTTP
+/// connection on the secure socket.
+class TlsConnection : public Poco::Net::TCPServerConnection {
+public:
+    TlsConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
+                  Poco::Net::HTTPRequestHandlerFactory::Ptr factory, Metrics& metrics)
+        : TCPServerConnection(socket), params_(std::move(params)), factory_(std::move(factory)), metrics_(metrics)
+    {
+    }
+    void run() override
+    {
+        std::string peer;
+        try {
+            peer = socket().peerAddress().toString();
+            Poco::Net::SecureStreamSocket secure(socket());
+            secure.setReceiveTimeout(Poco::Timespan(kTlsHandshakeTimeoutSeconds, 0));
+            secure.setSendTimeout(Poco::Timespan(kTlsHandshakeTimeoutSeconds, 0));
+            secure.completeHandshake();
+        } catch (const Poco::Exception& e) {
+            metrics_.internalTlsHandshakeFailures.fetch_add(1, std::memory_order_relaxed);
+            Poco::Logger::get("ws2api").debug("internal listener: TLS handshake with %s failed: %s", peer,
+                                              e.displayText());
+            return;
+        }
+        Poco::Net::HTTPServerConnection(socket(), params_, factory_).run();
+    }
+
+private:
+    Poco::Net::HTTPServerParams::Ptr params_;
+    Poco::Net::HTTPRequestHandlerFactory::Ptr factory_;
+    Metrics& metrics_;
+};
+
+class ConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
+public:
+    ConnectionFactory(Poco::Net::HTTPServerParams::Ptr params, Poco::Net::HTTPRequestHandlerFactory::Ptr factory,
+                      bool tls, Metrics& metrics)
+        : params_(std::move(params)), factory_(std::move(factory)), tls_(tls), metrics_(metrics)
+    {
+    }
+    Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override
+    {
+        if (tls_) return new TlsConnection(socket, params_, factory_, metrics_);
+        return new Poco::Net::HTTPServerConnection(socket, params_, factory_);
+    }
+
+private:
+    Poco::Net::HTTPServerParams::Ptr params_;
+    Poco::Net::HTTPRequestHandlerFactory::Ptr factory_;
+    bool tls_;
+    Metrics& metrics_;
+};
 } // namespace
 
 InternalServer::InternalServer(Bridge& bridge) : bridge_(bridge) {}
@@ -95,7 +166,9 @@ void InternalServer::start(const std::string& hostPort)
     } catch (const Poco::Exception& e) {
         throw Poco::InvalidArgumentException("server.internal_listen '" + hostPort + "': " + e.displayText());
     }
+    Poco::Net::Context::Ptr tls = InternalTls::serverContext(bridge_.config()); // throws one line
     Poco::Net::ServerSocket socket;
+    if (tls) socket = Poco::Net::SecureServerSocket(tls);
     try {
         socket.bind(address, true, false); // SO_REUSEADDR, not SO_REUSEPORT: a port in use must fail
         socket.listen(1024);
@@ -103,7 +176,7 @@ void InternalServer::start(const std::string& hostPort)
         throw Poco::Net::NetException("cannot listen on " + hostPort + " (internal): " + e.displayText());
     }
     address_ = socket.address();
-    auto* params = new Poco::Net::HTTPServerParams;
+    Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
     params->setMaxQueued(1024); // the default of 64 refuses pushes under load
     // Pushes and management calls share 16 threads; every live event stream
     // (management.max_event_streams) holds one more for as long as it is open.
@@ -113,14 +186,18 @@ void InternalServer::start(const std::string& hostPort)
     params->setKeepAlive(true);
     params->setMaxKeepAliveRequests(0); // unlimited
     params->setKeepAliveTimeout(Poco::Timespan(30, 0));
-    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(bridge_), *threads_, socket, params);
+    tls_ = !tls.isNull();
+    factory_ = new Factory(bridge_);
+    server_ = std::make_unique<Poco::Net::TCPServer>(
+        new ConnectionFactory(params, factory_, tls_, bridge_.metrics()), *threads_, socket, params);
     server_->start();
 }
 
 void InternalServer::stop()
 {
     if (server_) {
-        server_->stopAll(true);
+        server_->stop();
+        factory_->stopConnections(true);
         server_.reset();
         threads_->joinAll();
     }

@@ -258,6 +258,14 @@ public:
             if (method == HTTPRequest::HTTP_GET) return ok(keyJson(*key, storedValues()));
             throw ApiError{HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "use GET, PUT or DELETE"};
         }
+        if (parts.size() == 1 && parts[0] == "tls") {
+            only(HTTPRequest::HTTP_GET);
+            return tls();
+        }
+        if (parts.size() == 2 && parts[0] == "tls" && parts[1] == "reload") {
+            only(HTTPRequest::HTTP_POST);
+            return tlsReload();
+        }
         if (parts.size() == 1 && parts[0] == "audit") {
             only(HTTPRequest::HTTP_GET);
             return audit();
@@ -493,6 +501,38 @@ private:
                                       std::to_string(code) + " " + reason + (found ? "" : " (not connected)"));
         if (!found) throw ApiError{HTTPResponse::HTTP_NOT_FOUND, "not connected here"};
         return ok(json::ObjectWriter().str("result", "closing").done());
+    }
+
+    /// The certificate new wss:// connections get (GET /api/v1/tls).
+    std::string tlsJson()
+    {
+        std::optional<TlsCertificateInfo> cert = bridge_.tlsCertificate();
+        json::ObjectWriter w;
+        w.boolean("enabled", cert.has_value());
+        if (cert) {
+            w.str("cert_file", bridge_.config().getString(KeyId::TlsCertFile))
+                .str("key_file", bridge_.config().getString(KeyId::TlsKeyFile))
+                .str("subject", cert->subject)
+                .str("issuer", cert->issuer)
+                .str("serial", cert->serial)
+                .integer("not_after", cert->notAfter);
+        }
+        return w.done();
+    }
+
+    std::pair<HTTPResponse::HTTPStatus, std::string> tls() { return ok(tlsJson()); }
+
+    /// POST /api/v1/tls/reload: reads the certificate and key files again, like SIGHUP.
+    std::pair<HTTPResponse::HTTPStatus, std::string> tlsReload()
+    {
+        if (!bridge_.tlsEnabled())
+            throw ApiError{HTTPResponse::HTTP_CONFLICT, "TLS is off: tls.cert_file and tls.key_file are not set"};
+        std::string message;
+        const bool done = bridge_.reloadTls(message);
+        bridge_.keeper().auditQuietly(actor_, "tls.reload", bridge_.config().getString(KeyId::TlsCertFile),
+                                      done ? bridge_.tlsDescription() : message);
+        if (!done) throw ApiError{HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, message};
+        return ok(tlsJson());
     }
 
     std::vector<StoredValue> storedValues()

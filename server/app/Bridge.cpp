@@ -17,6 +17,7 @@
 #include <malloc.h>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <future>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -46,9 +47,8 @@ Poco::URI Bridge::parseUpstreamUrl(const std::string& url)
     } catch (const Poco::Exception& e) {
         throw Poco::InvalidArgumentException("upstream.url '" + url + "' is not a URL: " + e.message());
     }
-    if (uri.getScheme() != "http")
-        throw Poco::InvalidArgumentException("upstream.url '" + url +
-                                             "': only http:// is supported (terminate TLS in front of the API)");
+    if (uri.getScheme() != "http" && uri.getScheme() != "https")
+        throw Poco::InvalidArgumentException("upstream.url '" + url + "': only http:// and https:// are supported");
     if (uri.getHost().empty()) throw Poco::InvalidArgumentException("upstream.url '" + url + "' has no host");
     if (!uri.getRawQuery().empty() || !uri.getFragment().empty())
         throw Poco::InvalidArgumentException("upstream.url '" + url + "' must not have a query or fragment");
@@ -122,6 +122,21 @@ void Bridge::start()
     long usable = static_cast<long>(rl.rlim_cur == RLIM_INFINITY ? 1000000 : rl.rlim_cur) - fdReserve - 4L * loops;
     fdLimitConnections_ = static_cast<std::size_t>(std::max(1L, usable));
 
+    // wss://: both files or neither; an unusable file stops the start with one line.
+    const std::string certFile = config_.getString(KeyId::TlsCertFile);
+    const std::string keyFile = config_.getString(KeyId::TlsKeyFile);
+    if (certFile.empty() != keyFile.empty())
+        throw Poco::InvalidArgumentException("tls.cert_file and tls.key_file go together: set both (wss://) or "
+                                             "neither (ws://)");
+    if (!certFile.empty()) {
+        try {
+            tls_ = std::make_unique<TlsContext>(certFile, keyFile);
+        } catch (const TlsError& e) {
+            throw Poco::InvalidArgumentException(e.what());
+        }
+        metrics_.tlsCertificateNotAfter.store(tls_->certificate().notAfter, std::memory_order_relaxed);
+    }
+
     const bool reusePort = config_.getBool(KeyId::ServerReusePort);
     listenFd_ = openListener(listenAddress, reusePort);
     sockaddr_storage bound{};
@@ -167,6 +182,11 @@ void Bridge::start()
             } catch (const Poco::Exception& e) {
                 throw Poco::InvalidArgumentException("reconcile.url: " + e.message());
             }
+            // Its https client (POCO) reads the same upstream.* TLS files: say at
+            // start, in the same words, when one cannot be used.
+            if (reconcileUri.getScheme() == "https") {
+                UpstreamTls check(reconcileUri.getHost(), config_, metrics_);
+            }
         }
     } catch (...) {
         ::close(listenFd_);
@@ -184,7 +204,7 @@ void Bridge::start()
     upstream_->setNodeName(nodeName_);
     upstream_->setLoops(loops);
     upstream_->descriptors().configure(fdLimitConnections_, static_cast<std::size_t>(fdReserve / 2));
-    loopContext_.reset(new LoopContext{config_, metrics_, registry_, events_, *upstream_, groups_});
+    loopContext_.reset(new LoopContext{config_, metrics_, registry_, events_, *upstream_, groups_, tls_.get()});
 
     for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *loopContext_, listenFd_));
     for (auto& loop : loops_) loopContext_->loops.push_back(loop.get());
@@ -230,6 +250,8 @@ void Bridge::start()
 }
 
 Poco::Net::SocketAddress Bridge::internalAddress() const { return internal_->address(); }
+
+bool Bridge::internalTls() const { return internal_->tls(); }
 
 std::size_t Bridge::maxConnections() const
 {
@@ -500,5 +522,47 @@ void Bridge::stop()
     loops_.clear();
     log().information("ws2api: stopped");
 }
+
+namespace {
+std::string describe(const TlsCertificateInfo& c)
+{
+    char when[32] = "?";
+    const std::time_t t = static_cast<std::time_t>(c.notAfter);
+    std::tm tm{};
+    if (gmtime_r(&t, &tm)) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return c.subject + ", serial " + c.serial + ", expires " + when;
+}
+} // namespace
+
+bool Bridge::reloadTls(std::string& message)
+{
+    Poco::Logger& log = Poco::Logger::get("ws2api");
+    if (!tls_) {
+        message = "TLS certificate reload: TLS is off (tls.cert_file and tls.key_file are not set)";
+        log.warning(message);
+        return false;
+    }
+    std::string error;
+    if (!tls_->reload(error)) {
+        metrics_.tlsReloadFailures.fetch_add(1, std::memory_order_relaxed);
+        message = "TLS certificate reload failed, the previous certificate stays in use: " + error;
+        log.error(message);
+        return false;
+    }
+    const TlsCertificateInfo info = tls_->certificate();
+    metrics_.tlsReloads.fetch_add(1, std::memory_order_relaxed);
+    metrics_.tlsCertificateNotAfter.store(info.notAfter, std::memory_order_relaxed);
+    message = "TLS certificate reloaded: " + describe(info) + " (new connections; open ones keep theirs)";
+    log.information(message);
+    return true;
+}
+
+std::optional<TlsCertificateInfo> Bridge::tlsCertificate() const
+{
+    if (!tls_) return std::nullopt;
+    return tls_->certificate();
+}
+
+std::string Bridge::tlsDescription() const { return tls_ ? describe(tls_->certificate()) : std::string(); }
 
 } // namespace ws2api

@@ -15,6 +15,7 @@
 #include "server/loop/Registry.h"
 #include "server/metrics/Metrics.h"
 #include "server/loop/LoopContext.h"
+#include "server/tls/TlsContext.h"
 #include "server/upstream/UpstreamEndpoint.h"
 
 #include <Poco/Net/SocketAddress.h>
@@ -51,6 +52,8 @@ public:
 
     Poco::Net::SocketAddress publicAddress() const { return publicAddress_; }
     Poco::Net::SocketAddress internalAddress() const;
+    /// The internal listener serves https (internal.tls.*).
+    bool internalTls() const;
 
     Config& config() { return config_; }
     Metrics& metrics() { return metrics_; }
@@ -111,7 +114,19 @@ public:
     /// The ClientIds of the members of `group` here, sorted.
     std::vector<std::string> groupMembers(const std::string& group, int timeoutMs);
 
-    /// Checks upstream.url: http://host[:port]/path, no query, no fragment.
+    // ---- wss:// (tls.cert_file / tls.key_file) ----
+    bool tlsEnabled() const { return tls_ != nullptr; }
+    /// Reads the certificate and key files again (SIGHUP, POST /api/v1/tls/reload):
+    /// true when new connections get the new certificate (open ones keep theirs);
+    /// false when TLS is off or a file is unusable, the old certificate staying.
+    /// Logs and counts either way; `message` is the log line. Any thread.
+    bool reloadTls(std::string& message);
+    /// The certificate new connections get; nullopt without TLS.
+    std::optional<TlsCertificateInfo> tlsCertificate() const;
+    /// "CN=..., serial ..., expires ..." of that certificate ("" without TLS), for the log.
+    std::string tlsDescription() const;
+
+        /// Checks upstream.url: http(s)://host[:port]/path, no query, no fragment.
     static Poco::URI parseUpstreamUrl(const std::string& url);
 
 private:
@@ -134,6 +149,7 @@ private:
     Registry registry_;
     GroupDirectory groups_{metrics_};
     std::unique_ptr<UpstreamEndpoint> upstream_;
+    std::unique_ptr<TlsContext> tls_; ///< before the loops: they make their sessions from it
     std::unique_ptr<LoopContext> loopContext_;
     std::vector<std::unique_ptr<EventLoop>> loops_;
     std::unique_ptr<InternalServer> internal_;

@@ -21,6 +21,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <unistd.h>
 #include <iostream>
 #include <thread>
@@ -40,14 +41,21 @@ extern "C" void onTerminationSignal(int sig)
 // Blocks until SIGTERM/SIGINT/SIGQUIT: taken with sigtimedwait (they are
 // blocked in every thread of ours), or reported through the pipe by the
 // handler when a thread a runtime started got it. The pipe is non-blocking.
-int waitForTerminationSignal(const sigset_t& signals)
+// SIGHUP runs onHangup (reload the TLS certificate) and the wait goes on.
+int waitForTerminationSignal(const sigset_t& signals, const std::function<void()>& onHangup)
 {
     for (;;) {
         timespec tick{0, 200 * 1000 * 1000};
         int sig = ::sigtimedwait(&signals, nullptr, &tick);
+        if (sig <= 0) {
+            char byte = 0;
+            if (::read(terminationPipe[0], &byte, 1) == 1) sig = byte;
+        }
+        if (sig == SIGHUP) {
+            if (onHangup) onHangup();
+            continue;
+        }
         if (sig > 0) return sig;
-        char byte = 0;
-        if (::read(terminationPipe[0], &byte, 1) == 1) return byte;
     }
 }
 } // namespace
@@ -113,7 +121,8 @@ void ServerApp::handleOption(const std::string& name, const std::string& value)
         help.setHeader("ws2api " + std::string(kVersion) +
                        ": a WebSocket-to-HTTP bridge. Every WebSocket event becomes an HTTP request to the "
                        "upstream API; the API pushes with POST /<ClientId> on the internal listener.");
-        help.setFooter("Configuration keys: docs/configuration.md. SIGTERM/SIGINT: graceful shutdown.");
+        help.setFooter("Configuration keys: docs/configuration.md. SIGTERM/SIGINT: graceful shutdown. "
+                       "SIGHUP: reload the TLS certificate (tls.cert_file, tls.key_file).");
         help.format(std::cout);
         std::cout << "\nAdministration (on the --db file, with or without a running server):\n" << Cli::usage();
         exitEarly_ = true;
@@ -173,13 +182,13 @@ int ServerApp::main(const std::vector<std::string>& args)
     action.sa_handler = onTerminationSignal;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART; // other threads' system calls continue
-    for (int sig : {SIGTERM, SIGINT, SIGQUIT}) ::sigaction(sig, &action, nullptr);
+    for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP}) ::sigaction(sig, &action, nullptr);
     // Blocked before any thread starts, so every thread inherits the mask and
     // the signals stay pending for sigtimedwait() below (a handler running on
     // an arbitrary thread was deferred indefinitely under ThreadSanitizer).
     sigset_t termination;
     sigemptyset(&termination);
-    for (int sig : {SIGTERM, SIGINT, SIGQUIT}) sigaddset(&termination, sig);
+    for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP}) sigaddset(&termination, sig);
     pthread_sigmask(SIG_BLOCK, &termination, nullptr);
 
     if (dbPath_.empty()) {
@@ -206,18 +215,26 @@ int ServerApp::main(const std::vector<std::string>& args)
     const Poco::Net::SocketAddress pub = bridge.publicAddress();
     const bool wildcard = pub.host().isWildcard();
     const std::string reachable = wildcard ? "localhost:" + std::to_string(pub.port()) : pub.toString();
-    log.information("public listener: %s (%sclients connect to ws://%s/<ClientId>)", pub.toString(),
-                    std::string(wildcard ? "all interfaces; " : ""), reachable);
-    log.information("internal listener: %s (POST /<ClientId> pushes, GET / counters, /api/v1 management with a token)",
-                    bridge.internalAddress().toString());
+    log.information("public listener: %s (%sclients connect to %s://%s/<ClientId>)", pub.toString(),
+                    std::string(wildcard ? "all interfaces; " : ""), std::string(bridge.tlsEnabled() ? "wss" : "ws"),
+                    reachable);
+    if (bridge.tlsEnabled())
+        log.information("TLS certificate: %s (SIGHUP reloads it)", bridge.tlsDescription());
+    log.information("internal listener: %s (%s: POST /<ClientId> pushes, GET / counters, /api/v1 management with a "
+                    "token)",
+                    bridge.internalAddress().toString(), std::string(bridge.internalTls() ? "https" : "http"));
     ::fcntl(terminationPipe[0], F_SETFL, O_NONBLOCK);
-    const int signalNumber = waitForTerminationSignal(termination);
+    Bridge* running = &bridge;
+    const int signalNumber = waitForTerminationSignal(termination, [running] {
+        std::string message;
+        running->reloadTls(message); // logs and counts
+    });
     log.information("received signal %d: shutting down (a second signal forces exit)", signalNumber);
     // A second signal during the graceful shutdown means "now": exit without
     // waiting for clients and DELETEs (they are counted as lost in the log).
     Poco::Logger* logger = &log;
     std::thread([logger, termination] {
-        const int again = waitForTerminationSignal(termination);
+        const int again = waitForTerminationSignal(termination, nullptr); // SIGHUP while stopping: ignored
         logger->warning("received signal %d again: exiting without finishing the shutdown", again);
         std::_Exit(EXIT_SOFTWARE);
     }).detach();

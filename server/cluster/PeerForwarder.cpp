@@ -1,8 +1,17 @@
 #include "server/cluster/PeerForwarder.h"
 
+#include "common/PeerList.h"
+#include "server/api/InternalTls.h"
+
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/IPAddress.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <netinet/in.h>
@@ -26,10 +35,12 @@ constexpr std::size_t kMaxAnswerBytes = 64 * 1024;
 } // namespace
 
 struct PeerForwarder::Attempt {
-    enum class State { Connecting, Sending, Receiving, Done, Failed } state = State::Connecting;
+    enum class State { Connecting, Handshaking, Sending, Receiving, Done, Failed } state = State::Connecting;
     Peer* peer = nullptr;
     const std::string* request = nullptr;
     int fd = -1;
+    SSL* ssl = nullptr; ///< https:// peers
+    short wants = 0;    ///< TLS: the poll event OpenSSL waits for (0: the state's usual one)
     bool reused = false;  ///< fd came from the idle pool
     bool retried = false; ///< already reopened once after a reused connection died unanswered
     std::size_t sent = 0;
@@ -45,10 +56,21 @@ struct PeerForwarder::Attempt {
     bool finished() const { return state == State::Done || state == State::Failed; }
     void closeFd()
     {
-        if (fd >= 0) ::close(fd);
+        PeerForwarder::closeConnection(fd, ssl);
         fd = -1;
+        ssl = nullptr;
     }
 };
+
+void PeerForwarder::closeConnection(int fd, SSL* ssl)
+{
+    if (ssl) {
+        SSL_shutdown(ssl); // close_notify, best effort: the socket is non-blocking
+        SSL_free(ssl);
+        ERR_clear_error();
+    }
+    if (fd >= 0) ::close(fd);
+}
 
 PeerForwarder::PeerForwarder(const Config& config, Metrics& metrics, std::string nodeName,
                              const std::vector<std::string>& peers, const Poco::Net::SocketAddress& self)
@@ -57,12 +79,18 @@ PeerForwarder::PeerForwarder(const Config& config, Metrics& metrics, std::string
     for (const std::string& name : peers) {
         auto peer = std::make_unique<Peer>();
         peer->name = name;
+        std::string_view hostPort;
+        peer->tls = PeerList::isHttps(name, hostPort);
+        peer->hostPort = std::string(hostPort);
+        peer->host = peer->hostPort.substr(0, peer->hostPort.rfind(':'));
+        if (peer->host.size() > 1 && peer->host.front() == '[') peer->host = peer->host.substr(1, peer->host.size() - 2);
         try {
-            peer->address = Poco::Net::SocketAddress(name);
+            peer->address = Poco::Net::SocketAddress(peer->hostPort);
         } catch (const Poco::Exception& e) {
             throw Poco::InvalidArgumentException("cluster.peers: cannot resolve '" + name + "': " + e.displayText());
         }
         if (peer->address == self) continue; // the same list on every node lists this one too
+        if (peer->tls && !tls_) tls_ = InternalTls::clientContext(config_); // throws one line
         peers_.push_back(std::move(peer));
     }
 }
@@ -70,7 +98,8 @@ PeerForwarder::PeerForwarder(const Config& config, Metrics& metrics, std::string
 PeerForwarder::~PeerForwarder()
 {
     for (auto& peer : peers_)
-        for (const Idle& i : peer->idle) ::close(i.fd);
+        for (const Idle& i : peer->idle) closeConnection(i.fd, i.ssl);
+    if (tls_) SSL_CTX_free(tls_);
 }
 
 std::vector<std::string> PeerForwarder::peerNames() const
@@ -80,28 +109,53 @@ std::vector<std::string> PeerForwarder::peerNames() const
     return out;
 }
 
-int PeerForwarder::takeIdle(Peer& peer)
+PeerForwarder::Idle PeerForwarder::takeIdle(Peer& peer)
 {
     std::lock_guard<std::mutex> lock(peer.mutex);
     while (!peer.idle.empty()) {
         Idle i = peer.idle.back();
         peer.idle.pop_back();
-        // An idle connection has nothing to read; readable means the peer closed it.
+        // An idle connection has nothing to read (a TLS peer's session tickets
+        // came before its first answer); readable means the peer closed it.
         pollfd p{i.fd, POLLIN, 0};
-        if (Clock::now() - i.since < kMaxIdleAge && ::poll(&p, 1, 0) == 0) return i.fd;
-        ::close(i.fd);
+        if (Clock::now() - i.since < kMaxIdleAge && ::poll(&p, 1, 0) == 0 && (!i.ssl || SSL_pending(i.ssl) == 0))
+            return i;
+        closeConnection(i.fd, i.ssl);
     }
-    return -1;
+    return Idle{-1, nullptr, {}};
 }
 
-void PeerForwarder::giveBack(Peer& peer, int fd)
+void PeerForwarder::giveBack(Peer& peer, int fd, SSL* ssl)
 {
     std::lock_guard<std::mutex> lock(peer.mutex);
     if (peer.idle.size() >= kMaxIdlePerPeer) {
-        ::close(fd);
+        closeConnection(fd, ssl);
         return;
     }
-    peer.idle.push_back(Idle{fd, Clock::now()});
+    peer.idle.push_back(Idle{fd, ssl, Clock::now()});
+}
+
+// A new connection's TLS session: verification of the peer's certificate and
+// its name (the entry's host name or IP address), SNI for a host name.
+bool PeerForwarder::startTls(Attempt& a)
+{
+    a.ssl = SSL_new(tls_);
+    bool ok = a.ssl && SSL_set_fd(a.ssl, a.fd) == 1;
+    if (ok) {
+        SSL_set_connect_state(a.ssl);
+        Poco::Net::IPAddress ip;
+        if (Poco::Net::IPAddress::tryParse(a.peer->host, ip))
+            ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(a.ssl), a.peer->host.c_str()) == 1;
+        else
+            ok = SSL_set_tlsext_host_name(a.ssl, a.peer->host.c_str()) == 1 &&
+                 SSL_set1_host(a.ssl, a.peer->host.c_str()) == 1;
+    }
+    if (!ok) {
+        a.error = "TLS set-up: " + InternalTls::opensslErrors("out of memory");
+        a.closeFd();
+        a.state = Attempt::State::Failed;
+    }
+    return ok;
 }
 
 void PeerForwarder::open(Attempt& a)
@@ -109,8 +163,11 @@ void PeerForwarder::open(Attempt& a)
     a.sent = 0;
     a.in.clear();
     a.headEnd = 0;
+    a.wants = 0;
     if (!a.retried) {
-        a.fd = takeIdle(*a.peer);
+        Idle idle = takeIdle(*a.peer);
+        a.fd = idle.fd;
+        a.ssl = idle.ssl;
         if (a.fd >= 0) {
             a.reused = true;
             a.state = Attempt::State::Sending;
@@ -128,14 +185,55 @@ void PeerForwarder::open(Attempt& a)
     }
     int one = 1;
     ::setsockopt(a.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (a.peer->tls && !startTls(a)) return;
     if (::connect(a.fd, address.addr(), address.length()) == 0) {
-        a.state = Attempt::State::Sending;
+        a.state = a.ssl ? Attempt::State::Handshaking : Attempt::State::Sending;
     } else if (errno == EINPROGRESS) {
         a.state = Attempt::State::Connecting;
     } else {
         a.error = std::strerror(errno);
         a.closeFd();
         a.state = Attempt::State::Failed;
+    }
+}
+
+// One send (receive: true) on the attempt's connection, plain or TLS. Returns
+// the bytes moved, 0 at the end of the stream, -1 with `why` empty when it
+// would block (a.wants then says for what), -1 with `why` on an error.
+ssize_t PeerForwarder::io(Attempt& a, bool receive, char* data, std::size_t size, std::string& why)
+{
+    if (!a.ssl) {
+        ssize_t n = receive ? ::recv(a.fd, data, size, 0) : ::send(a.fd, data, size, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) why = std::strerror(errno);
+        return n;
+    }
+    ERR_clear_error();
+    const int len = static_cast<int>(std::min<std::size_t>(size, 1 << 30));
+    const int n = receive ? SSL_read(a.ssl, data, len) : SSL_write(a.ssl, data, len);
+    if (n > 0) {
+        a.wants = 0;
+        return n;
+    }
+    switch (SSL_get_error(a.ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+        a.wants = POLLIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        a.wants = POLLOUT;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN: // close_notify
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0) return 0; // EOF without close_notify (OpenSSL 1.1 style)
+        why = std::strerror(errno);
+        return -1;
+    default:
+        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            ERR_clear_error();
+            return 0; // the peer closed without close_notify: as a plain EOF
+        }
+        why = "TLS: " + InternalTls::opensslErrors("protocol error");
+        return -1;
     }
 }
 
@@ -164,27 +262,51 @@ bool PeerForwarder::step(Attempt& a, short revents)
         ::getsockopt(a.fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err != 0) return fail(std::strerror(err));
         if (!(revents & POLLOUT)) return false;
+        a.state = a.ssl ? Attempt::State::Handshaking : Attempt::State::Sending;
+    }
+    if (a.state == Attempt::State::Handshaking) {
+        ERR_clear_error();
+        const int r = SSL_do_handshake(a.ssl);
+        if (r != 1) {
+            const int e = SSL_get_error(a.ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                a.wants = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+                return false;
+            }
+            const long verify = SSL_get_verify_result(a.ssl);
+            if (verify != X509_V_OK) {
+                metrics_.internalTlsPeerVerifyFailures.fetch_add(1, std::memory_order_relaxed);
+                return fail(std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify));
+            }
+            return fail("TLS handshake failed: " + InternalTls::opensslErrors(e == SSL_ERROR_SYSCALL
+                                                                                  ? "connection closed"
+                                                                                  : "protocol error"));
+        }
+        a.wants = 0;
         a.state = Attempt::State::Sending;
     }
     if (a.state == Attempt::State::Sending) {
         while (a.sent < a.request->size()) {
-            ssize_t n = ::send(a.fd, a.request->data() + a.sent, a.request->size() - a.sent, MSG_NOSIGNAL);
+            std::string why;
+            ssize_t n = io(a, false, const_cast<char*>(a.request->data()) + a.sent, a.request->size() - a.sent, why);
             if (n > 0) {
                 a.sent += static_cast<std::size_t>(n);
                 continue;
             }
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
-            return fail(n < 0 ? std::string(std::strerror(errno)) : "connection closed");
+            if (n < 0 && why.empty()) return false; // would block
+            return fail(n < 0 ? why : "connection closed");
         }
+        a.wants = 0;
         a.state = Attempt::State::Receiving;
         return false;
     }
     if (a.state != Attempt::State::Receiving) return true;
     char buf[8192];
     for (;;) {
-        ssize_t n = ::recv(a.fd, buf, sizeof buf, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
-        if (n < 0) return fail(std::strerror(errno));
+        std::string why;
+        ssize_t n = io(a, true, buf, sizeof buf, why);
+        if (n < 0 && why.empty()) return false; // would block
+        if (n < 0) return fail(why);
         if (n == 0) {
             // End of stream: complete only for an answer without Content-Length.
             if (a.headEnd > 0 && a.contentLength < 0) {
@@ -217,10 +339,11 @@ bool PeerForwarder::step(Attempt& a, short revents)
         if (a.contentLength >= 0 && a.in.size() - a.headEnd >= static_cast<std::size_t>(a.contentLength)) {
             bool exact = a.in.size() - a.headEnd == static_cast<std::size_t>(a.contentLength);
             if (a.keepAlive && exact)
-                giveBack(*a.peer, a.fd);
+                giveBack(*a.peer, a.fd, a.ssl);
             else
-                ::close(a.fd);
+                closeConnection(a.fd, a.ssl);
             a.fd = -1;
+            a.ssl = nullptr;
             a.in.resize(a.headEnd + static_cast<std::size_t>(a.contentLength));
             a.state = Attempt::State::Done;
             return true;
@@ -241,7 +364,7 @@ bool PeerForwarder::exchange(std::vector<Attempt>& attempts, std::vector<std::st
     attempts.assign(peers_.size(), Attempt());
     for (std::size_t i = 0; i < peers_.size(); ++i) {
         std::string& r = requests[i];
-        r = method + " " + target + " HTTP/1.1\r\nHost: " + peers_[i]->name + "\r\n" + kForwardedHeader + ": " +
+        r = method + " " + target + " HTTP/1.1\r\nHost: " + peers_[i]->hostPort + "\r\n" + kForwardedHeader + ": " +
             nodeName_ + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
         if (!contentType.empty()) r += "Content-Type: " + contentType + "\r\n";
         if (!authorization.empty()) r += "Authorization: " + authorization + "\r\n";
@@ -260,7 +383,7 @@ bool PeerForwarder::exchange(std::vector<Attempt>& attempts, std::vector<std::st
         polled.clear();
         for (Attempt& a : attempts) {
             if (a.finished()) continue;
-            short events = a.state == Attempt::State::Receiving ? POLLIN : POLLOUT;
+            short events = a.wants ? a.wants : a.state == Attempt::State::Receiving ? POLLIN : POLLOUT;
             fds.push_back(pollfd{a.fd, events, 0});
             polled.push_back(&a);
         }

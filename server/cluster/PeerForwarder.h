@@ -11,16 +11,25 @@
 // poll(2), so it starts no thread and holds its caller at most
 // cluster.forward_timeout_ms. Idle keep-alive connections to each peer are
 // shared between calls under the peer's mutex.
+//
+// An https:// peer (cluster.peers) is spoken to over TLS 1.2+ with OpenSSL on
+// the same non-blocking sockets: its certificate must verify against
+// internal.tls.ca_file (else the system store) and name the entry's host.
 #include "common/Config.h"
 #include "server/metrics/Metrics.h"
 
 #include <Poco/Net/SocketAddress.h>
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
+
+struct ssl_st;
+struct ssl_ctx_st;
 
 namespace ws2api {
 
@@ -42,7 +51,8 @@ public:
     };
 
     /// peers: cluster.peers entries (already validated), resolved here: throws
-    /// Poco::Exception with a one-line message when one cannot be resolved.
+    /// Poco::Exception with a one-line message when one cannot be resolved (or,
+    /// with https:// entries, when internal.tls.ca_file cannot be loaded).
     /// Entries equal to `self` (this bridge's internal listener) are skipped.
     PeerForwarder(const Config& config, Metrics& metrics, std::string nodeName, const std::vector<std::string>& peers,
                   const Poco::Net::SocketAddress& self);
@@ -76,19 +86,26 @@ public:
 private:
     struct Idle {
         int fd;
+        ssl_st* ssl; ///< https:// peers: the TLS session on fd; else null
         std::chrono::steady_clock::time_point since;
     };
     struct Peer {
-        std::string name; ///< as configured (HOST:PORT), also the Host header
+        std::string name;     ///< as configured (HOST:PORT or http(s)://HOST:PORT)
+        std::string hostPort; ///< name without the scheme: the Host header
+        std::string host;     ///< the host alone (no brackets): what its certificate must name
+        bool tls = false;     ///< https://
         Poco::Net::SocketAddress address;
         std::mutex mutex;
         std::vector<Idle> idle; ///< kept-alive connections, newest last
     };
     struct Attempt;
 
-    int takeIdle(Peer& peer);
-    void giveBack(Peer& peer, int fd);
+    Idle takeIdle(Peer& peer);
+    void giveBack(Peer& peer, int fd, ssl_st* ssl);
+    static void closeConnection(int fd, ssl_st* ssl);
     void open(Attempt& a);
+    bool startTls(Attempt& a);
+    static ssize_t io(Attempt& a, bool receive, char* data, std::size_t size, std::string& why);
     bool step(Attempt& a, short revents);
     bool exchange(std::vector<Attempt>& attempts, std::vector<std::string>& requests, const std::string& method,
                   const std::string& target, const std::string& body, const std::string& contentType,
@@ -98,6 +115,7 @@ private:
     Metrics& metrics_;
     const std::string nodeName_;
     std::vector<std::unique_ptr<Peer>> peers_;
+    ssl_ctx_st* tls_ = nullptr; ///< client context, when a peer is https://
 };
 
 } // namespace ws2api

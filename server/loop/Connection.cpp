@@ -8,6 +8,7 @@
 #include "server/codec/FrameWriter.h"
 #include "server/codec/Handshake.h"
 #include "server/loop/EventLoop.h"
+#include "server/tls/TlsSession.h"
 
 #include <Poco/Logger.h>
 
@@ -63,9 +64,9 @@ bool offered(const std::string& offer, const std::string& protocol)
 }
 } // namespace
 
-Connection::Connection(EventLoop& loop, std::uint64_t id, int fd, std::string peer)
+Connection::Connection(EventLoop& loop, std::uint64_t id, int fd, std::string peer, std::unique_ptr<TlsSession> tls)
     : loop_(loop), id_(id), fd_(fd), events_(EPOLLIN), createdMs_(loop.nowMs()), lastReadMs_(loop.nowMs()),
-      peer_(std::move(peer))
+      peer_(std::move(peer)), tls_(std::move(tls))
 {
     loop_.timers().schedule(*this, createdMs_ + loop_.context().config.getInt(KeyId::LimitsHandshakeTimeoutMs));
 }
@@ -79,8 +80,14 @@ Connection::~Connection()
 
 void Connection::onEventsInLoop(std::uint32_t events)
 {
-    if (events & EPOLLIN) readInLoop();
-    if (state_ != State::Closed && (events & EPOLLOUT)) writeInLoop();
+    if (tls_ && !tls_->established()) {
+        tlsHandshakeInLoop(); // readable, writable or an error: the handshake step finds out which
+        return;
+    }
+    // TLS: a read may wait for writability and a write for readability.
+    if ((events & EPOLLIN) || (tls_ && tls_->readWantsWritable() && (events & EPOLLOUT))) readInLoop();
+    if (state_ != State::Closed && ((events & EPOLLOUT) || (tls_ && tls_->writeWantsReadable() && (events & EPOLLIN))))
+        writeInLoop();
     if (state_ != State::Closed && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
         dropInLoop((events & EPOLLERR) ? "connection reset" : "EOF");
 }
@@ -92,10 +99,117 @@ void Connection::updateEventsInLoop()
     bool reading = state_ == State::Handshake || state_ == State::Closing || (state_ == State::Open && !readPaused_);
     if (reading) want |= EPOLLIN;
     if (outHead_ < out_.size()) want |= EPOLLOUT;
+    if (tls_) {
+        if (!tls_->established())
+            want = tlsHandshakeWantsWrite_ ? EPOLLOUT : EPOLLIN;
+        else {
+            if (tls_->readWantsWritable() && reading) want |= EPOLLOUT;
+            if (tls_->writeWantsReadable() && outHead_ < out_.size()) want |= EPOLLIN;
+        }
+    }
     if (want != events_) {
         events_ = want;
         loop_.updateEventsInLoop(*this, want);
     }
+}
+
+Connection::Io Connection::recvInLoop(char* buf, std::size_t capacity, std::size_t& got, std::string& error)
+{
+    got = 0;
+    if (tls_) {
+        switch (tls_->read(buf, capacity, got)) {
+        case TlsSession::Status::Ok: return Io::Ok;
+        case TlsSession::Status::WantRead:
+        case TlsSession::Status::WantWrite: return Io::WouldBlock;
+        case TlsSession::Status::Eof: return Io::Eof;
+        case TlsSession::Status::Error: error = "TLS: " + tls_->error(); return Io::Error;
+        }
+    }
+    for (;;) {
+        ssize_t n = ::recv(fd_, buf, capacity, 0);
+        if (n > 0) {
+            got = static_cast<std::size_t>(n);
+            return Io::Ok;
+        }
+        if (n == 0) return Io::Eof;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return Io::WouldBlock;
+        error = std::strerror(errno);
+        return Io::Error;
+    }
+}
+
+Connection::Io Connection::sendInLoop(const char* data, std::size_t size, std::size_t& sent, std::string& error)
+{
+    sent = 0;
+    if (tls_) {
+        switch (tls_->write(data, size, sent)) {
+        case TlsSession::Status::Ok: return Io::Ok;
+        case TlsSession::Status::WantRead:
+        case TlsSession::Status::WantWrite: return Io::WouldBlock;
+        case TlsSession::Status::Eof: error = "EOF"; return Io::Error;
+        case TlsSession::Status::Error: error = "TLS: " + tls_->error(); return Io::Error;
+        }
+    }
+    for (;;) {
+        ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) {
+            sent = static_cast<std::size_t>(n);
+            return Io::Ok;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return Io::WouldBlock;
+        error = std::strerror(errno);
+        return Io::Error;
+    }
+}
+
+void Connection::tlsHandshakeInLoop()
+{
+    Metrics& m = loop_.context().metrics;
+    const TlsSession::Status st = tls_->handshake();
+    switch (st) {
+    case TlsSession::Status::Ok:
+        m.tlsHandshakes.fetch_add(1, std::memory_order_relaxed);
+        if (tls_->resumed()) m.tlsSessionsResumed.fetch_add(1, std::memory_order_relaxed);
+        tlsHandshakeWantsWrite_ = false;
+        updateEventsInLoop();
+        readInLoop(); // the upgrade request may have come with the client's last handshake flight
+        return;
+    case TlsSession::Status::WantRead:
+    case TlsSession::Status::WantWrite:
+        tlsHandshakeWantsWrite_ = st == TlsSession::Status::WantWrite;
+        updateEventsInLoop();
+        return;
+    default:
+        break;
+    }
+    m.tlsHandshakeFailures.fetch_add(1, std::memory_order_relaxed);
+    if (tls_->plainHttp()) {
+        // ws:// to the wss:// port: say so in plain HTTP (the client reads no TLS).
+        m.tlsPlainHttpRequests.fetch_add(1, std::memory_order_relaxed);
+        const std::string answer =
+            codec::Handshake::errorResponse(400, "this port speaks TLS: connect with wss:// (or https://)");
+        ssize_t n = ::send(fd_, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n; // best effort, like the 503 at accept
+        // Read what is left of the request first: closing with unread bytes
+        // would send a reset, which may destroy the answer before it is read.
+        char* buf = loop_.readBuffer();
+        for (int i = 0; i < 4 && ::recv(fd_, buf, EventLoop::kReadBufferSize, MSG_DONTWAIT) > 0; ++i) {
+        }
+        ::shutdown(fd_, SHUT_WR);
+    }
+    if (log().debug()) log().debug("client %s: TLS handshake failed: %s", peer_, tls_->error());
+    closeSocketInLoop();
+}
+
+void Connection::readBufferedLaterInLoop()
+{
+    EventLoop* loop = &loop_;
+    const std::uint64_t id = id_;
+    loop_.post([loop, id] {
+        if (Connection* c = loop->findConnectionInLoop(id)) c->onEventsInLoop(EPOLLIN);
+    });
 }
 
 void Connection::readInLoop()
@@ -105,10 +219,11 @@ void Connection::readInLoop()
     for (int i = 0; i < 4; ++i) {
         if (state_ == State::Closed || state_ == State::Upgrading) return;
         if (state_ == State::Open && readPaused_) return;
-        ssize_t n = ::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
-        if (n > 0) {
+        std::size_t size = 0;
+        std::string error;
+        const Io io = recvInLoop(buf, EventLoop::kReadBufferSize, size, error);
+        if (io == Io::Ok) {
             lastReadMs_ = loop_.nowMs();
-            std::size_t size = static_cast<std::size_t>(n);
             switch (state_) {
             case State::Handshake:
                 inbuf_.append(buf, size);
@@ -124,22 +239,23 @@ void Connection::readInLoop()
             default:
                 break;
             }
-            if (size < EventLoop::kReadBufferSize) return;
-        } else if (n == 0) {
+            // A TLS record is at most 16 KiB: a short read says nothing, what OpenSSL holds does.
+            if (size < EventLoop::kReadBufferSize && !(tls_ && tls_->hasBuffered())) return;
+        } else if (io == Io::Eof) {
             if (state_ == State::Closing)
                 closeSocketInLoop();
             else
                 dropInLoop("EOF");
             return;
-        } else if (errno == EINTR) {
-            continue;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        } else if (io == Io::WouldBlock) {
+            if (tls_) updateEventsInLoop(); // a TLS read may wait for writability
             return;
         } else {
-            dropInLoop(std::strerror(errno));
+            dropInLoop(error);
             return;
         }
     }
+    if (tls_ && state_ != State::Closed && tls_->hasBuffered()) readBufferedLaterInLoop();
 }
 
 void Connection::processHandshakeInLoop()
@@ -211,6 +327,10 @@ void Connection::processHandshakeInLoop()
 void Connection::rejectInLoop(int status, const std::string& message)
 {
     if (state_ == State::Closing || state_ == State::Closed) return;
+    if (tls_ && !tls_->established()) { // no HTTP before the TLS handshake is done
+        closeSocketInLoop();
+        return;
+    }
     if (status != 408) loop_.context().metrics.handshakesRejected.fetch_add(1, std::memory_order_relaxed);
     if (log().debug()) log().debug("client %s: refused %d: %s", peer_, status, message);
     setStateInLoop(State::Closing);
@@ -441,6 +561,7 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
         pending_ < static_cast<std::uint32_t>(ctx.config.getInt(KeyId::LimitsMaxPendingMessages))) {
         readPaused_ = false;
         updateEventsInLoop();
+        if (tls_ && tls_->hasBuffered()) readBufferedLaterInLoop(); // read while paused: epoll will not tell
     }
     if (state_ != State::Open || result.skipped) {
         ctx.metrics.repliesDropped.fetch_add(1, std::memory_order_relaxed);
@@ -572,21 +693,21 @@ Connection::SendStatus Connection::queueInLoop(const char* data, std::size_t siz
 {
     if (fd_ < 0) return SendStatus::Closed;
     if (outHead_ >= out_.size()) {
-        ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n == static_cast<ssize_t>(size)) {
+        std::size_t n = 0;
+        std::string error;
+        const Io io = sendInLoop(data, size, n, error);
+        if (io == Io::Error) {
+            dropInLoop(error);
+            return SendStatus::Closed;
+        }
+        if (n == size) {
             if (closeAfterFlush_) writeInLoop();
             return SendStatus::Sent;
         }
-        if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                dropInLoop(std::strerror(errno));
-                return SendStatus::Closed;
-            }
-            n = 0;
-        }
+        // Unsent bytes stay as they are: a blocked SSL_write is retried with them.
         out_.clear();
         outHead_ = 0;
-        outOffset_ = static_cast<std::size_t>(n);
+        outOffset_ = n;
         outBytes_ = size - outOffset_;
         out_.push_back(OutChunk{std::move(own), shared});
         updateEventsInLoop();
@@ -604,15 +725,16 @@ void Connection::writeInLoop()
     while (fd_ >= 0 && outHead_ < out_.size()) {
         OutChunk& chunk = out_[outHead_];
         const std::string& bytes = chunk.bytes();
-        ssize_t n = ::send(fd_, bytes.data() + outOffset_, bytes.size() - outOffset_, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            dropInLoop(std::strerror(errno));
+        std::size_t n = 0;
+        std::string error;
+        const Io io = sendInLoop(bytes.data() + outOffset_, bytes.size() - outOffset_, n, error);
+        if (io == Io::WouldBlock) break;
+        if (io == Io::Error) {
+            dropInLoop(error);
             return;
         }
-        outOffset_ += static_cast<std::size_t>(n);
-        outBytes_ -= static_cast<std::size_t>(n);
+        outOffset_ += n;
+        outBytes_ -= n;
         if (outOffset_ == bytes.size()) {
             std::string().swap(chunk.own);
             chunk.shared.reset();
@@ -632,6 +754,7 @@ void Connection::writeInLoop()
             closeAfterFlush_ = false;
             // Half-close and wait for the client's EOF (or the close deadline), so
             // the last bytes are not lost to a reset.
+            if (tls_) tls_->sendCloseNotify();
             ::shutdown(fd_, SHUT_WR);
         }
     }
@@ -804,7 +927,11 @@ void Connection::onTimerInLoop(std::int64_t nowMs)
     const Config& cfg = loop_.context().config;
     switch (state_) {
     case State::Handshake:
-        if (nowMs - createdMs_ >= cfg.getInt(KeyId::LimitsHandshakeTimeoutMs)) {
+        if (nowMs - createdMs_ >= cfg.getInt(KeyId::LimitsHandshakeTimeoutMs) && tls_ && !tls_->established()) {
+            loop_.context().metrics.tlsHandshakeTimeouts.fetch_add(1, std::memory_order_relaxed);
+            if (log().debug()) log().debug("client %s: TLS handshake not complete in time", peer_);
+            closeSocketInLoop();
+        } else if (nowMs - createdMs_ >= cfg.getInt(KeyId::LimitsHandshakeTimeoutMs)) {
             loop_.context().metrics.handshakeTimeouts.fetch_add(1, std::memory_order_relaxed);
             rejectInLoop(408, "upgrade request not complete in time");
         }

@@ -15,6 +15,11 @@
 // from it and either acts or re-arms for the new deadline (lazy re-arming:
 // a busy client costs one timer event per ping interval at most, never one
 // per read).
+//
+// TLS (wss://, docs/architecture.md "TLS"): with a TlsSession every byte goes
+// through it (transport helpers recvInLoop/sendInLoop); the TLS handshake runs
+// first, in the Handshake state, under the same handshake deadline as the
+// upgrade request.
 #include "server/codec/Deflater.h"
 #include "server/codec/FrameParser.h"
 #include "server/codec/PerMessageDeflate.h"
@@ -32,6 +37,7 @@
 namespace ws2api {
 
 class EventLoop;
+class TlsSession;
 
 /// What the management API shows of one open connection (copied on its loop).
 struct ConnectionInfo {
@@ -96,8 +102,8 @@ public:
         Closed,   ///< the connection is not open
     };
 
-    /// Takes ownership of fd (connected, non-blocking).
-    Connection(EventLoop& loop, std::uint64_t id, int fd, std::string peer);
+    /// Takes ownership of fd (connected, non-blocking) and of tls (nullptr: plain ws://).
+    Connection(EventLoop& loop, std::uint64_t id, int fd, std::string peer, std::unique_ptr<TlsSession> tls = nullptr);
     ~Connection() override;
 
     std::uint64_t id() const { return id_; }
@@ -165,6 +171,14 @@ public:
     void onClose(std::uint16_t code, std::string& reason) override;
 
 private:
+    /// What the transport (plain socket or TLS) did with one read or write.
+    enum class Io : std::uint8_t { Ok, WouldBlock, Eof, Error };
+    Io recvInLoop(char* buf, std::size_t capacity, std::size_t& got, std::string& error);
+    Io sendInLoop(const char* data, std::size_t size, std::size_t& sent, std::string& error);
+    /// One step of the TLS handshake; on success the upgrade request is read next.
+    void tlsHandshakeInLoop();
+    /// TLS holds decrypted bytes epoll cannot see: read them on a later turn.
+    void readBufferedLaterInLoop();
     void readInLoop();
     void writeInLoop();
     void processHandshakeInLoop();
@@ -219,6 +233,8 @@ private:
     std::string offeredProtocols_;
     std::shared_ptr<ClientSession> session_;
     std::unique_ptr<codec::FrameParser> parser_; ///< created when the connection opens
+    std::unique_ptr<TlsSession> tls_;            ///< wss://: the TLS layer under every read and write
+    bool tlsHandshakeWantsWrite_ = false;        ///< the TLS handshake waits for writability
 
     // permessage-deflate: the agreement, and the streams this connection owns
     // (dedicated mode with context takeover only; otherwise the loop's

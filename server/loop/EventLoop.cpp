@@ -5,6 +5,8 @@
 #include "server/metrics/Metrics.h"
 #include "server/upstream/UpstreamEndpoint.h"
 #include "server/codec/Handshake.h"
+#include "server/tls/TlsContext.h"
+#include "server/tls/TlsSession.h"
 #include "common/Config.h"
 
 #include <Poco/Logger.h>
@@ -264,8 +266,19 @@ void EventLoop::adoptInLoop(int fd, std::string peer)
         refuse(fd, codec::Handshake::errorResponse(503, "server is shutting down"));
         return;
     }
+    std::unique_ptr<TlsSession> tls;
+    if (context_.tls) {
+        SSL* ssl = context_.tls->newSession();
+        if (!ssl) { // out of memory
+            context_.upstream.descriptors().releaseClient();
+            context_.metrics.tlsHandshakeFailures.fetch_add(1, std::memory_order_relaxed);
+            ::close(fd);
+            return;
+        }
+        tls = std::make_unique<TlsSession>(ssl, fd);
+    }
     std::uint64_t id = nextId_++;
-    auto conn = std::make_unique<Connection>(*this, id, fd, std::move(peer));
+    auto conn = std::make_unique<Connection>(*this, id, fd, std::move(peer), std::move(tls));
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = id;

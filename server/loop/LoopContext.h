@@ -18,6 +18,7 @@ class Registry;
 class EventHub;
 class UpstreamEndpoint;
 class GroupDirectory;
+class TlsContext;
 
 struct LoopContext {
     Config& config;
@@ -26,6 +27,7 @@ struct LoopContext {
     EventHub& events;
     UpstreamEndpoint& upstream;
     GroupDirectory& groups;                     ///< the node's group names and member counts
+    TlsContext* tls = nullptr;                  ///< wss:// on the public listener; nullptr: plain ws://
     std::vector<EventLoop*> loops{};           ///< every loop, set before they start
     std::atomic<unsigned> nextLoop{0};          ///< round robin of new clients over `loops`
 };

@@ -122,6 +122,12 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "upstream_connects", upstreamConnects,
             "Connections opened to the API (the rest of the requests reused kept-alive ones).");
     gauge(out, "upstream_connections", upstreamConnections, "Open connections to the API, idle or busy.");
+    counter(out, "upstream_tls_handshakes", upstreamTlsHandshakes,
+            "TLS handshakes with an https:// API completed (full or resumed).");
+    counter(out, "upstream_tls_resumed", upstreamTlsResumed,
+            "TLS handshakes with the API that resumed a previous session.");
+    counter(out, "upstream_tls_failures", upstreamTlsFailures,
+            "TLS handshakes with the API that failed (certificate not verified, alert, reset); the reason is logged.");
 
     counter(out, "compression_connections", compressionConnections,
             "Connections opened with permessage-deflate negotiated.");
@@ -186,6 +192,23 @@ std::string Metrics::renderOpenMetrics() const
     gauge(out, "group_memberships", memberships, "Group memberships of this bridge's clients.");
     counter(out, "reconcile_reports_sent", reconcileReportsSent, "Live-set reports the API accepted (2xx).");
     counter(out, "reconcile_reports_failed", reconcileReportsFailed, "Live-set reports not accepted or not answered.");
+    counter(out, "tls_handshakes", tlsHandshakes, "TLS handshakes completed on the public listener (wss://).");
+    counter(out, "tls_sessions_resumed", tlsSessionsResumed, "TLS handshakes that resumed a session (ticket or id).");
+    counter(out, "tls_handshake_failures", tlsHandshakeFailures,
+            "TLS handshakes that failed: not TLS, no common version or cipher, client closed, plain HTTP.");
+    counter(out, "tls_plain_http_requests", tlsPlainHttpRequests,
+            "Plain HTTP (ws://) requests to the TLS port, answered 400 (also in tls_handshake_failures).");
+    counter(out, "tls_handshake_timeouts", tlsHandshakeTimeouts,
+            "Connections closed because the TLS handshake was not done within limits.handshake_timeout_ms.");
+    counter(out, "tls_reloads", tlsReloads, "Certificate reloads that took effect (SIGHUP, POST /api/v1/tls/reload).");
+    counter(out, "tls_reload_failures", tlsReloadFailures,
+            "Certificate reloads refused (unreadable or invalid file); the previous certificate stays in use.");
+    gauge(out, "tls_certificate_not_after_seconds", tlsCertificateNotAfter,
+          "Unix time at which the served TLS certificate expires (0 without TLS).");
+    counter(out, "internal_tls_handshake_failures", internalTlsHandshakeFailures,
+            "TLS handshakes on the internal listener that failed (plain http, untrusted certificate, garbage, timeout).");
+    counter(out, "internal_tls_peer_verify_failures", internalTlsPeerVerifyFailures,
+            "Connections to https:// cluster.peers refused because the peer's certificate did not verify.");
     out += "# EOF\n";
     return out;
 }

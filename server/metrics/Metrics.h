@@ -75,10 +75,17 @@ struct Metrics {
     Counter forwardedPushesReceived{0}; ///< pushes received from a peer (never forwarded again)
     Counter reconcileReportsSent{0};   ///< live-set reports the API answered with 2xx
     Counter reconcileReportsFailed{0}; ///< ... not answered or not 2xx
+    // TLS of the internal listener and to https:// peers (internal.tls.*).
+    Counter internalTlsHandshakeFailures{0}; ///< clients of the internal listener whose TLS handshake failed
+    Counter internalTlsPeerVerifyFailures{0}; ///< https:// peers whose certificate did not verify
 
     // Upstream connections (the loops' keep-alive pools).
     Counter upstreamConnects{0};                     ///< connections opened to the API
     std::atomic<std::int64_t> upstreamConnections{0}; ///< gauge: open now, all loops
+    // https:// API (server/upstream/UpstreamTls.h).
+    Counter upstreamTlsHandshakes{0}; ///< TLS handshakes with the API completed (full or resumed)
+    Counter upstreamTlsResumed{0};    ///< ... of them resumed a previous session (no certificate exchange)
+    Counter upstreamTlsFailures{0};   ///< handshakes that failed: certificate not verified, alert, reset
 
     // Groups (docs/API.md, "Groups").
     Counter groupPushes{0};          ///< pushes to a group or to everyone served here (POST /groups/...)
@@ -100,6 +107,16 @@ struct Metrics {
     Counter uncompressedMessagesOut{0};  ///< messages to compression clients left uncompressed (threshold, no gain, window 8)
     Counter compressionErrors{0};        ///< clients closed for bad compressed data (1007) or RSV1 misuse (1002)
     Counter compressionTooBig{0};        ///< compressed messages over limits.max_message_bytes once inflated (1009)
+
+    // wss:// on the public listener (tls.cert_file / tls.key_file; docs/SECURITY.md).
+    Counter tlsHandshakes{0};         ///< TLS handshakes completed
+    Counter tlsSessionsResumed{0};    ///< ... of them resuming a session (ticket or session id)
+    Counter tlsHandshakeFailures{0};  ///< TLS handshakes that failed (garbage, no common version/cipher, EOF, plain HTTP)
+    Counter tlsPlainHttpRequests{0};  ///< ... of them plain HTTP (ws://) sent to the TLS port (answered 400)
+    Counter tlsHandshakeTimeouts{0};  ///< closed: TLS handshake not done within limits.handshake_timeout_ms
+    Counter tlsReloads{0};            ///< certificate reloads that took effect (SIGHUP, POST /api/v1/tls/reload)
+    Counter tlsReloadFailures{0};     ///< reloads refused (bad or unreadable file): the old certificate stays
+    std::atomic<std::int64_t> tlsCertificateNotAfter{0}; ///< gauge: unix time the served certificate expires (0: no TLS)
 
     LatencyHistogram upstreamLatency;
 

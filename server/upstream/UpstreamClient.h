@@ -2,6 +2,9 @@
 // A blocking keep-alive HTTP client (Poco::Net::HTTPClientSession) for the
 // calls where blocking is right: the Reconciler's live-set reports. Client
 // messages never go through it: they run on the loops (UpstreamPool).
+// https:// goes through POCO's HTTPSClientSession with the same trust as the
+// loops' connections (upstream.ca_file or the system store, the host name
+// checked, the client certificate keys, TLS 1.2 or later).
 //
 // Thread rules: owned and used by one thread; abort() from any thread.
 #include "common/Config.h"
@@ -11,6 +14,7 @@
 #include <Poco/URI.h>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -40,15 +44,11 @@ private:
     bool connectionLooksStale();
     void setActiveSocket(int fd);
 
-    /// Exposes how many received bytes POCO holds that no answer consumed.
-    class BufferedHttpSession : public Poco::Net::HTTPClientSession {
-    public:
-        using HTTPClientSession::HTTPClientSession;
-        using HTTPSession::buffered;
-    };
+    /// How many received bytes POCO holds that no answer consumed.
+    int buffered() const;
 
     const Config& config_;
-    BufferedHttpSession session_;
+    std::unique_ptr<Poco::Net::HTTPClientSession> session_; ///< an HTTPSClientSession for https://
     // The socket of the request waiting for its answer, so abort() can shut it
     // down. The owning thread cannot close it while it is registered (same mutex).
     std::mutex activeMutex_;

@@ -2,13 +2,18 @@
 // One keep-alive HTTP/1.1 connection from a loop to the API: a non-blocking
 // socket, the request it is sending and the parser reading its answer. One
 // request at a time (no pipelining). The policy (which request goes where,
-// retries, timeouts, reuse) is the UpstreamPool's; this class only moves bytes.
+// retries, timeouts, reuse) is the UpstreamPool's; this class only moves bytes:
+// straight on the socket for http://, through an OpenSSL SSL on the same
+// non-blocking socket for https:// (UpstreamTls; the handshake runs between
+// the TCP connect and the first write).
 //
 // Thread rules: owned by one UpstreamPool, used on its loop's thread only.
 #include "server/upstream/ClientSession.h"
 #include "server/upstream/HttpResponseParser.h"
 
 #include <Poco/Net/SocketAddress.h>
+
+#include <openssl/ssl.h>
 
 #include <cstdint>
 #include <memory>
@@ -28,8 +33,9 @@ struct UpstreamRequest {
 
 class UpstreamConnection {
 public:
-    enum class State : std::uint8_t { Connecting, Busy, Idle, Closed };
+    enum class State : std::uint8_t { Connecting, Handshaking, Busy, Idle, Closed };
     enum class Io : std::uint8_t { Done, Again, Failed };
+    enum class Read : std::uint8_t { Data, Eof, Again, Failed };
 
     UpstreamConnection(std::uint64_t id, int fd) : id_(id), fd_(fd) {}
     ~UpstreamConnection() { close(); }
@@ -47,6 +53,19 @@ public:
     Io finishConnect(std::string& error);
     /// Sends what is left of the request: Done (all out), Again (wait for EPOLLOUT) or Failed.
     Io writeRequest(std::string& error);
+    /// Reads answer bytes: Data (n > 0), Eof (the API closed it cleanly), Again or Failed (`error` set).
+    Read receive(char* buf, std::size_t capacity, std::size_t& n, std::string& error);
+    /// TLS holds bytes (decrypted or not) that receive() has not returned yet: read again.
+    bool hasBuffered() const { return ssl_ && SSL_has_pending(ssl_) == 1; }
+
+    /// https://: takes ownership of `ssl` (already on fd()); the handshake comes next.
+    void attachTls(SSL* ssl) { ssl_ = ssl; }
+    SSL* tls() const { return ssl_; }
+    /// Drives the TLS handshake: Done, Again (`wantWrite`: wait for EPOLLOUT, else
+    /// EPOLLIN) or Failed (`error`: OpenSSL's reason, the verification error first).
+    Io handshake(std::string& error, bool& wantWrite);
+    /// The last TLS read or write stopped because TLS must write first (wait for EPOLLOUT).
+    bool tlsWantsWrite() const { return tlsWantsWrite_; }
     bool writing() const { return request_ && sent_ < request_->bytes.size(); }
     void close();
 
@@ -74,6 +93,9 @@ private:
     std::unique_ptr<UpstreamRequest> request_;
     std::size_t sent_ = 0;
     HttpResponseParser parser_;
+    SSL* ssl_ = nullptr;          ///< https:// only; freed by close()
+    bool tlsUsable_ = false;      ///< handshake done and no fatal error: close() sends close_notify
+    bool tlsWantsWrite_ = false;
 };
 
 } // namespace ws2api

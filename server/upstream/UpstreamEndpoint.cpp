@@ -18,6 +18,7 @@ UpstreamEndpoint::UpstreamEndpoint(const Poco::URI& base, Config& config, Metric
         throw Poco::Net::NetException("upstream.url '" + base_.toString() + "': cannot resolve host '" +
                                       base_.getHost() + "': " + e.message());
     }
+    if (base_.getScheme() == "https") tls_ = std::make_unique<UpstreamTls>(base_.getHost(), config_, metrics_);
 }
 
 bool UpstreamEndpoint::tryAddMessageJob()

@@ -8,6 +8,7 @@
 #include "common/Config.h"
 #include "server/metrics/Metrics.h"
 #include "server/upstream/DescriptorBudget.h"
+#include "server/upstream/UpstreamTls.h"
 #include "server/upstream/UpstreamTypes.h"
 
 #include <Poco/Net/SocketAddress.h>
@@ -15,6 +16,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace ws2api {
@@ -23,8 +25,10 @@ struct ClientSession;
 
 class UpstreamEndpoint {
 public:
-    /// base: upstream.url, already validated (http, no query). Resolves the
-    /// host (throws Poco::Exception with a one-line message when it cannot).
+    /// base: upstream.url, already validated (http or https, no query). Resolves
+    /// the host and, for https, builds the TLS context from upstream.ca_file and
+    /// the client certificate keys (throws Poco::Exception with a one-line
+    /// message when either cannot be done).
     UpstreamEndpoint(const Poco::URI& base, Config& config, Metrics& metrics);
 
     /// Sent as X-Ws2api-Node on every request (docs/SCALING.md). Before the loops start.
@@ -35,6 +39,8 @@ public:
 
     const Poco::Net::SocketAddress& address() const { return address_; }
     std::string url() const { return base_.toString(); }
+    /// https://: the TLS context every loop's connections use; nullptr for http://.
+    UpstreamTls* tls() const { return tls_.get(); }
     Config& config() const { return config_; }
     Metrics& metrics() const { return metrics_; }
     DescriptorBudget& descriptors() { return descriptors_; }
@@ -63,6 +69,7 @@ private:
     Config& config_;
     Metrics& metrics_;
     Poco::Net::SocketAddress address_;
+    std::unique_ptr<UpstreamTls> tls_;
     std::string nodeName_;
     int loops_ = 1;
     DescriptorBudget descriptors_;

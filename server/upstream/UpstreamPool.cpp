@@ -164,9 +164,10 @@ void UpstreamPool::pumpInLoop()
         auto request = std::move(waiting_.front());
         waiting_.pop_front();
         ++opensThisTurn_;
-        if (!openInLoop(request)) {
+        std::string error;
+        if (!openInLoop(request, error)) {
             endpoint_.descriptors().releaseUpstream();
-            failUnsentInLoop(std::move(request), std::string("cannot connect: ") + std::strerror(errno));
+            failUnsentInLoop(std::move(request), error);
         }
     }
     pumping_ = false;
@@ -184,26 +185,58 @@ UpstreamConnection* UpstreamPool::takeIdleInLoop()
     return nullptr;
 }
 
-bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request)
+bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request, std::string& error)
 {
     bool connected = false;
     int fd = UpstreamConnection::openSocket(endpoint_.address(), connected);
-    if (fd < 0) return false;
+    if (fd < 0) {
+        error = std::string("cannot connect: ") + std::strerror(errno);
+        return false;
+    }
     const std::uint64_t id = idBase_ | nextId_++;
     auto owned = std::make_unique<UpstreamConnection>(id, fd);
     UpstreamConnection& conn = *owned;
+    if (UpstreamTls* tls = endpoint_.tls()) {
+        SSL* ssl = tls->newConnection(fd, tlsSessions_, error);
+        if (!ssl) return false; // owned closes fd
+        conn.attachTls(ssl);
+    }
     conn.events = connected ? EPOLLIN : EPOLLOUT;
-    if (!loop_.watchFdInLoop(fd, id, conn.events)) return false; // owned closes fd
+    if (!loop_.watchFdInLoop(fd, id, conn.events)) {
+        error = std::string("cannot connect: ") + std::strerror(errno);
+        return false; // owned closes fd
+    }
     connections_.emplace(id, std::move(owned));
     endpoint_.metrics().upstreamConnects.fetch_add(1, std::memory_order_relaxed);
     endpoint_.metrics().upstreamConnections.fetch_add(1, std::memory_order_relaxed);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     armInLoop(conn, loop_.nowMs() + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs));
-    if (connected) {
+    if (connected && conn.tls()) {
+        conn.setState(UpstreamConnection::State::Handshaking);
+        handshakeInLoop(conn);
+    } else if (connected) {
         conn.setState(UpstreamConnection::State::Busy);
         writeInLoop(conn);
     }
     return true;
+}
+
+void UpstreamPool::handshakeInLoop(UpstreamConnection& conn)
+{
+    std::string error;
+    bool wantWrite = false;
+    switch (conn.handshake(error, wantWrite)) {
+    case UpstreamConnection::Io::Done:
+        endpoint_.tls()->handshakeDone(conn.tls());
+        conn.setState(UpstreamConnection::State::Busy);
+        writeInLoop(conn);
+        return;
+    case UpstreamConnection::Io::Again: setEventsInLoop(conn, wantWrite ? EPOLLOUT : EPOLLIN); return;
+    case UpstreamConnection::Io::Failed:
+        endpoint_.tls()->handshakeFailed(error);
+        failInLoop(conn, error, false); // never a retry: the same certificate would fail again
+        return;
+    }
 }
 
 void UpstreamPool::sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request)
@@ -220,7 +253,10 @@ void UpstreamPool::writeInLoop(UpstreamConnection& conn)
     std::uint32_t want = EPOLLIN;
     switch (conn.writeRequest(error)) {
     case UpstreamConnection::Io::Done: break;
-    case UpstreamConnection::Io::Again: want |= EPOLLOUT; break;
+    case UpstreamConnection::Io::Again:
+        // TLS may need to read before it can write on (then EPOLLOUT would spin).
+        if (!conn.tls() || conn.tlsWantsWrite()) want |= EPOLLOUT;
+        break;
     case UpstreamConnection::Io::Failed: failInLoop(conn, error, true); return;
     }
     setEventsInLoop(conn, want);
@@ -245,13 +281,25 @@ void UpstreamPool::onEventsInLoop(std::uint64_t tag, std::uint32_t events)
             failInLoop(conn, error, false);
             return;
         }
+        if (conn.tls()) {
+            conn.setState(State::Handshaking);
+            handshakeInLoop(conn);
+            return;
+        }
         conn.setState(State::Busy);
         writeInLoop(conn);
         return;
     }
-    if (events & EPOLLIN) readInLoop(conn);
+    if (conn.state() == State::Handshaking) {
+        handshakeInLoop(conn); // an error or hang-up shows as a failed handshake
+        return;
+    }
+    // TLS: a read may wait for the socket to take bytes (tlsWantsWrite), and a
+    // write may wait for bytes to arrive, so both are retried on either event.
+    if ((events & EPOLLIN) || ((events & EPOLLOUT) && conn.tls() && conn.tlsWantsWrite() && !conn.writing()))
+        readInLoop(conn);
     if (conn.state() == State::Closed) return;
-    if ((events & EPOLLOUT) && conn.writing()) writeInLoop(conn);
+    if (conn.writing() && ((events & EPOLLOUT) || conn.tls())) writeInLoop(conn);
     if (conn.state() == State::Closed) return;
     if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
         if (conn.state() == State::Idle)
@@ -264,19 +312,22 @@ void UpstreamPool::onEventsInLoop(std::uint64_t tag, std::uint32_t events)
 void UpstreamPool::readInLoop(UpstreamConnection& conn)
 {
     using State = UpstreamConnection::State;
+    using Read = UpstreamConnection::Read;
     char* buf = loop_.readBuffer();
     for (;;) {
-        ssize_t n = ::recv(conn.fd(), buf, EventLoop::kReadBufferSize, 0);
-        if (n > 0) {
+        std::size_t n = 0;
+        std::string error;
+        switch (conn.receive(buf, EventLoop::kReadBufferSize, n, error)) {
+        case Read::Data: {
             if (conn.state() != State::Busy) { // idle: the API closed it or sent junk; never reuse it
                 closeConnectionInLoop(conn);
                 return;
             }
             std::size_t consumed = 0;
-            HttpResponseParser::Status st = conn.parser().feed(buf, static_cast<std::size_t>(n), consumed);
+            HttpResponseParser::Status st = conn.parser().feed(buf, n, consumed);
             if (st == HttpResponseParser::Status::Complete) {
                 // Bytes after the answer: the connection is desynchronised.
-                if (consumed < static_cast<std::size_t>(n)) conn.reusable = false;
+                if (consumed < n || conn.hasBuffered()) conn.reusable = false;
                 completeInLoop(conn);
                 return;
             }
@@ -284,10 +335,12 @@ void UpstreamPool::readInLoop(UpstreamConnection& conn)
                 failInLoop(conn, conn.parser().error(), false);
                 return;
             }
-            if (static_cast<std::size_t>(n) < EventLoop::kReadBufferSize) return; // level-triggered: more wakes us
+            // Level-triggered: what the socket still holds wakes us again; what
+            // TLS holds already read from it does not.
+            if (n < EventLoop::kReadBufferSize && !conn.hasBuffered()) return;
             continue;
         }
-        if (n == 0) {
+        case Read::Eof:
             if (conn.state() != State::Busy) {
                 closeConnectionInLoop(conn);
                 return;
@@ -299,14 +352,20 @@ void UpstreamPool::readInLoop(UpstreamConnection& conn)
                 failInLoop(conn, conn.parser().error(), true);
             }
             return;
+        case Read::Again:
+            // (TLS: an idle connection may read a session ticket and nothing else.)
+            if (conn.tlsWantsWrite())
+                setEventsInLoop(conn, EPOLLIN | EPOLLOUT);
+            else if (!conn.writing())
+                setEventsInLoop(conn, EPOLLIN);
+            return;
+        case Read::Failed:
+            if (conn.state() != State::Busy)
+                closeConnectionInLoop(conn);
+            else
+                failInLoop(conn, error, true);
+            return;
         }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        if (conn.state() != State::Busy)
-            closeConnectionInLoop(conn);
-        else
-            failInLoop(conn, std::string("upstream connection: ") + std::strerror(errno), true);
-        return;
     }
 }
 

@@ -17,6 +17,11 @@
 //   reached the API). A cut or reset answer, junk, a body over
 //   limits.max_message_bytes or upstream.timeout_ms (connect included) fail
 //   the request, never pass for a reply, and close that connection.
+// - https:// (UpstreamTls): a new connection does its TLS handshake between
+//   the TCP connect and the first write, inside upstream.timeout_ms; the loop
+//   offers the API's last session, so a reconnect is an abbreviated handshake.
+//   A handshake that fails (certificate not verified, ...) fails the request
+//   like an unreachable API: counted, logged once per streak.
 // - Timeouts: requests in flight sit in a list ordered by deadline
 //   (intrusive, O(1) for the usual constant timeout); the loop asks for the
 //   next deadline before epoll_wait.
@@ -79,7 +84,10 @@ public:
 private:
     void startStrandInLoop(const std::shared_ptr<ClientSession>& session);
     void pumpInLoop();
-    bool openInLoop(std::unique_ptr<UpstreamRequest>& request);
+    /// Opens a connection for `request`; false (`error` set) when none could be opened.
+    bool openInLoop(std::unique_ptr<UpstreamRequest>& request, std::string& error);
+    /// https://: drives the TLS handshake; when done, the request goes out.
+    void handshakeInLoop(UpstreamConnection& conn);
     void sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request);
     void writeInLoop(UpstreamConnection& conn);
     void readInLoop(UpstreamConnection& conn);
@@ -104,6 +112,7 @@ private:
     ResultSink sink_;
     std::uint64_t nextId_ = 1;
 
+    TlsSessionCache tlsSessions_; ///< https://: the API's last session, offered to the next connection
     std::unordered_map<std::uint64_t, std::unique_ptr<UpstreamConnection>> connections_;
     std::deque<UpstreamConnection*> idle_;                 ///< oldest first; reused from the back
     std::deque<std::unique_ptr<UpstreamRequest>> waiting_; ///< requests without a connection, FIFO

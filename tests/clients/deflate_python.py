@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """permessage-deflate with Python websockets against a bridge (CompressionTest).
 
-Usage: deflate_python.py PORT MODE
+Usage: deflate_python.py PORT MODE [CAFILE]
+With CAFILE it connects with wss:// to localhost, trusting CAFILE (TlsTest).
 For every combination of the four RFC 7692 offer parameters it connects as
 /py-<n>, prints the Sec-WebSocket-Extensions answer, sends a JSON text
 message, a binary message, a fragmented text message and a ping in between,
@@ -12,12 +13,16 @@ or '... FAIL <why>'; then 'done <count>'. Exit status 0 when all were ok.
 import asyncio
 import itertools
 import json
+import ssl
 import sys
 
 import websockets
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 PORT, MODE = int(sys.argv[1]), sys.argv[2]
+CAFILE = sys.argv[3] if len(sys.argv) > 3 else None
+BASE = f"wss://localhost:{PORT}" if CAFILE else f"ws://127.0.0.1:{PORT}"
+SSL = ssl.create_default_context(cafile=CAFILE) if CAFILE else None
 
 
 def message(i, size):
@@ -32,7 +37,7 @@ async def one(n, sntc, cntc, smwb, cmwb):
         server_no_context_takeover=sntc, client_no_context_takeover=cntc,
         server_max_window_bits=smwb, client_max_window_bits=cmwb)
     offer = "; ".join(str(p) for p in factory.get_request_params())
-    async with websockets.connect(f"ws://127.0.0.1:{PORT}/py-{n}", extensions=[factory], compression=None,
+    async with websockets.connect(f"{BASE}/py-{n}", extensions=[factory], compression=None, ssl=SSL,
                                   max_size=4 * 1024 * 1024, open_timeout=20, close_timeout=20) as ws:
         answer = ws.response_headers.get("Sec-WebSocket-Extensions", "")
         if (answer != "") != (MODE != "off"):

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -47,6 +48,25 @@ inline long long msSince(Clock::time_point start)
 }
 
 inline void sleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+/// A temporary directory /tmp/ws2api-<what>-XXXXXX, removed with its contents at the end.
+struct TempDir {
+    explicit TempDir(const std::string& what = "test")
+    {
+        std::string pattern = "/tmp/ws2api-" + what + "-XXXXXX";
+        CPPUNIT_ASSERT(::mkdtemp(pattern.data()) != nullptr);
+        path = pattern;
+    }
+    ~TempDir()
+    {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string file(const std::string& name) const { return path + "/" + name; }
+    std::string path;
+};
 
 /// An upstream answer with this status and body, after delayMs.
 inline FakeReply replyWith(int status, const std::string& body, int delayMs = 0)

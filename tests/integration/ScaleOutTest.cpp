@@ -53,22 +53,6 @@ std::string replaceAll(std::string text, const std::string& from, const std::str
     return text;
 }
 
-/// A temporary directory, removed with what it holds.
-struct TempDir {
-    TempDir() : path(Poco::TemporaryFile::tempName())
-    {
-        Poco::File(path).createDirectories();
-    }
-    ~TempDir()
-    {
-        try {
-            Poco::File(path).remove(true);
-        } catch (...) {
-        }
-    }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-    std::string path;
-};
 
 /// Three bridges; withPeers: each lists the others in cluster.peers.
 struct Bridges {

@@ -9,6 +9,12 @@
 #include <Poco/StreamCopier.h>
 #include <Poco/String.h>
 
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <cerrno>
 #include <chrono>
 #include <random>
 #include <sstream>
@@ -32,7 +38,114 @@ TestClient::~TestClient()
         socket_.close();
     } catch (...) {
     }
+    SSL_free(ssl_);
+    SSL_SESSION_free(offered_);
+    SSL_CTX_free(tlsCtx_);
 }
+
+void TestClient::useTls(const std::string& caFile, const std::string& serverName)
+{
+    SSL_CTX_free(tlsCtx_);
+    tlsCtx_ = SSL_CTX_new(TLS_client_method());
+    if (!tlsCtx_ || (!caFile.empty() && SSL_CTX_load_verify_locations(tlsCtx_, caFile.c_str(), nullptr) != 1))
+        throw Poco::IOException("test client: cannot load CA file " + caFile);
+    SSL_CTX_set_verify(tlsCtx_, SSL_VERIFY_PEER, nullptr);
+    static const unsigned char kAlpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(tlsCtx_, kAlpn, sizeof kAlpn - 1);
+    serverName_ = serverName;
+}
+
+bool TestClient::tlsHandshake(int timeoutMs)
+{
+    tlsError_.clear();
+    SSL_free(ssl_);
+    ssl_ = SSL_new(tlsCtx_);
+    SSL_set_fd(ssl_, socket_.impl()->sockfd());
+    SSL_set_tlsext_host_name(ssl_, serverName_.c_str());
+    SSL_set1_host(ssl_, serverName_.c_str());
+    if (offered_) SSL_set_session(ssl_, offered_);
+    socket_.setReceiveTimeout(Poco::Timespan(timeoutMs * 1000L));
+    socket_.setSendTimeout(Poco::Timespan(timeoutMs * 1000L));
+    ERR_clear_error();
+    if (SSL_connect(ssl_) == 1) return true;
+    const long verify = SSL_get_verify_result(ssl_);
+    const unsigned long code = ERR_peek_last_error();
+    if (verify != X509_V_OK)
+        tlsError_ = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
+    else if (code != 0 && ERR_reason_error_string(code))
+        tlsError_ = ERR_reason_error_string(code);
+    else
+        tlsError_ = "TLS handshake failed (connection closed or timed out)";
+    ERR_clear_error();
+    return false;
+}
+
+int TestClient::receive(char* buf, int size)
+{
+    if (!ssl_) return socket_.receiveBytes(buf, size);
+    ERR_clear_error();
+    errno = 0;
+    const int n = SSL_read(ssl_, buf, size);
+    if (n > 0) return n;
+    const int err = SSL_get_error(ssl_, n);
+    ERR_clear_error();
+    if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == 0)) return 0;
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) throw Poco::TimeoutException("TLS read timed out");
+    throw Poco::IOException("TLS read failed");
+}
+
+int TestClient::sendSome(const char* data, int size)
+{
+    if (!ssl_) return socket_.sendBytes(data, size);
+    ERR_clear_error();
+    const int n = SSL_write(ssl_, data, size);
+    ERR_clear_error();
+    return n;
+}
+
+std::string TestClient::peerSerial() const
+{
+    std::string out;
+    X509* cert = ssl_ ? SSL_get0_peer_certificate(ssl_) : nullptr;
+    if (!cert) return out;
+    if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
+        if (char* hex = BN_bn2hex(bn)) {
+            out = hex;
+            OPENSSL_free(hex);
+        }
+        BN_free(bn);
+    }
+    return out;
+}
+
+std::string TestClient::peerSubject() const
+{
+    X509* cert = ssl_ ? SSL_get0_peer_certificate(ssl_) : nullptr;
+    if (!cert) return {};
+    char buf[256];
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+    return std::string("CN=") + buf;
+}
+
+std::string TestClient::alpn() const
+{
+    const unsigned char* data = nullptr;
+    unsigned int len = 0;
+    if (ssl_) SSL_get0_alpn_selected(ssl_, &data, &len);
+    return data ? std::string(reinterpret_cast<const char*>(data), len) : std::string();
+}
+
+std::string TestClient::tlsVersion() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
+
+SSL_SESSION* TestClient::tlsSession() const { return ssl_ ? SSL_get1_session(ssl_) : nullptr; }
+
+void TestClient::offerTlsSession(SSL_SESSION* session)
+{
+    SSL_SESSION_free(offered_);
+    offered_ = session; // ours now
+}
+
+bool TestClient::tlsResumed() const { return ssl_ && SSL_session_reused(ssl_) == 1; }
 
 int TestClient::connect(unsigned short port, const std::string& target, const std::vector<std::string>& headers,
                         int timeoutMs)
@@ -44,6 +157,7 @@ int TestClient::connect(unsigned short port, const std::string& target, const st
     }
     socket_.connect(Poco::Net::SocketAddress("127.0.0.1", port), Poco::Timespan(timeoutMs * 1000L));
     socket_.setNoDelay(true);
+    if (tlsCtx_ && !tlsHandshake(timeoutMs)) return 0;
     std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
     for (const auto& h : headers) req += h + "\r\n";
@@ -60,7 +174,7 @@ int TestClient::connect(unsigned short port, const std::string& target, const st
         socket_.setReceiveTimeout(Poco::Timespan(left.count() * 1000L));
         int n = 0;
         try {
-            n = socket_.receiveBytes(tmp, sizeof tmp);
+            n = receive(tmp, sizeof tmp);
         } catch (const Poco::Exception&) {
             return 0;
         }
@@ -81,7 +195,7 @@ int TestClient::connect(unsigned short port, const std::string& target, const st
         try {
             socket_.setReceiveTimeout(Poco::Timespan(1, 0));
             int n;
-            while ((n = socket_.receiveBytes(tmp, sizeof tmp)) > 0) body_.append(tmp, static_cast<std::size_t>(n));
+            while ((n = receive(tmp, sizeof tmp)) > 0) body_.append(tmp, static_cast<std::size_t>(n));
         } catch (const Poco::Exception&) {
         }
     }
@@ -113,7 +227,7 @@ void TestClient::sendRaw(const std::string& bytes)
 {
     std::size_t sent = 0;
     while (sent < bytes.size()) {
-        int n = socket_.sendBytes(bytes.data() + sent, static_cast<int>(bytes.size() - sent));
+        int n = sendSome(bytes.data() + sent, static_cast<int>(bytes.size() - sent));
         if (n <= 0) throw Poco::IOException("send failed");
         sent += static_cast<std::size_t>(n);
     }
@@ -162,7 +276,7 @@ WsEvent TestClient::next(int timeoutMs)
         socket_.setReceiveTimeout(Poco::Timespan(left.count() * 1000L));
         int n = 0;
         try {
-            n = socket_.receiveBytes(buf, sizeof buf);
+            n = receive(buf, sizeof buf);
         } catch (const Poco::TimeoutException&) {
             continue;
         } catch (const Poco::Exception&) {

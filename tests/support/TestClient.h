@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+typedef struct ssl_session_st SSL_SESSION;
+
 namespace ws2api::test {
 
 struct WsEvent {
@@ -27,6 +31,23 @@ class TestClient : private codec::FrameHandler {
 public:
     TestClient();
     ~TestClient() override;
+
+    /// wss://: connect() does a TLS handshake (OpenSSL, blocking, ALPN http/1.1)
+    /// before the upgrade, verifying the server's certificate against caFile
+    /// and serverName (SNI and host check). Call before connect().
+    void useTls(const std::string& caFile, const std::string& serverName = "localhost");
+    /// Why the last connect()'s TLS handshake failed ("" when it did not).
+    const std::string& tlsError() const { return tlsError_; }
+    /// The server certificate of this connection: serial (hex) and subject ("CN=...").
+    std::string peerSerial() const;
+    std::string peerSubject() const;
+    /// The negotiated ALPN protocol ("" if none) and TLS version.
+    std::string alpn() const;
+    std::string tlsVersion() const;
+    /// Resumption: this connection's session (after connect), to offer on another client's connect().
+    SSL_SESSION* tlsSession() const;
+    void offerTlsSession(SSL_SESSION* session);
+    bool tlsResumed() const;
 
     /// Receive buffer size to ask for before connecting (small = a client that reads slowly).
     void setReceiveBufferSize(int bytes) { receiveBuffer_ = bytes; }
@@ -63,6 +84,12 @@ public:
     Poco::Net::StreamSocket& socket() { return socket_; }
 
 private:
+    /// One read of the transport (TLS or plain): bytes, 0 at EOF; throws
+    /// Poco::TimeoutException after the socket's receive timeout, Poco::IOException on errors.
+    int receive(char* buf, int size);
+    int sendSome(const char* data, int size);
+    bool tlsHandshake(int timeoutMs);
+
     void onMessage(bool binary, std::string& payload) override;
     void onPing(std::string& payload) override;
     void onPong(std::string& payload) override;
@@ -77,6 +104,11 @@ private:
     int receiveBuffer_ = 0;
     bool answerPings_ = true;
     bool eof_ = false;
+    SSL_CTX* tlsCtx_ = nullptr;
+    SSL* ssl_ = nullptr;
+    SSL_SESSION* offered_ = nullptr;
+    std::string serverName_;
+    std::string tlsError_;
 };
 
 /// A plain HTTP request to 127.0.0.1:port (pushes, counters); returns status and body.

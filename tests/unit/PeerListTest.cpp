@@ -43,6 +43,16 @@ public:
         CPPUNIT_ASSERT(parse(" 10.0.0.11:7002 , bridge-b.internal:7002,\t[fd00::3]:7002 ") == expected);
         CPPUNIT_ASSERT(parse("h:1") == std::vector<std::string>{"h:1"});
         CPPUNIT_ASSERT(parse("h:65535") == std::vector<std::string>{"h:65535"});
+        // A scheme is optional; https:// entries are kept as written (PeerForwarder speaks TLS to them).
+        std::vector<std::string> schemes = {"http://a:1", "https://b.internal:7002", "https://[::1]:3"};
+        CPPUNIT_ASSERT(parse("http://a:1, https://b.internal:7002,https://[::1]:3") == schemes);
+        std::string_view hostPort;
+        CPPUNIT_ASSERT(PeerList::isHttps("https://b.internal:7002", hostPort));
+        CPPUNIT_ASSERT(hostPort == "b.internal:7002");
+        CPPUNIT_ASSERT(!PeerList::isHttps("http://a:1", hostPort));
+        CPPUNIT_ASSERT(hostPort == "a:1");
+        CPPUNIT_ASSERT(!PeerList::isHttps("a:1", hostPort));
+        CPPUNIT_ASSERT(hostPort == "a:1");
     }
 
     void testBadLists()
@@ -58,7 +68,11 @@ public:
         CPPUNIT_ASSERT(refuse("a:1,").find("empty entry") != std::string::npos);
         CPPUNIT_ASSERT(refuse("a:1,a:1").find("listed twice") != std::string::npos);
         CPPUNIT_ASSERT(refuse("fd00::3:7002").find("invalid host") != std::string::npos); // IPv6 needs brackets
-        CPPUNIT_ASSERT(refuse("http://h:1").find("invalid host") != std::string::npos);
+        CPPUNIT_ASSERT(refuse("ftp://h:1").find("is not HOST:PORT, http://HOST:PORT or https://HOST:PORT") !=
+                       std::string::npos);
+        CPPUNIT_ASSERT(refuse("https://h").find("is not HOST:PORT") != std::string::npos);
+        CPPUNIT_ASSERT(refuse("https://h:1/x").find("invalid port") != std::string::npos);
+        CPPUNIT_ASSERT(refuse("h:1,https://h:1").find("listed twice") != std::string::npos);
         CPPUNIT_ASSERT(refuse("h/x:1").find("invalid host") != std::string::npos);
         CPPUNIT_ASSERT(refuse("-h:1").find("invalid host") != std::string::npos);
     }

@@ -1,0 +1,263 @@
+// The chat examples (examples/README.md), each run by its own run.sh with the
+// real runtime (nginx + PHP-FPM, Flask under gunicorn, node:http) as the API
+// of the real bridge, which has a push token set. One scenario for all three:
+// four clients in two rooms, presence (join and leave notices), messages that
+// reach exactly their room, a private message by ClientId, refused connects,
+// a message that is not JSON, and the groups empty once everyone is gone.
+//
+// "Nothing arrived" is never waited for: each client in the end sends a message
+// of its own and the next thing it gets must be that message's answer. A push
+// the example sent it by mistake was queued on its connection before that
+// answer existed, so it would come first.
+#include "tests/integration/ClusterSupport.h"
+
+#include <Poco/File.h>
+#include <Poco/JSON/Parser.h>
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <csignal>
+#include <map>
+
+using namespace ws2api::test;
+
+namespace {
+const char* const kToken = "examples-test-token";
+
+/// GET on the bridge's internal listener with the push token.
+HttpAnswer internalGet(unsigned short port, const std::string& target)
+{
+    Poco::Net::HTTPClientSession session("127.0.0.1", port);
+    session.setTimeout(Poco::Timespan(10, 0));
+    Poco::Net::HTTPRequest req("GET", target, Poco::Net::HTTPMessage::HTTP_1_1);
+    req.set("Authorization", std::string("Bearer ") + kToken);
+    session.sendRequest(req);
+    Poco::Net::HTTPResponse resp;
+    HttpAnswer a;
+    Poco::StreamCopier::copyToString(session.receiveResponse(resp), a.body);
+    a.status = resp.getStatus();
+    return a;
+}
+
+Poco::JSON::Object::Ptr parseObject(const std::string& text)
+{
+    try {
+        return Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+    } catch (const Poco::Exception&) {
+        CPPUNIT_FAIL("not a JSON object: " + text);
+    }
+    return nullptr;
+}
+
+/// The members of a group, comma-joined ("" when the group is gone).
+std::string members(unsigned short internalPort, const std::string& group)
+{
+    HttpAnswer a = internalGet(internalPort, "/groups/" + group);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(a.body, 200, a.status);
+    Poco::JSON::Array::Ptr list = parseObject(a.body)->getArray("members");
+    CPPUNIT_ASSERT_MESSAGE(a.body, list);
+    std::string out;
+    for (std::size_t i = 0; i < list->size(); ++i)
+        out += (out.empty() ? "" : ",") + list->getElement<std::string>(static_cast<unsigned>(i));
+    return out;
+}
+
+/// The example, started by its run.sh with the environment the README names;
+/// stopped with SIGTERM (run.sh stops what it started) when the test ends.
+class Example {
+public:
+    Example(const std::string& runtime, unsigned short port, unsigned short bridgeInternalPort)
+        : process_({"PORT=" + std::to_string(port), "WS2API_INTERNAL_URL=http://" + local(bridgeInternalPort),
+                    std::string("WS2API_PUSH_TOKEN=") + kToken, "PHP_WORKERS=4", "WORKERS=2",
+                    std::string(WS2API_SOURCE_DIR) + "/examples/" + runtime + "/run.sh"},
+                   false, "/usr/bin/env"),
+          dump_(process_, runtime.c_str()), port_(port)
+    {
+        try {
+            waitUntilReady(runtime);
+        } catch (...) {
+            process_.terminate(20000); // SIGTERM: run.sh stops nginx and PHP-FPM (a SIGKILL would orphan them)
+            throw;
+        }
+    }
+    ~Example() { process_.terminate(20000); }
+    Example(const Example&) = delete;
+    Example& operator=(const Example&) = delete;
+
+private:
+    /// Ready when it serves the chat page and its script (the runtime may take a second to start).
+    void waitUntilReady(const std::string& runtime)
+    {
+        HttpAnswer page;
+        bool up = waitUntil(
+            [&] {
+                try {
+                    page = httpRequest(port_, "GET", "/");
+                } catch (const Poco::Exception&) {
+                    return process_.waitExit(0) != -1; // it exited: stop waiting
+                }
+                return true;
+            },
+            30000);
+        CPPUNIT_ASSERT_MESSAGE(runtime + " example did not start:\n" + process_.output(), up && page.status == 200);
+        CPPUNIT_ASSERT_MESSAGE("the chat page: " + page.body, page.body.find("chat.js") != std::string::npos);
+        HttpAnswer script = httpRequest(port_, "GET", "/chat.js");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(script.body, 200, script.status);
+        CPPUNIT_ASSERT(script.body.find("new WebSocket") != std::string::npos);
+    }
+
+    BridgeProcess process_;
+    OutputOnFailure dump_;
+    unsigned short port_;
+};
+
+/// A chat client: a TestClient with the ClientId, room and name it connected with.
+struct Chatter {
+    std::string id, name, room;
+    TestClient ws;
+};
+
+struct Expected {
+    std::string type, id, text, to; ///< "" = not checked
+};
+
+/// The next message to `c` is a JSON object of this type from this ClientId (and text, to).
+void expectNext(Chatter& c, const Expected& e)
+{
+    WsEvent ev = c.ws.nextMessage();
+    const std::string where = c.id + " expected " + e.type + " from " + e.id + " '" + e.text + "', got " + show(ev);
+    CPPUNIT_ASSERT_MESSAGE(where, ev.type == WsEvent::Text);
+    Poco::JSON::Object::Ptr m = parseObject(ev.payload);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(where, e.type, m->optValue<std::string>("type", ""));
+    if (!e.id.empty()) CPPUNIT_ASSERT_EQUAL_MESSAGE(where, e.id, m->optValue<std::string>("id", ""));
+    if (!e.text.empty()) CPPUNIT_ASSERT_EQUAL_MESSAGE(where, e.text, m->optValue<std::string>("text", ""));
+    if (!e.to.empty()) CPPUNIT_ASSERT_EQUAL_MESSAGE(where, e.to, m->optValue<std::string>("to", ""));
+    if (e.type == "join" || e.type == "leave" || e.type == "message") {
+        CPPUNIT_ASSERT_MESSAGE(where, !m->optValue<std::string>("name", "").empty());
+        CPPUNIT_ASSERT_MESSAGE(where, !m->optValue<std::string>("room", "").empty());
+    }
+}
+
+void say(Chatter& c, const std::string& text, const std::string& to = "")
+{
+    Poco::JSON::Object m;
+    m.set("text", text);
+    if (!to.empty()) m.set("to", to);
+    std::ostringstream out;
+    m.stringify(out);
+    c.ws.sendText(out.str());
+}
+
+/// `c` sends a message of its own; the next thing it receives must be its answer.
+void nothingElseFor(Chatter& c)
+{
+    say(c, "last word of " + c.id);
+    expectNext(c, {"message", c.id, "last word of " + c.id, ""});
+}
+
+/// The scenario, against a bridge whose upstream is the example on `apiPort`.
+void chatScenario(const std::string& runtime)
+{
+    const unsigned short apiPort = freePorts(1)[0];
+    BridgeProcess bridge(bridgeArgs("http://" + local(apiPort) + "/ws/", {"--set", std::string("push.token=") + kToken}));
+    OutputOnFailure dumpBridge(bridge);
+    Example example(runtime, apiPort, bridge.internalPort());
+    const unsigned short pub = bridge.publicPort();
+    const unsigned short internal = bridge.internalPort();
+
+    std::map<std::string, Chatter> c;
+    auto join = [&](const std::string& id, const std::string& name, const std::string& room) {
+        Chatter& x = c[id];
+        x.id = id;
+        x.name = name;
+        x.room = room;
+        const std::string target = "/" + id + "?room=" + room + "&name=" + name;
+        int status = x.ws.connect(pub, target);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(target + ": " + x.ws.responseBody(), 101, status);
+    };
+    // Presence: each arrival is announced to those already in its room, and only there.
+    join("alice", "Alice", "red");
+    join("bob", "Bob", "red");
+    expectNext(c["alice"], {"join", "bob", "", ""});
+    join("carol", "Carol", "blue");
+    join("dave", "Dave%20D.", "blue"); // a name with a space, percent-encoded in the query
+    expectNext(c["carol"], {"join", "dave", "", ""});
+    CPPUNIT_ASSERT_EQUAL(std::string("alice,bob"), members(internal, "room:red"));
+    CPPUNIT_ASSERT_EQUAL(std::string("carol,dave"), members(internal, "room:blue"));
+
+    // Refused connects: the API answers something else than "ok", the bridge says 403.
+    for (const std::string target : {"/eve?room=Red%20Room&name=Eve", "/eve?room=red", "/eve?name=Eve",
+                                     "/eve?room=red&name=123456789012345678901234567890123"}) {
+        TestClient eve;
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(target + ": " + eve.responseBody(), 403, eve.connect(pub, target));
+    }
+
+    // A message reaches its room: the others get it, the sender gets its copy as the answer.
+    say(c["alice"], "hello red");
+    expectNext(c["alice"], {"message", "alice", "hello red", ""});
+    expectNext(c["bob"], {"message", "alice", "hello red", ""});
+    say(c["dave"], "hello blue \xC3\xA9"); // UTF-8 passes through
+    expectNext(c["dave"], {"message", "dave", "hello blue \xC3\xA9", ""});
+    expectNext(c["carol"], {"message", "dave", "hello blue \xC3\xA9", ""});
+
+    // A private message by ClientId, across rooms; to a ClientId nobody has: an error.
+    say(c["bob"], "psst", "carol");
+    expectNext(c["bob"], {"private", "bob", "psst", "carol"});
+    expectNext(c["carol"], {"private", "bob", "psst", "carol"});
+    say(c["bob"], "anyone?", "nobody");
+    expectNext(c["bob"], {"error", "", "", ""});
+    c["bob"].ws.sendText("not json");
+    expectNext(c["bob"], {"error", "", "", ""});
+
+    // Nothing reached anyone it was not meant for.
+    for (const auto& pair : {std::make_pair("alice", "bob"), std::make_pair("carol", "dave")}) {
+        Chatter& first = c[pair.first];
+        Chatter& second = c[pair.second];
+        nothingElseFor(first);
+        expectNext(second, {"message", first.id, "last word of " + first.id, ""});
+        nothingElseFor(second);
+        expectNext(first, {"message", second.id, "last word of " + second.id, ""});
+    }
+
+    // Leaving: a close frame and a dropped connection are both announced (the DELETE).
+    c["bob"].ws.sendClose(1000, "bye");
+    expectNext(c["alice"], {"leave", "bob", "", ""});
+    c["carol"].ws.abort();
+    expectNext(c["dave"], {"leave", "carol", "", ""});
+    CPPUNIT_ASSERT_EQUAL(std::string("alice"), members(internal, "room:red"));
+    CPPUNIT_ASSERT_EQUAL(std::string("dave"), members(internal, "room:blue"));
+    nothingElseFor(c["alice"]);
+    nothingElseFor(c["dave"]);
+
+    // Everyone gone: no groups left, no connections, and every request the API got succeeded.
+    c["alice"].ws.sendClose(1000, "bye");
+    c["dave"].ws.sendClose(1000, "bye");
+    CPPUNIT_ASSERT_EQUAL(0.0, waitForMetric(internal, "groups", 0));
+    CPPUNIT_ASSERT_EQUAL(4.0, waitForMetric(internal, "connections_closed_total", 4));
+    // Group pushes: 4 joins (none for the refused), 2 + 6 room messages, 4 leaves (the last two
+    // come with the DELETEs of alice and dave, after their connections closed).
+    CPPUNIT_ASSERT_EQUAL(16.0, waitForMetric(internal, "group_pushes_total", 16));
+    HttpAnswer groups = internalGet(internal, "/groups");
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(groups.body, 0LL, parseObject(groups.body)->getValue<long long>("total"));
+    const std::string metrics = metricsText(internal);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(metrics, 4.0, metricValue(metrics, "connections_opened_total"));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(metrics, 0.0, metricValue(metrics, "requests_failed_total"));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(metrics, 1.0, metricValue(metrics, "pushes_delivered_total")); // the private one
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(metrics, 1.0, metricValue(metrics, "pushes_not_found_total")); // to "nobody"
+}
+} // namespace
+
+class ExamplesTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(ExamplesTest);
+    CPPUNIT_TEST(testPhpFpm);
+    CPPUNIT_TEST(testPythonFlask);
+    CPPUNIT_TEST(testNode);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void testPhpFpm() { chatScenario("php"); }
+    void testPythonFlask() { chatScenario("python"); }
+    void testNode() { chatScenario("node"); }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(ExamplesTest);
