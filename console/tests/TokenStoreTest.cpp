@@ -72,9 +72,9 @@ public:
         {
             QSettings settings(path, QSettings::IniFormat);
             BridgeSettings::save({{QStringLiteral("eu-1"), QStringLiteral("http://10.0.0.1:7002/"),
-                                   BridgeConfig::TokenSource::File, QStringLiteral("/home/op/.ws2api-token")},
+                                   BridgeConfig::TokenSource::File, QStringLiteral("/home/op/.ws2api-token"), QString()},
                                   {QStringLiteral("eu-2"), QStringLiteral("http://10.0.0.2:7002/"),
-                                   BridgeConfig::TokenSource::Keyring, QString()}},
+                                   BridgeConfig::TokenSource::Keyring, QString(), QString()}},
                                  &settings);
         }
         QSettings settings(path, QSettings::IniFormat);

@@ -26,21 +26,6 @@ using namespace ws2api::test;
 namespace {
 
 /// A directory of our own for certificates and the database, removed at the end.
-struct TempDir {
-    TempDir()
-    {
-        char d[] = "/tmp/ws2api-tls-XXXXXX";
-        CPPUNIT_ASSERT(::mkdtemp(d) != nullptr);
-        path = d;
-    }
-    ~TempDir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-    std::string path;
-};
 
 /// Replaces `to` with a copy of `from` in one step (as certbot's symlink swap
 /// does), so a reload never reads a half-written file.
@@ -173,7 +158,7 @@ class TlsTest : public CppUnit::TestFixture {
 public:
     void testPythonWebsocketsOverWss()
     {
-        TempDir dir;
+        TempDir dir("tls");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("localhost");
         FakeUpstream upstream;
@@ -194,7 +179,7 @@ public:
 
     void testUntrustedAndWrongHostRefused()
     {
-        TempDir dir;
+        TempDir dir("tls");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("localhost");
         std::filesystem::create_directory(dir.file("other-ca"));
@@ -225,7 +210,7 @@ public:
 
     void testAlpnVersionAndResumption()
     {
-        TempDir dir;
+        TempDir dir("tls");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("localhost");
         FakeUpstream upstream;
@@ -252,7 +237,7 @@ public:
 
     void testLargeMessagesAndPushToSlowReader()
     {
-        TempDir dir;
+        TempDir dir("tls");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("localhost");
         FakeUpstream upstream;
@@ -287,7 +272,7 @@ public:
 
     void testCompressionOverTls()
     {
-        TempDir dir;
+        TempDir dir("tls");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("localhost");
         for (const std::string mode : {"shared", "dedicated"}) {
@@ -305,7 +290,7 @@ public:
 
     void testGarbageAndPlainHttpCounted()
     {
-        TempDir dir;
+        TempDir dir("tls");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("localhost");
         FakeUpstream upstream;
@@ -337,7 +322,7 @@ public:
 
     void testStalledHandshakeClosedAtTimeout()
     {
-        TempDir dir;
+        TempDir dir("tls");
         TestPki pki(dir.path);
         PemFiles leaf = pki.issue("localhost");
         FakeUpstream upstream;
@@ -361,7 +346,7 @@ public:
 
     void testReloadUnderLoad()
     {
-        TempDir dir;
+        TempDir dir("tls");
         TestPki pki(dir.path);
         PemFiles a = pki.issue("node-a");
         PemFiles b = pki.issue("node-b");
@@ -459,7 +444,7 @@ public:
 
     void testBadFilesAtStart()
     {
-        TempDir dir;
+        TempDir dir("tls");
         TestPki pki(dir.path);
         PemFiles a = pki.issue("node-a");
         PemFiles b = pki.issue("node-b");
