@@ -161,7 +161,12 @@ public:
         CommandResult created = BridgeProcess::run({"token", "create", "ops", "--db", db});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(created.all(), 0, created.status);
         std::string token = created.out.substr(0, created.out.find('\n'));
-        HttpsAnswer stats = https(bridge.internalPort(), "GET", "/api/v1/stats", pki.caFile(), "", token);
+        // The running bridge picks up a token created from outside within its store poll.
+        HttpsAnswer stats;
+        waitUntil([&] {
+            stats = https(bridge.internalPort(), "GET", "/api/v1/stats", pki.caFile(), "", token);
+            return stats.status != 401;
+        }, 10000);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(stats.error + stats.body, 200, stats.status);
         CPPUNIT_ASSERT_MESSAGE(stats.body, stats.body.find("\"connections_open\":1") != std::string::npos);
         HttpsAnswer noToken = https(bridge.internalPort(), "GET", "/api/v1/stats", pki.caFile());
