@@ -5,6 +5,9 @@
 
 #include "server/codec/FrameWriter.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <arpa/inet.h>
 #include <csignal>
 #include <cerrno>
@@ -51,11 +54,12 @@ std::int64_t monotonicMs() { return monotonicUs() / 1000; }
 void requestStop() { stopRequested = 1; }
 
 struct LoadGenerator::Client : codec::FrameHandler, TimerWheel::Entry {
-    enum class State : std::uint8_t { Idle, Connecting, Handshaking, Open, Done };
+    enum class State : std::uint8_t { Idle, Connecting, TlsHandshaking, Handshaking, Open, Done };
     LoadGenerator* gen = nullptr;
     std::size_t index = 0;
     int fd = -1;
     State state = State::Idle;
+    SSL* ssl = nullptr; ///< --tls: the client's TLS session on fd
     std::int64_t startedUs = 0;
     std::int64_t nextSendUs = 0;
     std::string in;  ///< handshake answer
@@ -80,6 +84,17 @@ struct LoadGenerator::Client : codec::FrameHandler, TimerWheel::Entry {
 LoadGenerator::LoadGenerator(const BenchOptions& options, std::size_t first, std::size_t count)
     : options_(options), first_(first), timers_(monotonicMs())
 {
+    if (!options_.tlsCaFile.empty()) {
+        SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        // An idle client keeps no record buffers (as the bridge does on its side).
+        SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                  SSL_MODE_RELEASE_BUFFERS);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+        if (SSL_CTX_load_verify_file(ctx, options_.tlsCaFile.c_str()) != 1)
+            throw std::runtime_error("--tls " + options_.tlsCaFile + ": no usable CA certificate in it");
+        tls_ = ctx;
+    }
     epollFd_ = ::epoll_create1(EPOLL_CLOEXEC);
     clients_.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
@@ -114,8 +129,11 @@ LoadGenerator::LoadGenerator(const BenchOptions& options, std::size_t first, std
 
 LoadGenerator::~LoadGenerator()
 {
-    for (auto& c : clients_)
+    for (auto& c : clients_) {
+        if (c->ssl) SSL_free(c->ssl);
         if (c->fd >= 0) ::close(c->fd);
+    }
+    if (tls_) SSL_CTX_free(static_cast<SSL_CTX*>(tls_));
     ::close(epollFd_);
 }
 
@@ -133,17 +151,69 @@ void LoadGenerator::fail(std::size_t i, std::uint64_t& counter)
 {
     Client& c = *clients_[i];
     if (c.state == Client::State::Done) return;
-    if (c.state == Client::State::Connecting || c.state == Client::State::Handshaking) {
+    if (c.state == Client::State::Connecting || c.state == Client::State::TlsHandshaking ||
+        c.state == Client::State::Handshaking) {
         --connecting_;
         ++done_;
     }
     ++counter;
     counters_.missing += c.outstanding; // replies that will never come
     c.outstanding = 0;
+    if (c.ssl) SSL_free(c.ssl);
+    c.ssl = nullptr;
     if (c.fd >= 0) ::close(c.fd);
     c.fd = -1;
     c.state = Client::State::Done;
     timers_.cancel(c);
+}
+
+ssize_t LoadGenerator::ioSend(Client& c, const char* data, std::size_t size)
+{
+    if (!c.ssl) return ::send(c.fd, data, size, MSG_NOSIGNAL);
+    std::size_t written = 0;
+    ERR_clear_error();
+    if (SSL_write_ex(c.ssl, data, size, &written) == 1) return static_cast<ssize_t>(written);
+    const int err = SSL_get_error(c.ssl, 0);
+    // WANT_READ on a write (a TLS 1.3 key update): the next readable event retries.
+    errno = err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+}
+
+ssize_t LoadGenerator::ioRecv(Client& c, char* buf, std::size_t size)
+{
+    if (!c.ssl) return ::recv(c.fd, buf, size, 0);
+    std::size_t got = 0;
+    ERR_clear_error();
+    if (SSL_read_ex(c.ssl, buf, size, &got) == 1) return static_cast<ssize_t>(got);
+    const int err = SSL_get_error(c.ssl, 0);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == 0)) return 0;
+    errno = ECONNRESET;
+    return -1;
+}
+
+void LoadGenerator::watch(Client& c, std::uint32_t events)
+{
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = c.index;
+    ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+bool LoadGenerator::tlsStep(std::size_t i)
+{
+    Client& c = *clients_[i];
+    ERR_clear_error();
+    const int ret = SSL_connect(c.ssl);
+    if (ret == 1) return true;
+    const int err = SSL_get_error(c.ssl, ret);
+    if (err == SSL_ERROR_WANT_READ) watch(c, EPOLLIN);
+    else if (err == SSL_ERROR_WANT_WRITE) watch(c, EPOLLIN | EPOLLOUT);
+    else fail(i, counters_.handshakeRefused); // the certificate did not verify, or the server refused
+    return false;
 }
 
 void LoadGenerator::startConnect(std::size_t i)
@@ -201,7 +271,7 @@ void LoadGenerator::writeOut(std::size_t i, const std::string& bytes)
         c.out += bytes;
         return;
     }
-    ssize_t n = ::send(c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    ssize_t n = ioSend(c, bytes.data(), bytes.size());
     if (n < 0 && errno != EAGAIN) {
         fail(i, counters_.dropped);
         return;
@@ -286,7 +356,7 @@ void LoadGenerator::onReadable(std::size_t i)
     Client& c = *clients_[i];
     char buf[16384];
     for (;;) {
-        ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+        ssize_t n = ioRecv(c, buf, sizeof buf);
         if (n == 0) {
             fail(i, c.state == Client::State::Open ? counters_.dropped : counters_.handshakeRefused);
             return;
@@ -321,6 +391,16 @@ void LoadGenerator::onReadable(std::size_t i)
     }
 }
 
+void LoadGenerator::startUpgrade(std::size_t i)
+{
+    Client& c = *clients_[i];
+    c.state = Client::State::Handshaking;
+    std::string request;
+    request.swap(c.in);
+    watch(c, EPOLLIN);
+    writeOut(i, request);
+}
+
 void LoadGenerator::onEvent(std::size_t i, std::uint32_t events)
 {
     Client& c = *clients_[i];
@@ -333,18 +413,23 @@ void LoadGenerator::onEvent(std::size_t i, std::uint32_t events)
             fail(i, counters_.connectFailed);
             return;
         }
-        c.state = Client::State::Handshaking;
-        std::string request;
-        request.swap(c.in);
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u64 = i;
-        ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, c.fd, &ev);
-        writeOut(i, request);
+        if (tls_) {
+            c.ssl = SSL_new(static_cast<SSL_CTX*>(tls_));
+            SSL_set_fd(c.ssl, c.fd);
+            SSL_set_tlsext_host_name(c.ssl, "localhost");
+            SSL_set1_host(c.ssl, "localhost");
+            c.state = Client::State::TlsHandshaking;
+            if (!tlsStep(i)) return;
+        }
+        startUpgrade(i);
+        return;
+    }
+    if (c.state == Client::State::TlsHandshaking) {
+        if (tlsStep(i)) startUpgrade(i);
         return;
     }
     if (events & EPOLLOUT && !c.out.empty()) {
-        ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+        ssize_t n = ioSend(c, c.out.data(), c.out.size());
         if (n > 0) c.out.erase(0, static_cast<std::size_t>(n));
         if (c.out.empty()) {
             epoll_event ev{};
@@ -358,7 +443,8 @@ void LoadGenerator::onEvent(std::size_t i, std::uint32_t events)
 
 void LoadGenerator::onTimer(Client& c)
 {
-    if (c.state == Client::State::Connecting || c.state == Client::State::Handshaking) {
+    if (c.state == Client::State::Connecting || c.state == Client::State::TlsHandshaking ||
+        c.state == Client::State::Handshaking) {
         fail(c.index, counters_.handshakeTimeouts);
     } else if (options_.mode == BenchOptions::Mode::Ramp && c.state == Client::State::Open) {
         // Due now (or up to a wheel tick late): send, and keep the schedule
@@ -444,9 +530,11 @@ void LoadGenerator::run(const std::function<void()>& onRamped, const std::functi
     for (auto& c : clients_) {
         if (c->state == Client::State::Open) {
             counters_.missing += c->outstanding;
-            ssize_t n = ::send(c->fd, closeFrame.data(), closeFrame.size(), MSG_NOSIGNAL);
+            ssize_t n = ioSend(*c, closeFrame.data(), closeFrame.size());
             (void)n;
         }
+        if (c->ssl) SSL_free(c->ssl);
+        c->ssl = nullptr;
         if (c->fd >= 0) ::close(c->fd);
         c->fd = -1;
         c->state = Client::State::Done;

@@ -40,6 +40,9 @@ struct BenchOptions {
     /// would), Even = client number modulo the number of targets (equal shares:
     /// what many bridges at their descriptor limit need).
     enum class Spread { Hash, Even } spread = Spread::Hash;
+    /// wss://: non-empty = TLS to the targets, their certificate verified against
+    /// this CA file (host name "localhost" checked, SNI sent).
+    std::string tlsCaFile;
 };
 
 /// Set (from a signal handler) to end the run early: ramp and traffic stop,
@@ -75,6 +78,15 @@ private:
     void onReply(Client& c, const std::string& payload);
     void openClient(Client& c);
     void writeOut(std::size_t i, const std::string& bytes);
+    /// The socket's bytes both ways: plain, or through the client's SSL.
+    /// > 0 bytes; 0 = the peer closed; -1 with errno EAGAIN = try again later.
+    ssize_t ioSend(Client& c, const char* data, std::size_t size);
+    ssize_t ioRecv(Client& c, char* buf, std::size_t size);
+    /// One step of the TLS handshake; true when it is done.
+    bool tlsStep(std::size_t i);
+    /// TCP (and TLS) up: send the WebSocket upgrade.
+    void startUpgrade(std::size_t i);
+    void watch(Client& c, std::uint32_t events);
     void fail(std::size_t i, std::uint64_t& counter);
     void startWindow();
     std::size_t pickTarget(std::size_t client, const std::string& id) const;
@@ -98,6 +110,7 @@ private:
     /// mode) its next send. A wheel, not a scan over every client each few ms:
     /// a million clients over 50 processes made the scan the generator's main cost.
     TimerWheel timers_;
+    void* tls_ = nullptr; ///< SSL_CTX* with --tls
 };
 
 } // namespace ws2api::bench

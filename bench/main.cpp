@@ -36,7 +36,8 @@ void usage()
                  "       [--message-bytes B] [--expect TEXT] [--id-prefix P] [--bridge-pid PID[,PID...]]\n"
                  "       [--label NAME] [--results FILE] [--max-run S] [--procs N] [--late-ms T]\n"
                  "       [--error-prefix TEXT] [--api-pid PID[,PID...]] [--deflate OFFER] [--compressed-messages]\n"
-                 "       [--spread hash|even] [--min-free-mb M] [--query Q] [--message TEXT]\n"
+                 "       [--spread hash|even] [--min-free-mb M] [--query Q] [--message TEXT] [--tls CAFILE]\n"
+                 "--tls: wss:// (TLS 1.2+), the server's certificate verified against CAFILE for the name localhost.\n"
                  "--spread: how a client picks its target: consistent hashing of its id (default), or client\n"
                  "number modulo the targets (equal shares). --min-free-mb: stop the run (ramp and traffic) when\n"
                  "MemAvailable falls under M MB; the line then says stopped=low_memory and where memory went.\n"
@@ -234,6 +235,7 @@ int main(int argc, char** argv)
                 o.spread = m == "hash" ? BenchOptions::Spread::Hash
                          : m == "even" ? BenchOptions::Spread::Even : throw std::invalid_argument("bad --spread " + m);
             } else if (a == "--min-free-mb") minFreeMb = std::stod(value());
+            else if (a == "--tls") o.tlsCaFile = value();
             else if (a == "--api-pid") {
                 for (const auto& p : split(value(), ',')) apiPids.push_back(std::stoi(p));
             }
@@ -247,6 +249,8 @@ int main(int argc, char** argv)
             } else throw std::invalid_argument("unknown option " + a);
         }
         if (o.targets.empty()) throw std::invalid_argument("--target is required");
+        if (!o.tlsCaFile.empty() && !std::ifstream(o.tlsCaFile))
+            throw std::invalid_argument("--tls " + o.tlsCaFile + ": cannot read it");
         if (o.clients == 0 || o.clients > 2000000) throw std::invalid_argument("--clients must be 1..2000000");
         if (o.durationS < 0 || o.durationS > 3600) throw std::invalid_argument("--duration must be 0..3600");
         if (o.sources < 1 || o.sources > 250) throw std::invalid_argument("--sources must be 1..250");

@@ -8,6 +8,8 @@
 #   bench/run.sh deflate-memory  # bytes per connection with permessage-deflate off/shared/dedicated (not in the default set)
 #   bench/run.sh deflate-ratio   # compression ratio and CPU per message, ws2api's codec vs Node ws (not in the default set)
 #
+#   bench/run.sh tls             # issue 12: wss:// natively vs HAProxy terminating TLS in front of ws2api
+#                                # (idle memory, closed-loop msg/s and CPU, handshakes/s; see the tls block)
 #   bench/run.sh million         # issue 16: 100k..1M clients x 1 message / 30 s, many bridge processes
 #                                # (environment and steps: see the million block below)
 #   bench/run.sh upstream-tls    # closed loop (TLS_CLIENTS=1000, instant API): msg/s and bridge CPU per
@@ -315,6 +317,82 @@ if [ "${1:-}" = timers ]; then
     shift
     [ -x "$BUILD/bench/ws2api-timer-bench" ] || { echo "build first: installer/build.sh"; exit 1; }
     "$BUILD/bench/ws2api-timer-bench" --results "$RESULTS" "$@"
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
+if [ "${1:-}" = tls ]; then
+    # Issue 12: wss:// natively against HAProxy terminating TLS in front of a plain
+    # ws2api (the setup the Go original recommends), same box, same run, one nginx API,
+    # one ECDSA P-256 certificate (made here with the openssl CLI, self-signed for
+    # localhost; the generator verifies it: ws2api-bench --tls).
+    #   idle-<side>:    TLS_IDLE_CLIENTS (19,000) clients, no messages: bridge memory per connection
+    #                   (native wss:// and plain ws://, for the difference)
+    #   closed-<side>:  TLS_CLIENTS (1,000) clients closed loop for DURATION s: msg/s and CPU per
+    #                   message (HAProxy side: ws2api + HAProxy together, --bridge-pid both)
+    #   connect-<side>: TLS_CONNECT_CLIENTS (5,000) new connections as fast as they go: full
+    #                   handshakes per second (TCP + TLS + WebSocket upgrade + the API's GET)
+    shift
+    [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
+    command -v haproxy >/dev/null || { echo "tls: needs haproxy (apt-get install haproxy)"; exit 1; }
+    idle=${TLS_IDLE_CLIENTS:-19000}; closed=${TLS_CLIENTS:-1000}; connects=${TLS_CONNECT_CLIENTS:-5000}
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+    cat "$WORK/tls.crt" "$WORK/tls.key" > "$WORK/tls.pem"
+    cat > "$WORK/haproxy.cfg" <<HAPROXY
+global
+    maxconn 9000
+defaults
+    mode http
+    timeout connect 5s
+    timeout http-request 10s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+frontend wss
+    bind 127.0.0.1:7103 ssl crt $WORK/tls.pem alpn http/1.1
+    default_backend bridge
+backend bridge
+    server b1 127.0.0.1:7101
+HAPROXY
+    echo "# tls: $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) idle=$idle closed=$closed connects=$connects duration=$DURATION $(haproxy -v | head -1 | cut -d' ' -f1-3) $(openssl version)" | tee -a "$RESULTS"
+    start_nginx
+    tls_side() { # tls_side native|haproxy|plain LABEL BENCH_ARGS...: one bridge (and HAProxy), one bench line
+        side=$1; label=$2; shift 2
+        rm -f "$WORK/bridge-7101.db"*
+        if [ "$side" = native ]; then
+            start_bridge 7101 7102 --set tls.cert_file="$WORK/tls.crt" --set tls.key_file="$WORK/tls.key"
+        else
+            start_bridge 7101 7102
+        fi
+        pids=$BRIDGE_PID; target=127.0.0.1:7101; tls="--tls $WORK/tls.crt"
+        if [ "$side" = haproxy ]; then
+            haproxy -f "$WORK/haproxy.cfg" -db > "$WORK/haproxy.log" 2>&1 &
+            HAPROXY_PID=$!; PIDS="$PIDS $HAPROXY_PID"; pids="$BRIDGE_PID,$HAPROXY_PID"; target=127.0.0.1:7103
+            for _try in $(seq 50); do
+                curl -sk -o /dev/null https://127.0.0.1:7103/ 2>/dev/null && break
+                sleep 0.1
+            done
+        fi
+        [ "$side" = plain ] && tls=""
+        "$BENCH" --target "$target" $tls --bridge-pid "$pids" --label "tls-$label-$side" --results "$RESULTS" "$@" || true
+        if [ "$side" = haproxy ]; then
+            kill -TERM "$HAPROXY_PID" 2>/dev/null || true; wait "$HAPROXY_PID" 2>/dev/null || true; forget "$HAPROXY_PID"
+        fi
+        stop_bridge "$BRIDGE_PID"
+    }
+    # HAProxy would need two descriptors per idle client (38,000 > this box's 20,000 per process):
+    # the idle memory is ws2api's own, with and without TLS.
+    for side in plain native; do
+        tls_side $side idle --clients "$idle" --mode ramp --interval-ms 600000 --duration 20 --ramp-rate 5000
+    done
+    for side in native haproxy; do
+        tls_side $side closed --clients "$closed" --mode closed --duration "$DURATION" --expect pong
+    done
+    for side in native haproxy; do
+        tls_side $side connect --clients "$connects" --mode connect --max-connecting 500
+    done
+    stop_nginx
     echo "results appended to $RESULTS"
     exit 0
 fi

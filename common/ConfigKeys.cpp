@@ -124,9 +124,11 @@ const KeyInfo kKeys[kKeyCount] = {
      "compresses)."},
     {KeyId::TlsCertFile, "tls.cert_file", KeyType::String, 0, 4096, "", false,
      "PEM certificate chain (leaf first) for wss:// on the public listener; TLS is on when this and "
-     "tls.key_file are set. SIGHUP or POST /api/v1/tls/reload reads both files again."},
+     "tls.key_file are set. SIGHUP or POST /api/v1/tls/reload reads both files again. 'credential:NAME' reads "
+     "$CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=, docs/SECURITY.md)."},
     {KeyId::TlsKeyFile, "tls.key_file", KeyType::String, 0, 4096, "", false,
-     "PEM private key of tls.cert_file (readable by the service user only)."},
+     "PEM private key of tls.cert_file (readable by the service user only). 'credential:NAME' as for "
+     "tls.cert_file."},
     {KeyId::UpstreamCaFile, "upstream.ca_file", KeyType::String, 0, 4096, "", false,
      "https:// API: PEM file of the CA certificate(s) its certificate must chain to, instead of the system "
      "store (/etc/ssl/certs). Empty = the system store. The host name (or IP) of upstream.url is checked too."},
@@ -134,7 +136,8 @@ const KeyInfo kKeys[kKeyCount] = {
      "https:// API that asks for a client certificate (mutual TLS): PEM file with the bridge's certificate "
      "(and its chain). Needs upstream.client_key_file. Empty = none."},
     {KeyId::UpstreamClientKeyFile, "upstream.client_key_file", KeyType::String, 0, 4096, "", false,
-     "The private key (PEM, unencrypted) of upstream.client_cert_file. Readable by the service user only."},
+     "The private key (PEM, unencrypted) of upstream.client_cert_file. Readable by the service user only. "
+     "'credential:NAME' reads $CREDENTIALS_DIRECTORY/NAME, for these three upstream.* files alike."},
     {KeyId::InternalTlsCertFile, "internal.tls.cert_file", KeyType::String, 0, 4096, "", false,
      "PEM certificate chain of the internal listener (leaf first); set it with internal.tls.key_file and the "
      "internal listener speaks only https (TLS 1.2+). Empty: plain http. 'credential:NAME' reads "

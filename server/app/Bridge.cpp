@@ -2,6 +2,7 @@
 
 #include "common/PeerList.h"
 #include "server/api/InternalServer.h"
+#include "server/api/InternalTls.h"
 #include "server/app/StoreKeeper.h"
 #include "server/cluster/PeerForwarder.h"
 #include "server/cluster/Reconciler.h"
@@ -123,8 +124,9 @@ void Bridge::start()
     fdLimitConnections_ = static_cast<std::size_t>(std::max(1L, usable));
 
     // wss://: both files or neither; an unusable file stops the start with one line.
-    const std::string certFile = config_.getString(KeyId::TlsCertFile);
-    const std::string keyFile = config_.getString(KeyId::TlsKeyFile);
+    // "credential:NAME" = $CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=), as for internal.tls.*.
+    const std::string certFile = InternalTls::resolvePath("tls.cert_file", config_.getString(KeyId::TlsCertFile));
+    const std::string keyFile = InternalTls::resolvePath("tls.key_file", config_.getString(KeyId::TlsKeyFile));
     if (certFile.empty() != keyFile.empty())
         throw Poco::InvalidArgumentException("tls.cert_file and tls.key_file go together: set both (wss://) or "
                                              "neither (ws://)");

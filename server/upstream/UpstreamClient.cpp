@@ -1,5 +1,7 @@
 #include "server/upstream/UpstreamClient.h"
 
+#include "server/api/InternalTls.h"
+
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPSClientSession.h>
@@ -39,10 +41,13 @@ Poco::Net::Context::Ptr clientContext(const Config& config)
         Poco::Net::SSLManager::instance().ClientVerificationError += Poco::delegate(&recordVerifyError);
     });
     Poco::Net::Context::Params params;
-    params.caLocation = config.getString(KeyId::UpstreamCaFile);
+    params.caLocation = InternalTls::resolvePath("upstream.ca_file",
+                                                 config.getString(KeyId::UpstreamCaFile));
     params.loadDefaultCAs = params.caLocation.empty();
-    params.certificateFile = config.getString(KeyId::UpstreamClientCertFile);
-    params.privateKeyFile = config.getString(KeyId::UpstreamClientKeyFile);
+    params.certificateFile = InternalTls::resolvePath("upstream.client_cert_file",
+                                                      config.getString(KeyId::UpstreamClientCertFile));
+    params.privateKeyFile = InternalTls::resolvePath("upstream.client_key_file",
+                                                     config.getString(KeyId::UpstreamClientKeyFile));
     params.verificationMode = Poco::Net::Context::VERIFY_RELAXED; // a client: the server's certificate must verify
     params.cipherList = "DEFAULT";
     Poco::Net::Context::Ptr context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);

@@ -1,5 +1,7 @@
 #include "server/upstream/UpstreamTls.h"
 
+#include "server/api/InternalTls.h"
+
 #include <Poco/Exception.h>
 #include <Poco/Logger.h>
 
@@ -94,7 +96,8 @@ UpstreamTls::UpstreamTls(const std::string& host, const Config& config, Metrics&
                                    SSL_MODE_RELEASE_BUFFERS);
         SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
 
-        const std::string caFile = config.getString(KeyId::UpstreamCaFile);
+        const std::string caFile = InternalTls::resolvePath("upstream.ca_file",
+                                                            config.getString(KeyId::UpstreamCaFile));
         if (caFile.empty()) {
             if (SSL_CTX_set_default_verify_paths(ctx_) != 1)
                 throw Poco::InvalidArgumentException("upstream.url: cannot load the system CA store: " +
@@ -105,8 +108,10 @@ UpstreamTls::UpstreamTls(const std::string& host, const Config& config, Metrics&
                 badFile("upstream.ca_file", caFile, "no usable CA certificate in it (PEM expected): " + takeSslError());
         }
 
-        const std::string certFile = config.getString(KeyId::UpstreamClientCertFile);
-        const std::string keyFile = config.getString(KeyId::UpstreamClientKeyFile);
+        const std::string certFile = InternalTls::resolvePath("upstream.client_cert_file",
+                                                              config.getString(KeyId::UpstreamClientCertFile));
+        const std::string keyFile = InternalTls::resolvePath("upstream.client_key_file",
+                                                             config.getString(KeyId::UpstreamClientKeyFile));
         if (certFile.empty() != keyFile.empty())
             throw Poco::InvalidArgumentException(
                 "upstream.client_cert_file and upstream.client_key_file go together: set both or neither");

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 
 using namespace ws2api::test;
@@ -153,6 +154,7 @@ class TlsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testStalledHandshakeClosedAtTimeout);
     CPPUNIT_TEST(testReloadUnderLoad);
     CPPUNIT_TEST(testBadFilesAtStart);
+    CPPUNIT_TEST(testKeyFromSystemdCredentials);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -478,6 +480,29 @@ public:
             CPPUNIT_ASSERT_MESSAGE(r.all(), std::count(r.err.begin(), r.err.end(), '\n') == 1);
             CPPUNIT_ASSERT_MESSAGE(r.all(), r.err.find("tls.") != std::string::npos);
         }
+    }
+
+    void testKeyFromSystemdCredentials()
+    {
+        // tls.* take "credential:NAME" = $CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=), as internal.tls.* do.
+        TempDir dir("tls");
+        TestPki pki(dir.path);
+        PemFiles leaf = pki.issue("localhost");
+        FakeUpstream upstream;
+        const std::vector<std::string> args =
+            tlsArgs(upstream, "credential:localhost.crt", "credential:localhost.key", {"--db", dir.file("cred.db")});
+        CommandResult unset = BridgeProcess::run(args, {{"CREDENTIALS_DIRECTORY", ""}});
+        CPPUNIT_ASSERT_MESSAGE(unset.all(), unset.status != 0);
+        CPPUNIT_ASSERT_MESSAGE(unset.all(), unset.err.find("tls.cert_file 'credential:localhost.crt': $CREDENTIALS_DIRECTORY "
+                                                           "is not set") != std::string::npos);
+        // The bridge inherits the test's environment: set it for the start only.
+        ::setenv("CREDENTIALS_DIRECTORY", dir.path.c_str(), 1);
+        BridgeProcess bridge(args);
+        ::unsetenv("CREDENTIALS_DIRECTORY");
+        OutputOnFailure dump(bridge);
+        CPPUNIT_ASSERT_MESSAGE(bridge.output(), bridge.output().find("clients connect to wss://") != std::string::npos);
+        CommandResult r = runPython("wss_python.py", {"echo", std::to_string(bridge.publicPort()), pki.caFile()});
+        CPPUNIT_ASSERT_MESSAGE(r.all(), r.status == 0 && r.out.find("done") != std::string::npos);
     }
 };
 
