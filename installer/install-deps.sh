@@ -42,3 +42,13 @@ else
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi
+
+# The name "localhost" must resolve to the loopback addresses (RFC 6761; every
+# Debian install writes it into /etc/hosts). The TLS tests verify certificates
+# for that name and a bridge may be pointed at https://localhost/. A bare root
+# (debootstrap, some containers) has no /etc/hosts: add the standard lines,
+# and say so.
+if ! getent hosts localhost >/dev/null 2>&1; then
+    echo "install-deps: 'localhost' does not resolve; adding it to /etc/hosts (127.0.0.1 and ::1)"
+    printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' | $SUDO tee -a /etc/hosts >/dev/null
+fi
