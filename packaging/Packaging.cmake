@@ -207,7 +207,8 @@ set(CPACK_DEBIAN_PACKAGE_SOURCE "ws2api")
 set(CPACK_DEBIAN_SERVER_PACKAGE_NAME "ws2api")
 set(CPACK_DEBIAN_SERVER_DESCRIPTION "${WS2API_SERVER_SUMMARY}\n${CPACK_COMPONENT_SERVER_DESCRIPTION}")
 set(CPACK_DEBIAN_SERVER_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser, init-system-helpers (>= 1.54~)")
+# procps: /bin/kill, which the units' ExecReload= runs (systemctl reload = SIGHUP).
+set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser, init-system-helpers (>= 1.54~), procps")
 set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA
     "${_pkg_gen}/server-deb/postinst;${_pkg_gen}/server-deb/prerm;${_pkg_gen}/server-deb/postrm;${_pkg_gen}/server-deb/conffiles")
 set(CPACK_DEBIAN_CONSOLE_PACKAGE_NAME "ws2api-console")
@@ -234,6 +235,7 @@ set(CPACK_RPM_SERVER_PACKAGE_SUMMARY "${WS2API_SERVER_SUMMARY}")
 # RPM separates paragraphs with an empty line, Debian with " .".
 string(REPLACE "\n.\n" "\n\n" CPACK_RPM_SERVER_PACKAGE_DESCRIPTION "${CPACK_COMPONENT_SERVER_DESCRIPTION}")
 set(CPACK_RPM_SERVER_PACKAGE_REQUIRES_PRE "shadow-utils")
+set(CPACK_RPM_SERVER_PACKAGE_REQUIRES "procps-ng") # /usr/bin/kill for the units' ExecReload=
 set(CPACK_RPM_SERVER_PRE_INSTALL_SCRIPT_FILE    "${_pkg_src}/rpm/pre-install.sh")
 set(CPACK_RPM_SERVER_POST_INSTALL_SCRIPT_FILE   "${_pkg_src}/rpm/post-install.sh")
 set(CPACK_RPM_SERVER_PRE_UNINSTALL_SCRIPT_FILE  "${_pkg_src}/rpm/pre-uninstall.sh")
