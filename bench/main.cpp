@@ -128,16 +128,6 @@ HostSample hostSample()
     return h;
 }
 
-double memAvailableKb()
-{
-    std::ifstream mem("/proc/meminfo");
-    std::string key, unit;
-    double value;
-    while (mem >> key >> value >> unit)
-        if (key == "MemAvailable:") return value;
-    return 0;
-}
-
 std::string counterLine(const BenchCounters& c)
 {
     std::ostringstream out;
@@ -337,7 +327,7 @@ int main(int argc, char** argv)
                 peakFds = std::max(peakFds, now.fds);
                 peakThreads = std::max(peakThreads, now.threads);
             }
-            double available = memAvailableKb();
+            double available = hostSample().memAvailableKb;
             minAvailableKb = std::min(minAvailableKb, available);
             if (minFreeMb > 0 && !stopped && available < minFreeMb * 1024) {
                 // Stop before the machine runs out: note where the memory is, then end every child.
