@@ -10,6 +10,7 @@
 #
 #   bench/run.sh tls             # issue 12: wss:// natively vs HAProxy terminating TLS in front of ws2api
 #                                # (idle memory, closed-loop msg/s and CPU, handshakes/s; see the tls block)
+#   bench/run.sh tls-memory      # what OpenSSL keeps per idle wss:// connection (allocation hooks, no sockets)
 #   bench/run.sh million         # issue 16: 100k..1M clients x 1 message / 30 s, many bridge processes
 #                                # (environment and steps: see the million block below)
 #   bench/run.sh upstream-tls    # closed loop (TLS_CLIENTS=1000, instant API): msg/s and bridge CPU per
@@ -317,6 +318,23 @@ if [ "${1:-}" = timers ]; then
     shift
     [ -x "$BUILD/bench/ws2api-timer-bench" ] || { echo "build first: installer/build.sh"; exit 1; }
     "$BUILD/bench/ws2api-timer-bench" --results "$RESULTS" "$@"
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
+if [ "${1:-}" = tls-memory ]; then
+    # What OpenSSL keeps per idle wss:// connection with the bridge's own server context
+    # (ws2api-tls-memory-bench: counting allocation hooks, socketpairs, no bridge process),
+    # over TLS 1.3 and TLS 1.2, with an ECDSA P-256 certificate made here. The bridge's RSS
+    # per connection is the tls scenario's idle-native line.
+    shift
+    [ -x "$BUILD/bench/ws2api-tls-memory-bench" ] || { echo "build first: installer/build.sh"; exit 1; }
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+        -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+    for version in 1.3 1.2; do
+        "$BUILD/bench/ws2api-tls-memory-bench" --cert "$WORK/tls.crt" --key "$WORK/tls.key" --tls-version $version \
+            --label "tls-memory-$version" --results "$RESULTS" "$@"
+    done
     echo "results appended to $RESULTS"
     exit 0
 fi
