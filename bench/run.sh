@@ -427,7 +427,8 @@ if [ "${1:-}" = million ]; then
     # Environment: MILLION_STEPS ("100000 250000 500000 1000000"), MILLION_PER_BRIDGE (18000),
     #   MILLION_INTERVAL_MS (30000), MILLION_DURATION (300 s of traffic after the ramp),
     #   MILLION_RAMP_RATE (5000 new connections/s in all), MILLION_API_MS (0), MILLION_SOURCES (200),
-    #   MILLION_MIN_FREE_MB (3072), NGINX_WORKERS (2 here), MILLION_BRIDGE_ARGS (extra --set ...).
+    #   MILLION_MIN_FREE_MB (3072), NGINX_WORKERS (2 here), MILLION_BRIDGE_ARGS (extra --set ...),
+#   MILLION_PROFILE_S (0: off; see profile_step below).
     # As root it sets the kernel settings of docs/TUNING.md section 5 for the run and puts the
     # old values back at the end; otherwise they must be set already.
     shift
@@ -454,6 +455,42 @@ if [ "${1:-}" = million ]; then
         restore_sysctls() { IFS='|'; for kv in $OLD_SYSCTLS; do sysctl -q -w "$kv" >/dev/null || true; done; unset IFS; }
         trap 'restore_sysctls; cleanup' EXIT INT TERM
     fi
+    # MILLION_PROFILE_S=S: once the step's bridges hold 99 % of its clients, wait 20 s, then
+    # profile the whole box for S seconds (perf record -a, cpu-clock, call graphs) and count
+    # the syscalls of one bridge process; a "profile" line per process kind (share of all
+    # samples, user and kernel) and the bridge's syscalls per message go to the results,
+    # the perf data stays in $WORK/perf-<label>.data for perf report.
+    profile_step() { # LABEL CLIENTS BRIDGES (in the background, during the step)
+        plabel=$1; pclients=$2; pbridges=$3
+        for _try in $(seq 1200); do
+            held=0
+            for i in $(seq "$pbridges"); do
+                n=$(curl -s --max-time 2 http://127.0.0.1:$((7600 + i))/ | awk '/^connections_open /{print $2}')
+                held=$((held + ${n:-0}))
+            done
+            [ "$held" -ge $((pclients * 99 / 100)) ] && break
+            sleep 1
+        done
+        sleep 20
+        one=$(pgrep -f -- "--listen 127.0.0.1:7401 " | head -1)
+        msgs0=$(curl -s http://127.0.0.1:7601/ | awk '/^messages_received_total /{print $2}')
+        perf stat -e 'syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_accept4,syscalls:sys_enter_connect' \
+            -p "$one" -x, -o "$WORK/syscalls-$plabel.csv" -- sleep "$MILLION_PROFILE_S" 2>/dev/null &
+        stat_pid=$!
+        perf record -a -g -F 199 -o "$WORK/perf-$plabel.data" -- sleep "$MILLION_PROFILE_S" >/dev/null 2>&1
+        wait "$stat_pid" 2>/dev/null || true
+        msgs1=$(curl -s http://127.0.0.1:7601/ | awk '/^messages_received_total /{print $2}')
+        {
+            printf '%s: profile %s s of the whole box (perf record -a, cpu-clock), share of all samples by process kind:' "$plabel" "$MILLION_PROFILE_S"
+            perf report -i "$WORK/perf-$plabel.data" --stdio --no-children --sort comm 2>/dev/null |
+                awk '/^ *[0-9.]+%/{gsub("%","",$1); c=$2; k="other"; if(c~/^ws2api-bench/)k="generator"; else if(c~/^ws2api/)k="bridge"; else if(c~/^nginx/)k="api"; else if(c~/^swapper/)k="idle"; s[k]+=$1} END{for(k in s) printf " %s=%.1f%%", k, s[k]; printf "\n"}'
+            printf '%s: profile kernel share (ring 0) by process kind:' "$plabel"
+            perf report -i "$WORK/perf-$plabel.data" --stdio --no-children --sort comm,dso 2>/dev/null |
+                awk '/^ *[0-9.]+%/{gsub("%","",$1); c=$2; k="other"; if(c~/^ws2api-bench/)k="generator"; else if(c~/^ws2api/)k="bridge"; else if(c~/^nginx/)k="api"; else if(c~/^swapper/)k="idle"; if($3~/kernel/) s[k]+=$1} END{for(k in s) printf " %s=%.1f%%", k, s[k]; printf "\n"}'
+            printf '%s: one bridge (pid %s) in %s s: %s messages in,' "$plabel" "$one" "$MILLION_PROFILE_S" "$(( ${msgs1:-0} - ${msgs0:-0} ))"
+            awk -F, -v m="$(( ${msgs1:-0} - ${msgs0:-0} ))" '$3~/sys_enter_/{n=$3; sub("syscalls:sys_enter_","",n); if ($1+0>0) printf " %s=%d (%.2f per message)", n, $1, (m>0?$1/m:0)} END{printf "\n"}' "$WORK/syscalls-$plabel.csv"
+        } > "$WORK/profile-$plabel.tmp" && mv "$WORK/profile-$plabel.tmp" "$WORK/profile-$plabel.txt"
+    }
     kernel="$(sysctl -n net.ipv4.ip_local_port_range | tr '\t' '-') somaxconn=$(sysctl -n net.core.somaxconn) file_max=$(sysctl -n fs.file-max) tcp_mem=$(sysctl -n net.ipv4.tcp_mem | tr '\t' ',')"
     echo "# million: $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) steps=[$steps] per_bridge=$per_bridge interval_ms=$interval duration_s=$duration api_ms=$api_ms nginx_workers=$NGINX_WORKERS kernel: ports=$kernel" | tee -a "$RESULTS"
     start_nginx nginx-api.conf "$(awk -v m="$api_ms" 'BEGIN{printf "%g", m/1000}')" "$API_PATH"
@@ -473,12 +510,18 @@ if [ "${1:-}" = million ]; then
         rate=$(( ramp_rate / procs )); [ "$rate" -ge 1 ] || rate=1
         label="million-${clients}-api${api_ms}ms"
         echo "$label: $bridges bridges (upstream.max_connections=$inflight each), $procs generator processes at $rate connections/s each, $sources source addresses"
+        if [ "${MILLION_PROFILE_S:-0}" -gt 0 ]; then profile_step "$label" "$clients" "$bridges" & PROFILER_PID=$!; PIDS="$PIDS $PROFILER_PID"; fi
         status=0
         "$BENCH" --target "$targets" --clients "$clients" --mode ramp --interval-ms "$interval" --duration "$duration" \
             --ramp-rate "$rate" --sources "$sources" --spread even --expect pong --max-connecting 200 \
             --bridge-pid "$bpids" --api-pid "$api_pids" --min-free-mb "$min_free" --label "$label" \
             --results "$RESULTS" --max-run $(( clients / ramp_rate + duration + 600 )) || status=$?
         echo "$label: sockstat $(grep '^TCP:' /proc/net/sockstat)" | tee -a "$RESULTS"
+        if [ -n "${PROFILER_PID:-}" ]; then
+            kill -TERM "$PROFILER_PID" 2>/dev/null || true; wait "$PROFILER_PID" 2>/dev/null || true
+            forget "$PROFILER_PID"; PROFILER_PID=""
+            [ -f "$WORK/profile-$label.txt" ] && cat "$WORK/profile-$label.txt" | tee -a "$RESULTS"
+        fi
         failed=0
         for p in $(echo "$bpids" | tr ',' ' '); do kill -0 "$p" 2>/dev/null || failed=$((failed + 1)); done
         [ "$failed" = 0 ] || echo "$label: $failed bridge processes died during the run" | tee -a "$RESULTS"
