@@ -455,13 +455,15 @@ if [ "${1:-}" = million ]; then
         restore_sysctls() { IFS='|'; for kv in $OLD_SYSCTLS; do sysctl -q -w "$kv" >/dev/null || true; done; unset IFS; }
         trap 'restore_sysctls; cleanup' EXIT INT TERM
     fi
-    # MILLION_PROFILE_S=S: once the step's bridges hold 99 % of its clients, wait 20 s, then
+    # MILLION_PROFILE_S=S: once the step's bridges hold 99 % of its clients (or their count has
+    # not grown for 10 checks: a ramp that ended short), wait 20 s, then
     # profile the whole box for S seconds (perf record -a, cpu-clock, call graphs) and count
     # the syscalls of one bridge process; a "profile" line per process kind (share of all
     # samples, user and kernel) and the bridge's syscalls per message go to the results,
-    # the perf data stays in $WORK/perf-<label>.data for perf report.
+    # with KEEP=1 the perf data stays in $WORK/perf-<label>.data for perf report.
     profile_step() { # LABEL CLIENTS BRIDGES (in the background, during the step)
         plabel=$1; pclients=$2; pbridges=$3
+        last=0; still=0
         for _try in $(seq 1200); do
             held=0
             for i in $(seq "$pbridges"); do
@@ -469,6 +471,10 @@ if [ "${1:-}" = million ]; then
                 held=$((held + ${n:-0}))
             done
             [ "$held" -ge $((pclients * 99 / 100)) ] && break
+            # A ramp that ends short (clients timed out in the handshake): held stops growing.
+            if [ "$held" -gt 0 ] && [ "$held" -le "$last" ]; then still=$((still + 1)); else still=0; fi
+            [ "$still" -ge 10 ] && break
+            last=$held
             sleep 1
         done
         sleep 20
@@ -483,7 +489,7 @@ if [ "${1:-}" = million ]; then
         {
             printf '%s: profile %s s of the whole box (perf record -a, cpu-clock), share of all samples by process kind:' "$plabel" "$MILLION_PROFILE_S"
             perf report -i "$WORK/perf-$plabel.data" --stdio --no-children --sort comm 2>/dev/null |
-                awk '/^ *[0-9.]+%/{gsub("%","",$1); c=$2; k="other"; if(c~/^ws2api-bench/)k="generator"; else if(c~/^ws2api/)k="bridge"; else if(c~/^nginx/)k="api"; else if(c~/^swapper/)k="idle"; s[k]+=$1} END{for(k in s) printf " %s=%.1f%%", k, s[k]; printf "\n"}'
+                awk '/^ *[0-9.]+%/{gsub("%","",$1); c=$2; k="other"; if(c~/^ws2api-bench/)k="generator"; else if(c~/^ws2api/)k="bridge"; else if(c~/^nginx/)k="api"; else if(c~/^swapper/)k="idle"; s[k]+=$1; if(k=="other")o[c]+=$1} END{for(k in s) printf " %s=%.1f%%", k, s[k]; printf " (other:"; for(c in o) if(o[c]>=0.5) printf " %s=%.1f%%", c, o[c]; printf ")\n"}'
             printf '%s: profile kernel share (ring 0) by process kind:' "$plabel"
             perf report -i "$WORK/perf-$plabel.data" --stdio --no-children --sort comm,dso 2>/dev/null |
                 awk '/^ *[0-9.]+%/{gsub("%","",$1); c=$2; k="other"; if(c~/^ws2api-bench/)k="generator"; else if(c~/^ws2api/)k="bridge"; else if(c~/^nginx/)k="api"; else if(c~/^swapper/)k="idle"; if($3~/kernel/) s[k]+=$1} END{for(k in s) printf " %s=%.1f%%", k, s[k]; printf "\n"}'
