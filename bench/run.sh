@@ -428,7 +428,7 @@ if [ "${1:-}" = million ]; then
     #   MILLION_INTERVAL_MS (30000), MILLION_DURATION (300 s of traffic after the ramp),
     #   MILLION_RAMP_RATE (5000 new connections/s in all), MILLION_API_MS (0), MILLION_SOURCES (200),
     #   MILLION_MIN_FREE_MB (3072), NGINX_WORKERS (2 here), MILLION_BRIDGE_ARGS (extra --set ...),
-#   MILLION_PROFILE_S (0: off; see profile_step below).
+#   MILLION_PROFILE_S (0: off; see profile_step below), MILLION_EHASH (see below).
     # As root it sets the kernel settings of docs/TUNING.md section 5 for the run and puts the
     # old values back at the end; otherwise they must be set already.
     shift
@@ -448,12 +448,27 @@ if [ "${1:-}" = million ]; then
         IFS='|'
         for kv in $SYSCTLS; do
             k=${kv%%=*}
+            [ -e "/proc/sys/$(echo "$k" | tr . /)" ] || continue # tcp_mem: host-wide, not in a namespace
             OLD_SYSCTLS="$OLD_SYSCTLS${OLD_SYSCTLS:+|}$k=$(sysctl -n "$k" | tr '\t' ' ')"
             sysctl -q -w "$kv" >/dev/null
         done
         unset IFS
         restore_sysctls() { IFS='|'; for kv in $OLD_SYSCTLS; do sysctl -q -w "$kv" >/dev/null || true; done; unset IFS; }
         trap 'restore_sysctls; cleanup' EXIT INT TERM
+    fi
+    # MILLION_EHASH=N (root, kernel 6.1+): run the scenario in a new network namespace whose
+    # TCP established-connection hash table has N buckets (net.ipv4.tcp_child_ehash_entries;
+    # the host's table is sized at boot from RAM: net.ipv4.tcp_ehash_entries, 262,144 on a
+    # 24 GB box, i.e. ~8 sockets per bucket with a million loopback connections). Everything
+    # (bridges, nginx, generator) runs in that namespace on its own loopback.
+    if [ -n "${MILLION_EHASH:-}" ] && [ -z "${MILLION_IN_NETNS:-}" ]; then
+        [ "$(id -u)" = 0 ] || { echo "million: MILLION_EHASH needs root"; exit 1; }
+        old_child=$(sysctl -n net.ipv4.tcp_child_ehash_entries) || { echo "million: this kernel has no net.ipv4.tcp_child_ehash_entries"; exit 1; }
+        sysctl -q -w net.ipv4.tcp_child_ehash_entries="$MILLION_EHASH"
+        status=0
+        MILLION_TCP_MEM=$(sysctl -n net.ipv4.tcp_mem | tr '\t' ',') unshare --net env MILLION_IN_NETNS=1 sh -c 'ip link set lo up && echo "million: in a new network namespace, ehash buckets $(sysctl -n net.ipv4.tcp_ehash_entries)" && exec "$0" million "$@"' "$0" "$@" || status=$?
+        sysctl -q -w net.ipv4.tcp_child_ehash_entries="$old_child"
+        exit $status # (the EXIT trap puts the host-wide settings back)
     fi
     # MILLION_PROFILE_S=S: once the step's bridges hold 99 % of its clients (or their count has
     # not grown for 10 checks: a ramp that ended short), wait 20 s, then
@@ -497,7 +512,7 @@ if [ "${1:-}" = million ]; then
             awk -F, -v m="$(( ${msgs1:-0} - ${msgs0:-0} ))" '$3~/sys_enter_/{n=$3; sub("syscalls:sys_enter_","",n); if ($1+0>0) printf " %s=%d (%.2f per message)", n, $1, (m>0?$1/m:0)} END{printf "\n"}' "$WORK/syscalls-$plabel.csv"
         } > "$WORK/profile-$plabel.tmp" && mv "$WORK/profile-$plabel.tmp" "$WORK/profile-$plabel.txt"
     }
-    kernel="$(sysctl -n net.ipv4.ip_local_port_range | tr '\t' '-') somaxconn=$(sysctl -n net.core.somaxconn) file_max=$(sysctl -n fs.file-max) tcp_mem=$(sysctl -n net.ipv4.tcp_mem | tr '\t' ',')"
+    kernel="$(sysctl -n net.ipv4.ip_local_port_range | tr '\t' '-') somaxconn=$(sysctl -n net.core.somaxconn) file_max=$(sysctl -n fs.file-max) tcp_mem=${MILLION_TCP_MEM:-$(sysctl -n net.ipv4.tcp_mem | tr '\t' ',')} ehash=$(sysctl -n net.ipv4.tcp_ehash_entries 2>/dev/null)"
     echo "# million: $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) steps=[$steps] per_bridge=$per_bridge interval_ms=$interval duration_s=$duration api_ms=$api_ms nginx_workers=$NGINX_WORKERS kernel: ports=$kernel" | tee -a "$RESULTS"
     start_nginx nginx-api.conf "$(awk -v m="$api_ms" 'BEGIN{printf "%g", m/1000}')" "$API_PATH"
     api_pids=$(pgrep -d, -P "$NGINX_PID" || true)
