@@ -428,7 +428,7 @@ if [ "${1:-}" = million ]; then
     #   MILLION_INTERVAL_MS (30000), MILLION_DURATION (300 s of traffic after the ramp),
     #   MILLION_RAMP_RATE (5000 new connections/s in all), MILLION_API_MS (0), MILLION_SOURCES (200),
     #   MILLION_MIN_FREE_MB (3072), NGINX_WORKERS (2 here), MILLION_BRIDGE_ARGS (extra --set ...),
-#   MILLION_PROFILE_S (0: off; see profile_step below), MILLION_EHASH (see below).
+    #   MILLION_PROFILE_S (0: off; see profile_step below), MILLION_EHASH (see below).
     # As root it sets the kernel settings of docs/TUNING.md section 5 for the run and puts the
     # old values back at the end; otherwise they must be set already.
     shift
