@@ -105,6 +105,13 @@ stop_nginx() {
     forget "$NGINX_PID"; NGINX_PID=""
 }
 
+# localhost_certificate: a self-signed ECDSA P-256 certificate for localhost and 127.0.0.1,
+# $WORK/tls.crt and $WORK/tls.key (the tls and tls-memory scenarios).
+localhost_certificate() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+}
+
 # start_bridge PUBLIC_PORT INTERNAL_PORT [extra args]: starts one bridge, sets BRIDGE_PID
 start_bridge() {
     pub=$1; int=$2; shift 2
@@ -329,8 +336,7 @@ if [ "${1:-}" = tls-memory ]; then
     # per connection is the tls scenario's idle-native line.
     shift
     [ -x "$BUILD/bench/ws2api-tls-memory-bench" ] || { echo "build first: installer/build.sh"; exit 1; }
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
-        -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+    localhost_certificate
     for version in 1.3 1.2; do
         "$BUILD/bench/ws2api-tls-memory-bench" --cert "$WORK/tls.crt" --key "$WORK/tls.key" --tls-version $version \
             --label "tls-memory-$version" --results "$RESULTS" "$@"
@@ -354,8 +360,7 @@ if [ "${1:-}" = tls ]; then
     [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
     command -v haproxy >/dev/null || { echo "tls: needs haproxy (apt-get install haproxy)"; exit 1; }
     idle=${TLS_IDLE_CLIENTS:-19000}; closed=${TLS_CLIENTS:-1000}; connects=${TLS_CONNECT_CLIENTS:-5000}
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
-        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+    localhost_certificate
     cat "$WORK/tls.crt" "$WORK/tls.key" > "$WORK/tls.pem"
     cat > "$WORK/haproxy.cfg" <<HAPROXY
 global
