@@ -167,20 +167,17 @@ int main(int argc, char** argv)
         Pair& p = pairs[i];
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, p.fds) != 0) die(std::string("socketpair: ") + std::strerror(errno));
         for (int fd : p.fds) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        if (i == tracedIndex) gTrace = true;
+        gTrace = i == tracedIndex; // one connection's blocks, both ends (the client's go when it is freed)
         const long long before = gLive;
         gWatch = true;
         SSL* ssl = server->newSession();
         gWatch = false;
         if (!ssl) die("SSL_new");
         sslNew += gLive - before;
-        gTrace = false;
         p.server = std::make_unique<ws2api::TlsSession>(ssl, p.fds[1]);
-        if (i == tracedIndex) gTrace = true;
         p.client = SSL_new(client);
         SSL_set_fd(p.client, p.fds[0]);
         SSL_set_connect_state(p.client);
-        gTrace = i == tracedIndex;
         bool done = false;
         for (int round = 0; round < 20 && !done; ++round) {
             const int c = SSL_do_handshake(p.client);
