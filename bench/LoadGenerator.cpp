@@ -279,10 +279,7 @@ void LoadGenerator::writeOut(std::size_t i, const std::string& bytes)
     std::size_t done = n < 0 ? 0 : static_cast<std::size_t>(n);
     if (done < bytes.size()) {
         c.out = bytes.substr(done);
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLOUT;
-        ev.data.u64 = i;
-        ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, c.fd, &ev);
+        watch(c, EPOLLIN | EPOLLOUT);
     }
 }
 
@@ -431,12 +428,7 @@ void LoadGenerator::onEvent(std::size_t i, std::uint32_t events)
     if (events & EPOLLOUT && !c.out.empty()) {
         ssize_t n = ioSend(c, c.out.data(), c.out.size());
         if (n > 0) c.out.erase(0, static_cast<std::size_t>(n));
-        if (c.out.empty()) {
-            epoll_event ev{};
-            ev.events = EPOLLIN;
-            ev.data.u64 = i;
-            ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, c.fd, &ev);
-        }
+        if (c.out.empty()) watch(c, EPOLLIN);
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) onReadable(i);
 }

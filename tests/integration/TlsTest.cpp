@@ -26,8 +26,6 @@ using namespace ws2api::test;
 
 namespace {
 
-/// A directory of our own for certificates and the database, removed at the end.
-
 /// Replaces `to` with a copy of `from` in one step (as certbot's symlink swap
 /// does), so a reload never reads a half-written file.
 void installFile(const std::string& from, const std::string& to)
