@@ -304,6 +304,10 @@ void LoadGenerator::onReply(Client& c, const std::string& payload)
     else if (!options_.errorPrefix.empty() && payload.compare(0, options_.errorPrefix.size(), options_.errorPrefix) == 0)
         ++counters_.errorReplies;
     else if (!options_.expect.empty() && payload != options_.expect) ++counters_.unexpected;
+    if (options_.mode == BenchOptions::Mode::Hold) { // a push: nothing was asked, nothing to time
+        if (inWindow_) ++counters_.receivedInWindow;
+        return;
+    }
     if (c.outstanding > 0) {
         std::int64_t latency = nowUs_ - c.sentAt[c.head];
         c.head = static_cast<std::uint8_t>((c.head + 1) % 8);

@@ -16,7 +16,9 @@ namespace ws2api::bench {
 struct BenchOptions {
     std::vector<std::pair<std::string, unsigned short>> targets; ///< bridges (host, port)
     std::size_t clients = 1000;
-    enum class Mode { Ramp, Closed, Connect } mode = Mode::Closed;
+    /// Hold: connect, send nothing, count the messages that arrive (pushes) until
+    /// the window ends (--duration, or SIGUSR1).
+    enum class Mode { Ramp, Closed, Connect, Hold } mode = Mode::Closed;
     int intervalMs = 10000;      ///< Ramp: one message per client every intervalMs
     double rampRate = 0;         ///< new connections per second, 0 = as fast as allowed
     int maxConnecting = 1000;    ///< handshakes in flight at once

@@ -3,6 +3,7 @@
 //   ws2api-bench --target 127.0.0.1:7001 --clients 1000 --mode closed --duration 30
 //   ws2api-bench --target 127.0.0.1:7001 --clients 19000 --mode ramp --interval-ms 10000 --duration 90 --bridge-pid 1234
 //   ws2api-bench --target 127.0.0.1:7001 --clients 20000 --mode connect
+//   ws2api-bench --target 127.0.0.1:7001 --clients 2000 --mode hold --id-prefix push- --duration 60
 //
 // It forks one process per (open-files limit - 100) clients, each an epoll
 // loop; the parent samples the bridge's RSS and CPU from /proc and merges the
@@ -31,7 +32,7 @@ namespace {
 
 void usage()
 {
-    std::cerr << "usage: ws2api-bench --target HOST:PORT[,HOST:PORT...] --clients N --mode ramp|closed|connect\n"
+    std::cerr << "usage: ws2api-bench --target HOST:PORT[,HOST:PORT...] --clients N --mode ramp|closed|connect|hold\n"
                  "       [--interval-ms T] [--duration S] [--ramp-rate R] [--max-connecting N] [--sources K]\n"
                  "       [--message-bytes B] [--expect TEXT] [--id-prefix P] [--bridge-pid PID[,PID...]]\n"
                  "       [--label NAME] [--results FILE] [--max-run S] [--procs N] [--late-ms T]\n"
@@ -48,7 +49,10 @@ void usage()
                  "Replies: empty frame -> empty; starting with --error-prefix (default {\"error\") -> error_replies;\n"
                  "other than --expect -> unexpected; slower than --late-ms (default 5000) -> late; not back\n"
                  "within late-ms + 1 s after the window -> missing. bridge_cpu_us_per_msg = bridge utime+stime\n"
-                 "over the traffic window / replies received in it.\n";
+                 "over the traffic window / replies received in it.\n"
+                 "--mode hold: the clients (<id-prefix>0 .. <id-prefix>N-1) send nothing and count the messages\n"
+                 "pushed to them (msgs=) until --duration ends; once all are open it prints '<label>: ramped'.\n"
+                 "SIGUSR1 (any mode): end the window now, report as usual.\n";
 }
 
 struct ProcSample {
@@ -167,6 +171,8 @@ void mergeCounters(BenchCounters& into, const std::string& line)
     into.errorReplies += c.errorReplies;
 }
 
+volatile std::sig_atomic_t parentStopRequested = 0; ///< SIGUSR1 to the parent: passed on to every child
+
 std::vector<std::string> split(const std::string& s, char sep)
 {
     std::vector<std::string> out;
@@ -203,7 +209,8 @@ int main(int argc, char** argv)
             else if (a == "--mode") {
                 std::string m = value();
                 o.mode = m == "ramp" ? BenchOptions::Mode::Ramp : m == "closed" ? BenchOptions::Mode::Closed
-                         : m == "connect" ? BenchOptions::Mode::Connect : throw std::invalid_argument("bad --mode " + m);
+                         : m == "connect" ? BenchOptions::Mode::Connect : m == "hold" ? BenchOptions::Mode::Hold
+                         : throw std::invalid_argument("bad --mode " + m);
             } else if (a == "--interval-ms") o.intervalMs = std::stoi(value());
             else if (a == "--duration") o.durationS = std::stoi(value());
             else if (a == "--ramp-rate") o.rampRate = std::stod(value());
@@ -252,6 +259,7 @@ int main(int argc, char** argv)
         return 64;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGUSR1, [](int) { parentStopRequested = 1; }); // each child sets its own at once
 
     // One process per (descriptor limit - reserve) clients.
     rlimit rl{};
@@ -313,7 +321,12 @@ int main(int argc, char** argv)
     double peakRssKb = before.rssKb, peakFds = before.fds, peakThreads = 0;
     auto lastPeak = std::chrono::steady_clock::now(), lastFds = lastPeak;
     std::chrono::steady_clock::time_point rampWall, endWall;
+    bool stopPassedOn = false;
     while (finished < pipes.size()) {
+        if (parentStopRequested && !stopPassedOn) {
+            stopPassedOn = true;
+            for (pid_t pid : children) ::kill(pid, SIGUSR1);
+        }
         if (std::chrono::steady_clock::now() - lastPeak >= std::chrono::seconds(1)) {
             lastPeak = std::chrono::steady_clock::now();
             // Counting descriptors reads every /proc/<pid>/fd entry: once per 10 s, and
@@ -371,6 +384,8 @@ int main(int argc, char** argv)
                         for (int& g : gates) { // all ramped: start the traffic everywhere at once
                             if (g >= 0 && ::write(g, "G", 1) != 1) { /* that child is gone */ }
                         }
+                        if (o.mode == BenchOptions::Mode::Hold) // the caller may start pushing now
+                            std::cout << label << ": ramped" << std::endl;
                     }
                 } else if (line == "E") {
                     if (++ended == pipes.size()) { // traffic over, connections still open
@@ -423,7 +438,8 @@ int main(int argc, char** argv)
                   "bridge_fds_peak=%.0f "
                   "bridge_threads_peak=%.0f api_cpu_pct=%.0f api_cpu_us_per_msg=%.1f generator_cpu_s=%.1f",
                   label.c_str(),
-                  o.mode == BenchOptions::Mode::Ramp ? "ramp" : o.mode == BenchOptions::Mode::Closed ? "closed" : "connect",
+                  o.mode == BenchOptions::Mode::Ramp ? "ramp" : o.mode == BenchOptions::Mode::Closed ? "closed"
+                  : o.mode == BenchOptions::Mode::Hold ? "hold" : "connect",
                   o.clients, procs, u(total.opened), total.rampSeconds, connectRate, total.windowSeconds, u(total.sent),
                   u(total.receivedInWindow), rate, ms(latency.quantile(0.5)), ms(latency.quantile(0.9)),
                   ms(latency.quantile(0.99)), ms(latency.quantile(0.999)), ms(static_cast<double>(latency.max())),

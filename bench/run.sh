@@ -39,6 +39,22 @@
 #   Each: time until the last client has the message (p50/p99 over FANOUT_PUSHES=20), frames/s of
 #   a stream of messages for FANOUT_STREAM=10 s, bridge RSS per group membership (group side,
 #   FANOUT_GROUPS groups per client, default 1). FANOUT_CLIENTS (19000), FANOUT_BYTES (64).
+#   bench/run.sh push            # pushes (POST /<ClientId>) to PUSH_CLIENTS (2,000) connected, reading
+#                                # clients (ws2api-bench --mode hold, ids push-0..push-1999), from wrk
+#                                # (bench/push.lua, random ClientId, 32-64 byte text) with PUSH_CONNECTIONS
+#                                # (32) connections and PUSH_THREADS (2) threads, DURATION s per mode,
+#                                # ws2api (internal listener) and then the bridge in $GO_BRIDGE (its
+#                                # public port: the only place it takes pushes), same run, one nginx:
+#     push-keepalive  keep-alive connections
+#     push-close      a new connection per push (Connection: close: what PHP's file_get_contents does)
+#     push-batch      ws2api only: PUSH_BATCH (100) messages per POST /push/batch (messages/s = requests/s x 100)
+#   bench/run.sh push keepalive batch   # some of them
+#   One key=value line per side and mode: pushes_per_s (200 answers per second; for batch also
+#   msgs_per_s), non_200, socket_errors, accepted_conns (TCP passive opens on the box during the
+#   window: 32 with keep-alive, one per push with close), received (messages the clients got;
+#   received_minus_200 is 0..in-flight: the requests wrk abandons when it stops may still be
+#   delivered), bridge_cpu_us_per_push (utime+stime over wrk's window / 200 answers; batch: per
+#   message), wrk's p50/p99. Needs wrk (apt-get install wrk); GO_BRIDGE, GO_ARGS, GO_PORT as for compare.
 #   Environment for compare:
 #     GO_BRIDGE=/path/to/binary  the other bridge (unset: the Go side is skipped, with a line saying so)
 #     GO_ARGS='-listen {listen} -upstream {upstream}'  its arguments ({listen} = 127.0.0.1:$GO_PORT,
@@ -229,6 +245,118 @@ if [ "${1:-}" = fanout ]; then
         fanout_side go-single single 127.0.0.1:$GO_PORT 127.0.0.1:$GO_PORT
     else
         echo "fanout: label=go-single skipped (GO_BRIDGE not set)" | tee -a "$RESULTS"
+    fi
+    stop_nginx
+    echo "results appended to $RESULTS"
+    exit 0
+fi
+
+# start_go_bridge LOG: the bridge in $GO_BRIDGE with $GO_ARGS, on 127.0.0.1:$GO_PORT, calling the nginx
+# API; sets BRIDGE_PID; returns 1 (bridge stopped) if it does not answer GET / within 5 s.
+start_go_bridge() {
+    args=$(printf '%s' "$GO_ARGS" | sed -e "s|{listen}|127.0.0.1:$GO_PORT|g" \
+        -e "s|{upstream}|http://127.0.0.1:$NGINX_PORT$API_PATH|g")
+    # shellcheck disable=SC2086 # GO_ARGS is a word list
+    "$GO_BRIDGE" $args > "$1" 2>&1 &
+    BRIDGE_PID=$!
+    PIDS="$PIDS $BRIDGE_PID"
+    for _try in $(seq 50); do
+        curl -sf "http://127.0.0.1:$GO_PORT/" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "$GO_BRIDGE did not answer on 127.0.0.1:$GO_PORT:"; tail -5 "$1"; stop_bridge "$BRIDGE_PID"; return 1
+}
+
+# push_mode SIDE MODE WS_HOSTPORT PUSH_HOSTPORT: one line of `push`, the bridge (BRIDGE_PID) running.
+# Fresh clients for every mode (so each mode's count is its own), then wrk for DURATION s.
+push_mode() {
+    side=$1; mode=$2; ws=$3; push=$4
+    label=push-$mode; hold=$WORK/hold-$side-$mode.log; wrklog=$WORK/wrk-$side-$mode.log
+    case $mode in keepalive) style=single per=1 ;; close) style=close per=1 ;; batch) style=batch per=$PUSH_BATCH ;; esac
+    "$BENCH" --target "$ws" --clients "$PUSH_CLIENTS" --mode hold --id-prefix push- --duration $((DURATION + 120)) \
+        --label "$label" --max-run $((DURATION + 180)) > "$hold" 2>&1 &
+    HOLD_PID=$!; PIDS="$PIDS $HOLD_PID"
+    for _try in $(seq 600); do
+        grep -q "^$label: ramped" "$hold" 2>/dev/null && break
+        kill -0 "$HOLD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 1 # the Go original adds a client to its map after writing the 101
+    open=$(curl -s --max-time 5 "http://$push/" | awk '/^connections_open / {n=$2}
+        /^connections_opened(_total)? / {o=$2} /^connections_closed(_total)? / {c=$2}
+        END {print n != "" ? n : o != "" ? o - c : "?"}') # the bridge's own count (Go: opened - closed)
+    tck=$(getconf CLK_TCK)
+    cpu0=$(awk '{print $14 + $15}' "/proc/$BRIDGE_PID/stat")
+    opens0=$(awk '/^Tcp:/ {if (h) {print $6; exit} h=1}' /proc/net/snmp)
+    timeout $((DURATION + 30)) wrk -t "$PUSH_THREADS" -c "$PUSH_CONNECTIONS" -d "${DURATION}s" --timeout 10s \
+        -s "$ROOT/bench/push.lua" "http://$push" -- "$style" push- "$PUSH_CLIENTS" "$PUSH_BATCH" > "$wrklog" 2>&1 || true
+    cpu1=$(awk '{print $14 + $15}' "/proc/$BRIDGE_PID/stat" 2>/dev/null || echo "$cpu0")
+    opens1=$(awk '/^Tcp:/ {if (h) {print $6; exit} h=1}' /proc/net/snmp)
+    sleep 1 # what is on its way reaches the clients
+    kill -USR1 "$HOLD_PID" 2>/dev/null || true
+    wait "$HOLD_PID" 2>/dev/null || true
+    forget "$HOLD_PID"
+    holdline=$(grep "^$label: mode=hold" "$hold" | tail -1)
+    wrkline=$(grep '^push-wrk: ' "$wrklog" | tail -1)
+    if [ -z "$holdline" ] || [ -z "$wrkline" ]; then
+        line="$label: side=$side bench_failed=1"; tail -3 "$hold" "$wrklog"
+    else
+        line=$(printf '%s\n%s\n' "$holdline" "$wrkline" | awk -v side="$side" -v mode="$mode" -v label="$label" \
+            -v per="$per" -v conns="$PUSH_CONNECTIONS" -v clients="$PUSH_CLIENTS" -v open="${open:-?}" \
+            -v cpu="$(( cpu1 - cpu0 ))" -v tck="$tck" -v opens="$(( opens1 - opens0 ))" '
+            { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+            END {
+                ok = v["requests"] - v["non_2xx_3xx"]; s = v["duration_us"] / 1e6; msgs = ok * per
+                sock = v["connect_errors"] + v["read_errors"] + v["write_errors"] + v["timeouts"]
+                printf "%s: side=%s mode=%s clients=%d reached=%d bridge_open=%s connections=%d duration_s=%.1f", \
+                    label, side, mode, clients, v["reached"], open, conns, s
+                printf " requests=%d ok_200=%d pushes_per_s=%.0f", v["requests"], ok, (s > 0 ? ok / s : 0)
+                if (per > 1) printf " batch=%d msgs=%d msgs_per_s=%.0f", per, msgs, (s > 0 ? msgs / s : 0)
+                printf " non_200=%d socket_errors=%d connect_errors=%d read_errors=%d write_errors=%d timeouts=%d", \
+                    v["non_2xx_3xx"], sock, v["connect_errors"], v["read_errors"], v["write_errors"], v["timeouts"]
+                printf " accepted_conns=%d received=%d received_minus_200=%d client_errors=%d", opens, v["msgs"], \
+                    v["msgs"] - msgs, v["conn_errors"] + v["empty"] + v["error_replies"]
+                printf " bridge_cpu_s=%.2f bridge_cpu_us_per_%s=%s p50_ms=%s p99_ms=%s max_ms=%s\n", cpu / tck, \
+                    (per > 1 ? "msg" : "push"), (msgs > 0 ? sprintf("%.1f", cpu / tck * 1e6 / msgs) : "n/a"), \
+                    v["p50_ms"], v["p99_ms"], v["max_ms"]
+            }')
+    fi
+    echo "$line" | tee -a "$RESULTS"
+    sleep 2 # the clients' closes (and their DELETEs upstream) wind down
+}
+
+if [ "${1:-}" = push ]; then
+    # Pushes to connected clients: 2,000 clients hold a connection and read; wrk POSTs small
+    # messages to random ClientIds over 32 connections, keep-alive or one connection per push,
+    # against ws2api's internal listener and the Go original's public port (it takes pushes
+    # there), and for ws2api also as batches. Each mode has fresh clients and its own window.
+    shift
+    [ -x "$BENCH" ] && [ -x "$BRIDGE" ] || { echo "build first: installer/build.sh"; exit 1; }
+    command -v wrk >/dev/null || { echo "push: needs wrk (apt-get install wrk)"; exit 1; }
+    [ -z "${GO_BRIDGE:-}" ] || [ -x "$GO_BRIDGE" ] || { echo "GO_BRIDGE=$GO_BRIDGE is not executable"; exit 1; }
+    PUSH_CLIENTS=${PUSH_CLIENTS:-2000}; PUSH_CONNECTIONS=${PUSH_CONNECTIONS:-32}
+    PUSH_THREADS=${PUSH_THREADS:-2}; PUSH_BATCH=${PUSH_BATCH:-100}
+    modes=${*:-keepalive close batch}
+    for m in $modes; do
+        case $m in keepalive | close | batch) ;; *) echo "unknown push mode $m"; exit 64 ;; esac
+    done
+    echo "# push: $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) GO_BRIDGE=${GO_BRIDGE:-unset} GO_ARGS=$GO_ARGS clients=$PUSH_CLIENTS connections=$PUSH_CONNECTIONS threads=$PUSH_THREADS batch=$PUSH_BATCH DURATION=$DURATION $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)" >> "$RESULTS"
+    start_nginx nginx-api.conf 0 "$API_PATH"
+    rm -f "$WORK/bridge-7101.db"*
+    UPSTREAM_PATH=$API_PATH start_bridge 7101 7102
+    for m in $modes; do push_mode ours "$m" 127.0.0.1:7101 127.0.0.1:7102; done
+    stop_bridge "$BRIDGE_PID"
+    if [ -z "${GO_BRIDGE:-}" ]; then
+        echo "push: side=go skipped (GO_BRIDGE not set)" | tee -a "$RESULTS"
+    elif start_go_bridge "$WORK/go-push.log"; then
+        for m in $modes; do
+            if [ "$m" = batch ]; then
+                echo "push-batch: side=go skipped (the Go original has no batch push)" | tee -a "$RESULTS"
+            else
+                push_mode go "$m" "127.0.0.1:$GO_PORT" "127.0.0.1:$GO_PORT"
+            fi
+        done
+        stop_bridge "$BRIDGE_PID"
     fi
     stop_nginx
     echo "results appended to $RESULTS"

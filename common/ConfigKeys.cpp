@@ -148,6 +148,16 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::InternalTlsCaFile, "internal.tls.ca_file", KeyType::String, 0, 4096, "", false,
      "PEM CA certificates this bridge trusts for https:// entries of cluster.peers (their certificate must "
      "verify and name the host of the entry). Empty: the system store. 'credential:NAME' as above."},
+    {KeyId::InternalMaxConnections, "internal.max_connections", KeyType::Int, 1, 1000000, "1024", true,
+     "Most open connections to the internal listener (API callers, Prometheus, consoles); over it a new one "
+     "gets 503 at once. They come out of server.fd_reserve."},
+    {KeyId::InternalIdleTimeoutMs, "internal.idle_timeout_ms", KeyType::Int, 100, 3600000, "30000", true,
+     "An internal-listener connection with no request under way is closed after this long without one "
+     "(keep-alive idle), and one that does not read its answers after this long without progress. A request "
+     "must arrive whole within limits.handshake_timeout_ms of its first byte (408)."},
+    {KeyId::PushMaxBatchBytes, "push.max_batch_bytes", KeyType::Int, 1024, 1024 * kMiB, "16777216", true,
+     "Largest body of a batch push (POST /push/batch, many messages for many clients in one request); over "
+     "it: 413. Each message in it is bounded by limits.max_message_bytes."},
 };
 } // namespace
 

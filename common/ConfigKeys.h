@@ -60,6 +60,9 @@ enum class KeyId : int {
     InternalTlsCertFile,
     InternalTlsKeyFile,
     InternalTlsCaFile,
+    InternalMaxConnections,
+    InternalIdleTimeoutMs,
+    PushMaxBatchBytes,
     Count
 };
 

@@ -2,7 +2,6 @@
 
 #include "server/api/Json.h"
 
-#include <chrono>
 
 namespace ws2api {
 
@@ -40,16 +39,12 @@ void EventHub::publish(const std::string& statsJson, double ts)
     }
     batch->seq = ++seq_;
     latest_ = std::move(batch);
-    published_.notify_all();
 }
 
-std::shared_ptr<const EventHub::Batch> EventHub::waitNext(std::uint64_t afterSeq, int timeoutMs)
+std::shared_ptr<const EventHub::Batch> EventHub::latestAfter(std::uint64_t afterSeq)
 {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!published_.wait_for(lock, std::chrono::milliseconds(timeoutMs),
-                             [&] { return latest_ && latest_->seq > afterSeq; }))
-        return nullptr;
-    return latest_;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return latest_ && latest_->seq > afterSeq ? latest_ : nullptr;
 }
 
 bool EventHub::addStream(int max)

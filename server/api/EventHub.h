@@ -7,9 +7,8 @@
 //
 // Thread rules: connected()/disconnected() from the loops (a relaxed atomic
 // check and nothing else while no stream is open); publish() from the
-// keeper; waitNext() from stream handler threads.
+// keeper; latestAfter() from the loops serving the streams (HttpServerConnection).
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -34,8 +33,8 @@ public:
     /// Ends the current second: statsJson (a JSON object without "type") plus
     /// the coalesced connection events become the next batch.
     void publish(const std::string& statsJson, double ts);
-    /// The first batch newer than afterSeq, waiting up to timeoutMs; nullptr on timeout.
-    std::shared_ptr<const Batch> waitNext(std::uint64_t afterSeq, int timeoutMs);
+    /// The newest batch if it is newer than afterSeq, else nullptr. Never waits.
+    std::shared_ptr<const Batch> latestAfter(std::uint64_t afterSeq);
 
     /// Registers a stream if fewer than `max` are open.
     bool addStream(int max);
@@ -47,7 +46,6 @@ private:
 
     std::atomic<int> streams_{0};
     std::mutex mutex_;
-    std::condition_variable published_;
     std::uint64_t connectedCount_ = 0;
     std::uint64_t disconnectedCount_ = 0;
     std::vector<std::string> connectedIds_;

@@ -4,13 +4,11 @@
 #include "server/api/Json.h"
 #include "server/api/PushHandler.h"
 #include "server/api/QueryParams.h"
-#include "server/api/RequestBody.h"
 #include "server/app/Bridge.h"
 #include "server/cluster/PeerForwarder.h"
 
 #include <Poco/JSON/Parser.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/HTTPRequest.h>
 #include <Poco/URI.h>
 
 #include <algorithm>
@@ -20,16 +18,14 @@ namespace ws2api {
 
 namespace {
 using Poco::Net::HTTPRequest;
-using Poco::Net::HTTPResponse;
 constexpr int kLoopTimeoutMs = 5000;
 constexpr long long kMaxListLimit = 100000;
 
-void replyJson(Poco::Net::HTTPServerResponse& response, int status, const std::string& body)
+void replyJson(HttpResponse& response, int status, const std::string& body)
 {
-    response.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(status));
-    response.setContentType("application/json");
-    response.setContentLength(static_cast<std::streamsize>(body.size()));
-    response.send() << body;
+    response.status = status;
+    response.contentType = "application/json";
+    response.body = body;
 }
 
 std::string nodesJson(const std::vector<std::pair<std::string, std::string>>& nodeObjects)
@@ -105,6 +101,27 @@ std::string queryFor(const Poco::URI::QueryParameters& q, const std::vector<std:
 }
 } // namespace
 
+std::string GroupHandler::deliveryJson(const std::string& node, const GroupDelivery& d, bool complete)
+{
+    return ws2api::deliveryJson(node, d, complete);
+}
+
+std::string GroupHandler::pushAnswer(const std::string& shownGroup, const GroupDelivery& sum, bool complete,
+                                     const std::vector<std::pair<std::string, std::string>>& nodes,
+                                     const std::vector<std::pair<std::string, std::string>>& unreachable)
+{
+    json::ObjectWriter w;
+    w.str("group", shownGroup)
+        .integer("delivered", static_cast<long long>(sum.delivered))
+        .integer("full", static_cast<long long>(sum.full))
+        .integer("excluded", static_cast<long long>(sum.excluded))
+        .integer("absent", static_cast<long long>(sum.absent))
+        .boolean("complete", complete)
+        .raw("nodes", nodesJson(nodes))
+        .raw("unreachable", unreachableJson(unreachable));
+    return w.done();
+}
+
 GroupHandler::GroupHandler(Bridge& bridge, std::vector<std::string> segments)
     : bridge_(bridge), segments_(std::move(segments))
 {
@@ -116,14 +133,14 @@ bool GroupHandler::matches(const std::vector<std::string>& s)
     return s.size() == 3 && s[0] == "clients" && s[2] == "groups";
 }
 
-void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
+void GroupHandler::handle(const HttpRequest& request, HttpResponse& response)
 {
     response.set(PeerForwarder::kNodeHeader, bridge_.nodeName());
     if (!PushHandler::authorize(bridge_, request, response)) return;
     const std::string& method = request.getMethod();
     const bool fromPeer = request.has(PeerForwarder::kForwardedHeader);
     PeerForwarder* forwarder = fromPeer ? nullptr : bridge_.forwarder();
-    const std::string authorization = request.get("Authorization", "");
+    const std::string authorization = request.get("Authorization");
     Poco::URI::QueryParameters query;
     try {
         query = Poco::URI(request.getURI()).getQueryParameters();
@@ -162,17 +179,10 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
         return false;
     };
 
-    // The body first, whatever is answered: an unread body would be taken for
-    // the next request on this keep-alive connection.
-    std::string body;
+    // The body was read within its bound (limits.max_message_bytes for a push).
+    const std::string& body = request.body;
     bool binary = false;
-    if (method == HTTPRequest::HTTP_POST) {
-        if (!PushHandler::readMessage(bridge_, request, response, body, binary)) return;
-    } else if (!readBoundedBody(request, 64 * 1024, body)) {
-        response.setKeepAlive(false);
-        PushHandler::reply(response, 413, "unexpected body\n");
-        return;
-    }
+    if (method == HTTPRequest::HTTP_POST && !PushHandler::checkMessage(bridge_, request, response, binary)) return;
 
     try {
         // GET /clients/<ClientId>/groups
@@ -324,7 +334,7 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
         Bridge::PendingGroupPush local = bridge_.startGroupPush(group, body, binary, exclude, kLoopTimeoutMs);
         std::vector<PeerForwarder::PeerAnswer> peers;
         if (forwarder)
-            peers = forwarder->fanOut("POST", groupPath + queryFor(query, {}), body, request.get("Content-Type", ""),
+            peers = forwarder->fanOut("POST", groupPath + queryFor(query, {}), body, request.get("Content-Type"),
                                       authorization);
         bool complete = true;
         GroupDelivery sum = local.wait(complete);
@@ -347,16 +357,7 @@ void GroupHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
             sum += theirs;
             nodes.emplace_back(a.node, deliveryJson(a.node, theirs, theirsComplete));
         }
-        json::ObjectWriter w;
-        w.str("group", shownGroup)
-            .integer("delivered", static_cast<long long>(sum.delivered))
-            .integer("full", static_cast<long long>(sum.full))
-            .integer("excluded", static_cast<long long>(sum.excluded))
-            .integer("absent", static_cast<long long>(sum.absent))
-            .boolean("complete", complete)
-            .raw("nodes", nodesJson(nodes))
-            .raw("unreachable", unreachableJson(unreachable));
-        return replyJson(response, 200, w.done());
+        return replyJson(response, 200, pushAnswer(shownGroup, sum, complete, nodes, unreachable));
     } catch (const QueryParamError& e) {
         PushHandler::reply(response, 400, e.message + "\n");
     }

@@ -17,7 +17,8 @@
 // that did not answer ("unreachable"); membership calls and a client's groups
 // are forwarded like a single push (the node holding the client answers). A
 // request that came from a peer (X-Ws2api-Forwarded) is answered locally only.
-#include <Poco/Net/HTTPRequestHandler.h>
+#include "server/http/HttpMessage.h"
+#include "server/loop/EventLoop.h"
 
 #include <string>
 #include <vector>
@@ -26,11 +27,20 @@ namespace ws2api {
 
 class Bridge;
 
-class GroupHandler : public Poco::Net::HTTPRequestHandler {
+class GroupHandler {
 public:
     /// segments: the path split at '/', still percent-encoded ("groups", "<group>", ...).
     GroupHandler(Bridge& bridge, std::vector<std::string> segments);
-    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override;
+    /// Blocking (a management worker): the listings, the membership calls and,
+    /// with cluster.peers, the pushes. A push without peers runs on the loops (InternalApi).
+    void handle(const HttpRequest& request, HttpResponse& response);
+
+    /// The JSON answer to a group push: the sums, each node's part, who did not answer.
+    static std::string pushAnswer(const std::string& shownGroup, const GroupDelivery& sum, bool complete,
+                                  const std::vector<std::pair<std::string, std::string>>& nodes,
+                                  const std::vector<std::pair<std::string, std::string>>& unreachable);
+    /// One node's part of a group push, as in "nodes".
+    static std::string deliveryJson(const std::string& node, const GroupDelivery& d, bool complete);
 
     /// True for the paths this handler serves.
     static bool matches(const std::vector<std::string>& segments);

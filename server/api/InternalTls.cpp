@@ -92,6 +92,14 @@ Poco::Net::Context::Ptr InternalTls::serverContext(const Config& config)
     return context;
 }
 
+bool InternalTls::serverFiles(const Config& config, std::string& certFile, std::string& keyFile)
+{
+    if (serverContext(config).isNull()) return false;
+    certFile = resolvePath("internal.tls.cert_file", config.getString(KeyId::InternalTlsCertFile));
+    keyFile = resolvePath("internal.tls.key_file", config.getString(KeyId::InternalTlsKeyFile));
+    return true;
+}
+
 ssl_ctx_st* InternalTls::clientContext(const Config& config)
 {
     SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());

@@ -28,6 +28,9 @@ public:
     /// client certificate); null when both are empty. Checks that the files
     /// can be read, that they hold a certificate chain and its private key.
     static Poco::Net::Context::Ptr serverContext(const Config& config);
+    /// The same checks (through serverContext()), then the resolved file names
+    /// for the loops' TlsContext; false when internal.tls.* is off.
+    static bool serverFiles(const Config& config, std::string& certFile, std::string& keyFile);
 
     /// A client context for https:// peers: TLS 1.2+, the peer's certificate
     /// must verify against internal.tls.ca_file (empty: the system store);

@@ -3,7 +3,6 @@
 #include "common/ClientId.h"
 #include "server/api/Json.h"
 #include "server/api/QueryParams.h"
-#include "server/api/RequestBody.h"
 #include "server/app/Bridge.h"
 #include "server/app/StoreKeeper.h"
 #include "server/codec/Frame.h"
@@ -11,10 +10,8 @@
 
 #include <Poco/Base64Decoder.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/NetException.h>
-#include <Poco/Net/WebSocket.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
 #include <Poco/String.h>
 #include <Poco/URI.h>
 
@@ -28,10 +25,7 @@ namespace ws2api {
 namespace {
 using Poco::Net::HTTPRequest;
 using Poco::Net::HTTPResponse;
-using Poco::Net::HTTPServerRequest;
-using Poco::Net::HTTPServerResponse;
 
-constexpr std::size_t kMaxBodyBytes = 1024 * 1024;
 constexpr int kLoopTimeoutMs = 5000;
 
 /// A refused call: status + the message of {"error": ...}.
@@ -40,12 +34,11 @@ struct ApiError {
     std::string message;
 };
 
-void sendJson(HTTPServerResponse& response, HTTPResponse::HTTPStatus status, const std::string& body)
+void sendJson(HttpResponse& response, HTTPResponse::HTTPStatus status, const std::string& body)
 {
-    response.setStatus(status);
+    response.setStatusAndReason(status);
     response.setContentType("application/json");
-    response.setContentLength(static_cast<std::streamsize>(body.size()));
-    response.send() << body;
+    response.body = body;
 }
 
 std::string errorJson(const std::string& message) { return json::ObjectWriter().str("error", message).done(); }
@@ -64,13 +57,8 @@ std::vector<std::string> split(const std::string& path)
     return parts;
 }
 
-std::string readBody(HTTPServerRequest& request)
-{
-    std::string body;
-    if (!readBoundedBody(request, kMaxBodyBytes, body))
-        throw ApiError{HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "request body over 1 MiB"};
-    return body;
-}
+// The internal listener read the body already, within ManagementHandler::kMaxBodyBytes.
+const std::string& readBody(const HttpRequest& request) { return request.body; }
 
 Poco::JSON::Object::Ptr parseObject(const std::string& body)
 {
@@ -194,7 +182,7 @@ auto storeCall(Bridge& bridge, F&& fn)
 
 class Api {
 public:
-    Api(Bridge& bridge, HTTPServerRequest& request, std::string actor)
+    Api(Bridge& bridge, const HttpRequest& request, std::string actor)
         : bridge_(bridge), request_(request), actor_("token:" + std::move(actor)),
           query_(Poco::URI(request.getURI()).getQueryParameters())
     {
@@ -652,20 +640,20 @@ private:
     }
 
     Bridge& bridge_;
-    HTTPServerRequest& request_;
+    const HttpRequest& request_;
     const std::string actor_;
     const Poco::URI::QueryParameters query_;
 };
 
 /// Checks the token; answers 401 itself and returns nullopt when it is not good.
-std::optional<std::string> authenticate(Bridge& bridge, HTTPServerRequest& request, HTTPServerResponse& response)
+std::optional<std::string> checkToken(Bridge& bridge, const HttpRequest& request, HttpResponse& response)
 {
     std::string error;
     std::optional<std::string> name = bridge.auth().check(request.get("Authorization", ""), error);
     if (!name) {
         bridge.metrics().authFailures.fetch_add(1, std::memory_order_relaxed);
         response.set("WWW-Authenticate", "Bearer realm=\"ws2api management\"");
-        response.setKeepAlive(false); // the body (if any) was not read
+        response.setKeepAlive(false); // a caller without a token is not kept
         sendJson(response, HTTPResponse::HTTP_UNAUTHORIZED, errorJson(error));
     }
     return name;
@@ -674,10 +662,10 @@ std::optional<std::string> authenticate(Bridge& bridge, HTTPServerRequest& reque
 
 ManagementHandler::ManagementHandler(Bridge& bridge, std::string path) : bridge_(bridge), path_(std::move(path)) {}
 
-void ManagementHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& response)
+void ManagementHandler::handle(const HttpRequest& request, HttpResponse& response)
 {
     bridge_.metrics().managementRequests.fetch_add(1, std::memory_order_relaxed);
-    std::optional<std::string> token = authenticate(bridge_, request, response);
+    std::optional<std::string> token = checkToken(bridge_, request, response);
     if (!token) return;
     std::vector<std::string> parts = split(path_);
     parts.erase(parts.begin(), parts.begin() + std::min<std::size_t>(2, parts.size())); // "api", "v1"
@@ -686,68 +674,15 @@ void ManagementHandler::handleRequest(HTTPServerRequest& request, HTTPServerResp
         auto [status, body] = api.route(parts);
         sendJson(response, status, body);
     } catch (const ApiError& e) {
-        if (e.status == HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE) response.setKeepAlive(false);
         sendJson(response, e.status, errorJson(e.message));
     } catch (const Poco::SyntaxException& e) { // a query string Poco::URI cannot decode
-        if (!response.sent()) sendJson(response, HTTPResponse::HTTP_BAD_REQUEST, errorJson("bad request: " + e.message()));
+        sendJson(response, HTTPResponse::HTTP_BAD_REQUEST, errorJson("bad request: " + e.message()));
     }
 }
 
-void EventStreamHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& response)
+bool ManagementHandler::authenticate(Bridge& bridge, const HttpRequest& request, HttpResponse& response)
 {
-    bridge_.metrics().managementRequests.fetch_add(1, std::memory_order_relaxed);
-    if (!authenticate(bridge_, request, response)) return;
-    if (Poco::icompare(request.get("Upgrade", ""), "websocket") != 0) {
-        sendJson(response, HTTPResponse::HTTP_BAD_REQUEST,
-                 errorJson("GET /api/v1/events is a WebSocket: send Upgrade: websocket"));
-        return;
-    }
-    EventHub& hub = bridge_.events();
-    const int max = static_cast<int>(bridge_.config().getInt(KeyId::ManagementMaxEventStreams));
-    if (!hub.addStream(max)) {
-        sendJson(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE,
-                 errorJson("too many event streams (management.max_event_streams = " + std::to_string(max) + ")"));
-        return;
-    }
-    struct Release {
-        EventHub& hub;
-        ~Release() { hub.removeStream(); }
-    } release{hub};
-    try {
-        Poco::Net::WebSocket ws(request, response);
-        ws.setSendTimeout(Poco::Timespan(5, 0)); // a console that does not read is dropped
-        ws.setReceiveTimeout(Poco::Timespan(1, 0));
-        std::uint64_t seq = 0;
-        char buf[1024];
-        while (!bridge_.stopping()) {
-            if (auto batch = hub.waitNext(seq, 250)) {
-                seq = batch->seq;
-                ws.sendFrame(batch->stats.data(), static_cast<int>(batch->stats.size()));
-                if (!batch->connections.empty())
-                    ws.sendFrame(batch->connections.data(), static_cast<int>(batch->connections.size()));
-            }
-            // What the console sends: answer pings, stop on close, ignore the rest.
-            while (ws.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ)) {
-                int flags = 0;
-                int n = ws.receiveFrame(buf, sizeof buf, flags);
-                const int op = flags & Poco::Net::WebSocket::FRAME_OP_BITMASK;
-                if (n == 0 && flags == 0) return; // the peer closed the TCP connection
-                if (op == Poco::Net::WebSocket::FRAME_OP_CLOSE) {
-                    ws.sendFrame(buf, n > 0 ? 2 : 0, Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_CLOSE);
-                    return;
-                }
-                if (op == Poco::Net::WebSocket::FRAME_OP_PING)
-                    ws.sendFrame(buf, n, Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PONG);
-            }
-        }
-        const std::string bye = "\x03\xe9server shutting down"; // 1001
-        ws.sendFrame(bye.data(), static_cast<int>(bye.size()),
-                     Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_CLOSE);
-    } catch (const Poco::Net::WebSocketException& e) {
-        if (!response.sent()) sendJson(response, HTTPResponse::HTTP_BAD_REQUEST, errorJson(e.message()));
-    } catch (const Poco::Exception&) {
-        // the console went away or stopped reading: nothing to answer
-    }
+    return checkToken(bridge, request, response).has_value();
 }
 
 } // namespace ws2api

@@ -1,34 +1,34 @@
 #pragma once
 // The management API (docs/API.md): JSON over HTTP under /api/v1/ on the
 // internal listener, every call authenticated with a management token
-// (TokenAuth). GET /api/v1/events is the live event stream (EventStreamHandler).
-#include <Poco/Net/HTTPRequestHandler.h>
+// (TokenAuth). Its calls may take a while (a page of a million connections,
+// the SQLite history), so they run on the internal listener's management
+// workers (server/api/InternalApi.h), never on an event loop.
+// GET /api/v1/events, the live event stream, is served by the loops
+// (HttpServerConnection); its token check is authenticate() below.
+#include "server/http/HttpMessage.h"
 
+#include <cstddef>
 #include <string>
 
 namespace ws2api {
 
 class Bridge;
 
-class ManagementHandler : public Poco::Net::HTTPRequestHandler {
+class ManagementHandler {
 public:
+    /// Largest request body of a management call.
+    static constexpr std::size_t kMaxBodyBytes = 1024 * 1024;
+
     ManagementHandler(Bridge& bridge, std::string path);
-    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override;
+    /// Blocking: a management worker thread.
+    void handle(const HttpRequest& request, HttpResponse& response);
+    /// The management token check: false after answering 401 (counted). Any thread.
+    static bool authenticate(Bridge& bridge, const HttpRequest& request, HttpResponse& response);
 
 private:
     Bridge& bridge_;
     std::string path_; ///< without the query
-};
-
-/// GET /api/v1/events: a WebSocket that receives one stats message per second
-/// and coalesced connect/disconnect messages (EventHub).
-class EventStreamHandler : public Poco::Net::HTTPRequestHandler {
-public:
-    explicit EventStreamHandler(Bridge& bridge) : bridge_(bridge) {}
-    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override;
-
-private:
-    Bridge& bridge_;
 };
 
 } // namespace ws2api

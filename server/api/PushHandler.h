@@ -7,13 +7,15 @@
 //   400             bad ClientId, or a text body that is not UTF-8
 //   404 not found   no open connection with that ClientId here
 //   413             body over limits.max_message_bytes
-//   503             the client is not reading (closed with 1008, or the push dropped: limits.slow_client_policy),
-//                   or its loop did not answer
+//   503             the client is not reading (closed with 1008, or the push dropped: limits.slow_client_policy)
 // With cluster.peers, a push for a ClientId not connected here goes to the peers
 // (server/cluster/PeerForwarder.h): 200 when one delivered it, 404 when all say
 // so, 503 naming the peers that did not answer. Every answer carries
 // X-Ws2api-Node: the node that delivered (or refused) the push.
-#include <Poco/Net/HTTPRequestHandler.h>
+//
+// The push itself runs on the event loops (InternalApi): these are the checks
+// and answers it shares with the group and batch calls.
+#include "server/http/HttpMessage.h"
 
 #include <string>
 
@@ -21,24 +23,23 @@ namespace ws2api {
 
 class Bridge;
 
-class PushHandler : public Poco::Net::HTTPRequestHandler {
+class PushHandler {
 public:
-    PushHandler(Bridge& bridge, std::string rawClientId);
-    /// push.token check shared by every call the API makes on the internal
-    /// listener (pushes, groups): false after answering 401.
-    static bool authorize(Bridge& bridge, Poco::Net::HTTPServerRequest& request,
-                          Poco::Net::HTTPServerResponse& response);
-    /// Reads a message body (limits.max_message_bytes; text must be UTF-8,
-    /// Content-Type application/octet-stream = binary): false after answering 413/400.
-    static bool readMessage(Bridge& bridge, Poco::Net::HTTPServerRequest& request,
-                            Poco::Net::HTTPServerResponse& response, std::string& body, bool& binary);
-    /// A plain-text answer.
-    static void reply(Poco::Net::HTTPServerResponse& response, int status, const std::string& body);
-    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override;
+    enum class Result { Delivered, NotFound, ClientNotReading };
 
-private:
-    Bridge& bridge_;
-    std::string rawClientId_;
+    /// push.token check shared by every call the API makes on the internal
+    /// listener (pushes, groups, batches): false after answering 401 (counted). Any thread.
+    static bool authorize(Bridge& bridge, const HttpRequest& request, HttpResponse& response);
+    /// Text or binary (Content-Type application/octet-stream); a text body must
+    /// be UTF-8: false after answering 400 (counted). The size was bounded when read.
+    static bool checkMessage(Bridge& bridge, const HttpRequest& request, HttpResponse& response, bool& binary);
+    /// A plain-text answer.
+    static void reply(HttpResponse& response, int status, const std::string& body);
+    /// The answer to a push that was tried here, counted.
+    static void answer(Bridge& bridge, Result result, HttpResponse& response);
+    /// Blocking (a worker thread): the push is for nobody here, ask cluster.peers.
+    static void forward(Bridge& bridge, const HttpRequest& request, const std::string& clientId,
+                        HttpResponse& response);
 };
 
 } // namespace ws2api

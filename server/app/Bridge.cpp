@@ -208,18 +208,21 @@ void Bridge::start()
     upstream_->descriptors().configure(fdLimitConnections_, static_cast<std::size_t>(fdReserve / 2));
     loopContext_.reset(new LoopContext{config_, metrics_, registry_, events_, *upstream_, groups_, tls_.get()});
 
-    for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>(i, *loopContext_, listenFd_));
-    for (auto& loop : loops_) loopContext_->loops.push_back(loop.get());
-
+    // The internal listener: bound here, served by the loops (InternalServer).
     internal_ = std::make_unique<InternalServer>(*this);
     try {
-        internal_->start(config_.getString(KeyId::ServerInternalListen));
+        internal_->open(config_.getString(KeyId::ServerInternalListen)); // throws one line
     } catch (...) {
-        loops_.clear();
         ::close(listenFd_);
         listenFd_ = -1;
         throw;
     }
+    loopContext_->internal = &internal_->handler();
+    loopContext_->internalTls = internal_->tlsContext();
+    for (int i = 0; i < loops; ++i)
+        loops_.push_back(std::make_unique<EventLoop>(i, *loopContext_, listenFd_, internal_->listenFd()));
+    for (auto& loop : loops_) loopContext_->loops.push_back(loop.get());
+
     // A set server.max_connections is the planned size: the tables that grow with
     // the clients are made that big now (8 bytes a bucket), so growing never
     // rehashes a large table under a loop (156 ms at a million, BENCHMARKS.md).
@@ -252,6 +255,10 @@ void Bridge::start()
 }
 
 Poco::Net::SocketAddress Bridge::internalAddress() const { return internal_->address(); }
+
+std::size_t Bridge::loopCount() const { return loops_.size(); }
+
+EventLoop& Bridge::loop(std::size_t i) { return *loops_[i]; }
 
 bool Bridge::internalTls() const { return internal_->tls(); }
 
@@ -518,7 +525,11 @@ void Bridge::stop()
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    internal_->stop();
+    // The internal listener last: pushes are answered (404) while clients close.
+    // Its workers first (their answers are posted to the loops), then its connections.
+    internal_->stopWorkers();
+    onEveryLoop([](EventLoop& l) { l.stopInternalInLoop(); }, 2000);
+    internal_->close();
     keeper_->stop();
     for (auto& loop : loops_) loop->stop();
     loops_.clear();

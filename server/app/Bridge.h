@@ -71,6 +71,10 @@ public:
     /// Forwards pushes to cluster.peers; nullptr when no peer is configured.
     PeerForwarder* forwarder() { return forwarder_.get(); }
 
+    /// The event loops (set by start()).
+    std::size_t loopCount() const;
+    EventLoop& loop(std::size_t i);
+
     /// Most clients admitted: server.max_connections, within the descriptor budget.
     std::size_t maxConnections() const;
 

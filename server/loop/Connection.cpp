@@ -8,6 +8,7 @@
 #include "server/codec/FrameWriter.h"
 #include "server/codec/Handshake.h"
 #include "server/loop/EventLoop.h"
+#include "server/loop/SocketIo.h"
 #include "server/tls/TlsSession.h"
 
 #include <Poco/Logger.h>
@@ -115,53 +116,12 @@ void Connection::updateEventsInLoop()
 
 Connection::Io Connection::recvInLoop(char* buf, std::size_t capacity, std::size_t& got, std::string& error)
 {
-    got = 0;
-    if (tls_) {
-        switch (tls_->read(buf, capacity, got)) {
-        case TlsSession::Status::Ok: return Io::Ok;
-        case TlsSession::Status::WantRead:
-        case TlsSession::Status::WantWrite: return Io::WouldBlock;
-        case TlsSession::Status::Eof: return Io::Eof;
-        case TlsSession::Status::Error: error = "TLS: " + tls_->error(); return Io::Error;
-        }
-    }
-    for (;;) {
-        ssize_t n = ::recv(fd_, buf, capacity, 0);
-        if (n > 0) {
-            got = static_cast<std::size_t>(n);
-            return Io::Ok;
-        }
-        if (n == 0) return Io::Eof;
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return Io::WouldBlock;
-        error = std::strerror(errno);
-        return Io::Error;
-    }
+    return socketio::recv(fd_, tls_.get(), buf, capacity, got, error);
 }
 
 Connection::Io Connection::sendInLoop(const char* data, std::size_t size, std::size_t& sent, std::string& error)
 {
-    sent = 0;
-    if (tls_) {
-        switch (tls_->write(data, size, sent)) {
-        case TlsSession::Status::Ok: return Io::Ok;
-        case TlsSession::Status::WantRead:
-        case TlsSession::Status::WantWrite: return Io::WouldBlock;
-        case TlsSession::Status::Eof: error = "EOF"; return Io::Error;
-        case TlsSession::Status::Error: error = "TLS: " + tls_->error(); return Io::Error;
-        }
-    }
-    for (;;) {
-        ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n >= 0) {
-            sent = static_cast<std::size_t>(n);
-            return Io::Ok;
-        }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return Io::WouldBlock;
-        error = std::strerror(errno);
-        return Io::Error;
-    }
+    return socketio::send(fd_, tls_.get(), data, size, sent, error);
 }
 
 void Connection::tlsHandshakeInLoop()

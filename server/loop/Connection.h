@@ -24,6 +24,7 @@
 #include "server/codec/FrameParser.h"
 #include "server/codec/PerMessageDeflate.h"
 #include "server/loop/LoopGroups.h"
+#include "server/loop/SocketIo.h"
 #include "server/loop/TimerWheel.h"
 #include "server/upstream/ClientSession.h"
 #include "server/upstream/UpstreamTypes.h"
@@ -172,7 +173,7 @@ public:
 
 private:
     /// What the transport (plain socket or TLS) did with one read or write.
-    enum class Io : std::uint8_t { Ok, WouldBlock, Eof, Error };
+    using Io = socketio::Io;
     Io recvInLoop(char* buf, std::size_t capacity, std::size_t& got, std::string& error);
     Io sendInLoop(const char* data, std::size_t size, std::size_t& sent, std::string& error);
     /// One step of the TLS handshake; on success the upgrade request is read next.

@@ -1,6 +1,7 @@
 #include "server/loop/EventLoop.h"
 
 #include "server/api/EventHub.h"
+#include "server/loop/InternalHandler.h"
 #include "server/loop/Registry.h"
 #include "server/metrics/Metrics.h"
 #include "server/upstream/UpstreamEndpoint.h"
@@ -32,13 +33,15 @@ namespace {
 // epoll data: small numbers are the loop's own descriptors, the rest are connection ids.
 constexpr std::uint64_t kWakeTag = 1;
 constexpr std::uint64_t kListenTag = 2;
+constexpr std::uint64_t kInternalListenTag = 3;
 constexpr std::uint64_t kFirstConnectionId = 16;
 constexpr int kMaxAcceptsPerWakeup = 512;
 constexpr int kAcceptPauseMs = 100; // out of descriptors: look again this much later
 } // namespace
 
-EventLoop::EventLoop(int index, LoopContext& context, int listenFd)
-    : index_(index), context_(context), listenFd_(listenFd), timers_(monotonicMs()),
+EventLoop::EventLoop(int index, LoopContext& context, int listenFd, int internalListenFd)
+    : index_(index), context_(context), listenFd_(listenFd), internalListenFd_(internalListenFd),
+      timers_(monotonicMs()), httpTimers_(monotonicMs()),
       readBuffer_(new char[kReadBufferSize]), groups_(context.groups)
 {
     timingKeys_ = {context.config.getInt(KeyId::LimitsHandshakeTimeoutMs), context.config.getInt(KeyId::LimitsIdleTimeoutMs),
@@ -49,6 +52,7 @@ EventLoop::EventLoop(int index, LoopContext& context, int listenFd)
     // Ids are unique across loops (the loop index is in the top byte), which
     // makes log lines and the connection list unambiguous.
     nextId_ = (static_cast<std::uint64_t>(index) << 56) + kFirstConnectionId;
+    nextHttpId_ = (static_cast<std::uint64_t>(index) << 56) | kHttpTag;
     epollFd_ = ::epoll_create1(EPOLL_CLOEXEC);
     wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -60,12 +64,17 @@ EventLoop::EventLoop(int index, LoopContext& context, int listenFd)
     ev.events = EPOLLIN | EPOLLEXCLUSIVE;
     ev.data.u64 = kListenTag;
     ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, listenFd_, &ev);
+    if (internalListenFd_ >= 0) {
+        ev.data.u64 = kInternalListenTag;
+        ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, internalListenFd_, &ev);
+    }
 }
 
 EventLoop::~EventLoop()
 {
     stop();
     upstream_->closeAllInLoop();
+    httpConnections_.clear();
     connections_.clear(); // closes their sockets
     if (reserveFd_ >= 0) ::close(reserveFd_);
     ::close(wakeFd_);
@@ -123,7 +132,8 @@ void EventLoop::run()
     epoll_event events[kMaxEvents];
     while (!quit_.load()) {
         int timeout = acceptPausedUntilMs_ != 0 ? 20 : -1;
-        for (int next : {timers_.msUntilNext(nowMs_), upstream_->msUntilDeadlineInLoop(nowMs_)})
+        for (int next : {timers_.msUntilNext(nowMs_), httpTimers_.msUntilNext(nowMs_),
+                         upstream_->msUntilDeadlineInLoop(nowMs_)})
             if (next >= 0 && (timeout < 0 || next < timeout)) timeout = next;
         int n = ::epoll_wait(epollFd_, events, kMaxEvents, timeout);
         nowMs_ = monotonicMs();
@@ -143,6 +153,11 @@ void EventLoop::run()
                 acceptInLoop();
             } else if (tag & kUpstreamTag) {
                 upstream_->onEventsInLoop(tag, events[i].events);
+            } else if (tag & kHttpTag) {
+                auto it = httpConnections_.find(tag);
+                if (it != httpConnections_.end()) it->second->onEventsInLoop(events[i].events);
+            } else if (tag == kInternalListenTag) {
+                acceptInternalInLoop();
             } else {
                 Connection* c = findConnectionInLoop(tag);
                 if (c) c->onEventsInLoop(events[i].events);
@@ -154,13 +169,19 @@ void EventLoop::run()
         std::size_t fired = timers_.advance(
             nowMs_, [this](TimerWheel::Entry& e) { static_cast<Connection&>(e).onTimerInLoop(nowMs_); });
         if (fired) timersFired_.fetch_add(fired, std::memory_order_relaxed);
+        httpTimers_.advance(
+            nowMs_, [this](TimerWheel::Entry& e) { static_cast<HttpServerConnection&>(e).onTimerInLoop(nowMs_); });
         for (std::uint64_t id : released_) connections_.erase(id);
         released_.clear();
+        for (std::uint64_t id : httpReleased_) httpConnections_.erase(id);
+        httpReleased_.clear();
         upstream_->collectInLoop();
     }
     runTasksInLoop(); // answer waiting pushes before the connections go away
     for (std::uint64_t id : released_) connections_.erase(id);
     released_.clear();
+    for (std::uint64_t id : httpReleased_) httpConnections_.erase(id);
+    httpReleased_.clear();
     upstream_->collectInLoop();
 }
 
@@ -239,6 +260,128 @@ void EventLoop::acceptInLoop()
     }
 }
 
+void EventLoop::acceptInternalInLoop()
+{
+    if (internalListenFd_ < 0) return;
+    for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        int fd = ::accept4(internalListenFd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) return;
+            if (err == EINTR || err == ECONNABORTED) continue;
+            context_.metrics.acceptErrors.fetch_add(1, std::memory_order_relaxed);
+            logAcceptProblemInLoop(err);
+            pauseAcceptingInLoop(); // out of descriptors: look again a little later
+            return;
+        }
+        const auto max = context_.config.getInt(KeyId::InternalMaxConnections);
+        if (context_.internalConnections.fetch_add(1, std::memory_order_relaxed) >= max) {
+            context_.internalConnections.fetch_sub(1, std::memory_order_relaxed);
+            context_.metrics.internalConnectionsRefused.fetch_add(1, std::memory_order_relaxed);
+            if (context_.internalTls) {
+                ::close(fd); // no plain-text answer on a TLS port
+            } else {
+                HttpResponse busy = HttpResponse::text(
+                    503, "too many connections to the internal listener (internal.max_connections)\n");
+                busy.close = true;
+                refuse(fd, busy.serialize());
+            }
+            continue;
+        }
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        std::string peer;
+        try {
+            peer = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&addr), len).host().toString();
+        } catch (const Poco::Exception&) {
+        }
+        // Spread over the loops like the public clients: one accepting loop would
+        // serve every keep-alive caller of a busy API alone.
+        const std::size_t n = context_.loops.size();
+        EventLoop* target =
+            n > 1 ? context_.loops[context_.nextInternalLoop.fetch_add(1, std::memory_order_relaxed) % n] : this;
+        if (target == this)
+            adoptHttpInLoop(fd, std::move(peer));
+        else
+            target->post([target, fd, peer = std::move(peer)]() mutable { target->adoptHttpInLoop(fd, std::move(peer)); });
+    }
+}
+
+void EventLoop::adoptHttpInLoop(int fd, std::string peer)
+{
+    if (internalListenFd_ < 0) { // stopping since it was accepted
+        context_.internalConnections.fetch_sub(1, std::memory_order_relaxed);
+        ::close(fd);
+        return;
+    }
+    std::unique_ptr<TlsSession> tls;
+    if (context_.internalTls) {
+        SSL* ssl = context_.internalTls->newSession();
+        if (!ssl) {
+            context_.internalConnections.fetch_sub(1, std::memory_order_relaxed);
+            context_.metrics.internalTlsHandshakeFailures.fetch_add(1, std::memory_order_relaxed);
+            ::close(fd);
+            return;
+        }
+        tls = std::make_unique<TlsSession>(ssl, fd);
+    }
+    const std::uint64_t id = nextHttpId_++;
+    auto conn = std::make_unique<HttpServerConnection>(*this, id, fd, std::move(peer), std::move(tls));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = id;
+    if (::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        context_.internalConnections.fetch_sub(1, std::memory_order_relaxed);
+        context_.metrics.internalConnectionsClosed.fetch_add(1, std::memory_order_relaxed);
+        return; // conn closes fd
+    }
+    httpConnections_.emplace(id, std::move(conn));
+    httpConnectionCount_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EventLoop::releaseHttpInLoop(HttpServerConnection& c)
+{
+    httpReleased_.push_back(c.id());
+    httpConnectionCount_.fetch_sub(1, std::memory_order_relaxed);
+    context_.internalConnections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void EventLoop::answerHttpInLoop(std::uint64_t connection, std::uint64_t seq, HttpResponse&& response)
+{
+    assertInLoopThread();
+    auto it = httpConnections_.find(connection);
+    if (it != httpConnections_.end() && !it->second->closed()) {
+        it->second->answerInLoop(seq, std::move(response));
+        return;
+    }
+    // The caller went away: an event stream's slot goes back.
+    if (response.eventStream) context_.events.removeStream();
+}
+
+void EventLoop::stopInternalInLoop()
+{
+    if (internalListenFd_ >= 0) {
+        if (acceptPausedUntilMs_ == 0) ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, internalListenFd_, nullptr);
+        internalListenFd_ = -1; // the Bridge closes it
+    }
+    for (auto& entry : httpConnections_) entry.second->shutdownInLoop();
+}
+
+void HttpReply::send(HttpResponse&& response) const
+{
+    EventLoop* loop = loop_;
+    if (!loop) return;
+    if (loop->isInLoopThread()) {
+        loop->answerHttpInLoop(connection_, seq_, std::move(response));
+        return;
+    }
+    loop->post([loop, c = connection_, s = seq_, r = std::move(response)]() mutable {
+        loop->answerHttpInLoop(c, s, std::move(r));
+    });
+}
+
 bool EventLoop::takeClientDescriptorInLoop()
 {
     DescriptorBudget& budget = context_.upstream.descriptors();
@@ -292,8 +435,9 @@ void EventLoop::adoptInLoop(int fd, std::string peer)
 
 void EventLoop::pauseAcceptingInLoop()
 {
-    if (listenFd_ < 0 || acceptPausedUntilMs_ != 0) return;
-    ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
+    if (acceptPausedUntilMs_ != 0 || (listenFd_ < 0 && internalListenFd_ < 0)) return;
+    if (listenFd_ >= 0) ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
+    if (internalListenFd_ >= 0) ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, internalListenFd_, nullptr);
     acceptPausedUntilMs_ = nowMs_ + kAcceptPauseMs;
 }
 
@@ -301,11 +445,16 @@ void EventLoop::resumeAcceptingInLoop()
 {
     acceptPausedUntilMs_ = 0;
     if (reserveFd_ < 0) reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (listenFd_ < 0) return;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-    ev.data.u64 = kListenTag;
-    ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, listenFd_, &ev);
+    if (listenFd_ >= 0) {
+        ev.data.u64 = kListenTag;
+        ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, listenFd_, &ev);
+    }
+    if (internalListenFd_ >= 0) {
+        ev.data.u64 = kInternalListenTag;
+        ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, internalListenFd_, &ev);
+    }
 }
 
 void EventLoop::logAcceptProblemInLoop(int err)
@@ -573,8 +722,15 @@ void EventLoop::stopAcceptingInLoop()
 {
     if (listenFd_ < 0) return;
     if (acceptPausedUntilMs_ == 0) ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
-    acceptPausedUntilMs_ = 0;
     listenFd_ = -1; // the Bridge closes it
+    // A pause covered the internal listener too: watch it again (pushes are still answered).
+    if (acceptPausedUntilMs_ != 0 && internalListenFd_ >= 0) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+        ev.data.u64 = kInternalListenTag;
+        ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, internalListenFd_, &ev);
+    }
+    acceptPausedUntilMs_ = 0;
 }
 
 void EventLoop::shutdownConnectionsInLoop()

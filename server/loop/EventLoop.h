@@ -29,6 +29,7 @@
 // until an event (at most ~1 s while the wheel holds far timers).
 #include "server/codec/SharedCompression.h"
 #include "server/loop/Connection.h"
+#include "server/loop/HttpServerConnection.h"
 #include "server/loop/LoopContext.h"
 #include "server/loop/TimerWheel.h"
 #include "server/upstream/UpstreamPool.h"
@@ -75,7 +76,9 @@ class EventLoop {
 public:
     /// listenFd: the bound, listening, non-blocking public socket, shared by
     /// the loops and owned by the Bridge (closed after every loop let go of it).
-    EventLoop(int index, LoopContext& context, int listenFd);
+    /// internalListenFd: the same for the internal listener (-1: none), whose
+    /// connections (HttpServerConnection) the loops serve too.
+    EventLoop(int index, LoopContext& context, int listenFd, int internalListenFd = -1);
     ~EventLoop();
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
@@ -104,6 +107,15 @@ public:
 
     // ---- loop thread only ----
     void stopAcceptingInLoop();
+    /// Stops accepting on the internal listener and winds its connections down
+    /// (answers under way still go out; event streams get 1001).
+    void stopInternalInLoop();
+    /// The internal listener's connections: their timers, their end, their answers.
+    TimerWheel& httpTimers() { return httpTimers_; }
+    void releaseHttpInLoop(HttpServerConnection& c);
+    void answerHttpInLoop(std::uint64_t connection, std::uint64_t seq, HttpResponse&& response);
+    /// Internal-listener connections owned by this loop. Any thread.
+    std::size_t httpConnectionCount() const { return httpConnectionCount_.load(std::memory_order_relaxed); }
     /// Graceful shutdown: clients get 1001 (or 503 while still in the handshake).
     void shutdownConnectionsInLoop();
     Connection* findConnectionInLoop(std::uint64_t id);
@@ -167,10 +179,15 @@ public:
     static constexpr std::size_t kReadBufferSize = 64 * 1024;
     /// Bit set in the epoll data of upstream connections (connection ids never have it).
     static constexpr std::uint64_t kUpstreamTag = std::uint64_t(1) << 55;
+    /// Bit set in the ids (and epoll data) of internal-listener connections.
+    static constexpr std::uint64_t kHttpTag = std::uint64_t(1) << 54;
 
 private:
     void run();
     void acceptInLoop();
+    void acceptInternalInLoop();
+    /// Takes over an internal-listener socket accepted by this or another loop.
+    void adoptHttpInLoop(int fd, std::string peer);
     /// Takes over a client socket accepted by this or another loop.
     void adoptInLoop(int fd, std::string peer);
     void runTasksInLoop();
@@ -192,6 +209,7 @@ private:
     const int index_;
     LoopContext& context_;
     int listenFd_;
+    int internalListenFd_;
     int epollFd_ = -1;
     int wakeFd_ = -1;
     int reserveFd_ = -1; ///< spare descriptor, given up to shed a client when out of descriptors
@@ -203,6 +221,7 @@ private:
     std::vector<std::function<void()>> tasks_;
 
     TimerWheel timers_; ///< before connections_: a Connection cancels its timer when destroyed
+    TimerWheel httpTimers_; ///< the internal listener's connections (before httpConnections_)
     /// Open connections in ClientId order (ties, a replaced and its replacing connection for a
     /// moment: by connection id), so a page of the list by ClientId, with or without a prefix,
     /// costs O(log n + page) instead of a pass over every connection. About 48 bytes per open
@@ -220,6 +239,10 @@ private:
     std::atomic<std::uint64_t> rearmPasses_{0};
     std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
     std::vector<std::uint64_t> released_;
+    std::unordered_map<std::uint64_t, std::unique_ptr<HttpServerConnection>> httpConnections_;
+    std::vector<std::uint64_t> httpReleased_;
+    std::atomic<std::size_t> httpConnectionCount_{0};
+    std::uint64_t nextHttpId_;
     std::atomic<std::size_t> connectionCount_{0};
     std::uint64_t nextId_;
     std::int64_t nowMs_ = 0;

@@ -7,6 +7,7 @@
 //
 // Ownership: built and owned by the Bridge, outlives every loop.
 #include <atomic>
+#include <cstdint>
 #include <vector>
 
 namespace ws2api {
@@ -19,6 +20,7 @@ class EventHub;
 class UpstreamEndpoint;
 class GroupDirectory;
 class TlsContext;
+class InternalHandler;
 
 struct LoopContext {
     Config& config;
@@ -30,6 +32,12 @@ struct LoopContext {
     TlsContext* tls = nullptr;                  ///< wss:// on the public listener; nullptr: plain ws://
     std::vector<EventLoop*> loops{};           ///< every loop, set before they start
     std::atomic<unsigned> nextLoop{0};          ///< round robin of new clients over `loops`
+    /// The internal listener: what its requests are handed to (api/InternalApi), its TLS
+    /// (internal.tls.*; nullptr: plain http), the round robin and count of its connections.
+    InternalHandler* internal = nullptr;
+    TlsContext* internalTls = nullptr;
+    std::atomic<unsigned> nextInternalLoop{0};
+    std::atomic<std::int64_t> internalConnections{0};
 };
 
 } // namespace ws2api

@@ -169,6 +169,18 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "pushes_not_found", pushesNotFound, "Pushes to a ClientId not connected here (404).");
     counter(out, "pushes_failed", pushesFailed, "Pushes refused for another reason (4xx/5xx).");
     counter(out, "auth_failures", authFailures, "Internal requests refused with 401 (missing or wrong token).");
+    counter(out, "batch_pushes", batchPushes, "POST /push/batch requests answered (200).");
+    counter(out, "batch_push_items", batchItems, "Messages carried by POST /push/batch requests.");
+    counter(out, "internal_connections_opened", internalConnectionsOpened,
+            "Connections accepted by the internal listener.");
+    counter(out, "internal_connections_closed", internalConnectionsClosed, "Internal listener connections closed.");
+    counter(out, "internal_connections_refused", internalConnectionsRefused,
+            "Internal listener connections refused with 503 (internal.max_connections).");
+    counter(out, "internal_requests", internalRequests, "Requests received on the internal listener.");
+    counter(out, "internal_bad_requests", internalBadRequests,
+            "Internal listener requests refused as malformed or too large (400/413/431/501/505), then closed.");
+    counter(out, "internal_timeouts", internalTimeouts,
+            "Internal listener connections closed for a slow request (408), idleness or not reading.");
     counter(out, "store_errors", storeErrors, "Failed operations on the SQLite database (--db); bridging goes on.");
     out += "# TYPE store_available gauge\n# HELP store_available 1 while the SQLite database works.\nstore_available ";
     out += std::to_string(storeAvailable.load(std::memory_order_relaxed));

@@ -63,6 +63,15 @@ struct Metrics {
     Counter pushesNotFound{0};  ///< 404
     Counter pushesFailed{0};    ///< 4xx/5xx other than 404 (bad body, client not reading, timeout)
     Counter authFailures{0};    ///< 401: push without the right push.token
+    Counter batchPushes{0};     ///< POST /push/batch requests answered 200
+    Counter batchItems{0};      ///< ... the messages they carried (each also counted as a push above)
+    // The internal listener's connections (HttpServerConnection, on the loops).
+    Counter internalConnectionsOpened{0};  ///< accepted (plain or TLS)
+    Counter internalConnectionsClosed{0};
+    Counter internalConnectionsRefused{0}; ///< over internal.max_connections: 503 at accept
+    Counter internalRequests{0};           ///< requests parsed and handed to a handler
+    Counter internalBadRequests{0};        ///< malformed, head or body too large: answered 4xx/5xx and closed
+    Counter internalTimeouts{0};           ///< closed: request not complete in time (408), idle or not reading
 
     // Management side.
     Counter storeErrors{0};              ///< failed operations on the SQLite file (--db)
