@@ -97,7 +97,7 @@ std::string HttpResponse::serialize() const
         out += "\r\n";
         return out;
     }
-    if (!contentType.empty()) out.append("Content-Type: ").append(contentType).append("\r\n");
+    if (contentType && *contentType) out.append("Content-Type: ").append(contentType).append("\r\n");
     out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
     for (const auto& [k, v] : headers) out.append(k).append(": ").append(v).append("\r\n");
     if (close) out += "Connection: close\r\n";

@@ -48,7 +48,7 @@ struct BodyBound {
 
 struct HttpResponse {
     int status = 200;
-    std::string contentType = "text/plain; charset=utf-8";
+    const char* contentType = "text/plain; charset=utf-8"; ///< a static string ("" or nullptr: none)
     std::vector<std::pair<std::string, std::string>> headers; ///< besides Content-Type/-Length/Connection
     std::string body;
     bool close = false; ///< Connection: close, then the connection ends (e.g. an unread body)
@@ -61,7 +61,7 @@ struct HttpResponse {
     /// Sets (replaces) a header.
     void set(const std::string& name, const std::string& value);
     void setStatusAndReason(int code) { status = code; }
-    void setContentType(std::string type) { contentType = std::move(type); }
+    void setContentType(const char* type) { contentType = type; }
     void setKeepAlive(bool keep) { close = !keep; }
     /// A plain-text answer.
     static HttpResponse text(int status, std::string body);

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstring>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdexcept>
@@ -37,6 +38,17 @@ constexpr std::uint64_t kInternalListenTag = 3;
 constexpr std::uint64_t kFirstConnectionId = 16;
 constexpr int kMaxAcceptsPerWakeup = 512;
 constexpr int kAcceptPauseMs = 100; // out of descriptors: look again this much later
+
+/// The caller's address without the port ("127.0.0.1", "::1"), as the logs and the connection list show it.
+std::string peerHost(const sockaddr_storage& addr)
+{
+    char buf[INET6_ADDRSTRLEN] = "";
+    if (addr.ss_family == AF_INET)
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(addr).sin_addr, buf, sizeof buf);
+    else if (addr.ss_family == AF_INET6)
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr, buf, sizeof buf);
+    return buf;
+}
 } // namespace
 
 EventLoop::EventLoop(int index, LoopContext& context, int listenFd, int internalListenFd)
@@ -146,8 +158,8 @@ void EventLoop::run()
             std::uint64_t tag = events[i].data.u64;
             if (tag == kWakeTag) {
                 std::uint64_t count;
-                while (::read(wakeFd_, &count, sizeof count) > 0) {
-                }
+                ssize_t r = ::read(wakeFd_, &count, sizeof count); // one read takes the whole counter
+                (void)r;
                 runTasksInLoop();
             } else if (tag == kListenTag) {
                 acceptInLoop();
@@ -297,15 +309,10 @@ void EventLoop::acceptInternalInLoop()
             peer = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&addr), len).host().toString();
         } catch (const Poco::Exception&) {
         }
-        // Spread over the loops like the public clients: one accepting loop would
-        // serve every keep-alive caller of a busy API alone.
-        const std::size_t n = context_.loops.size();
-        EventLoop* target =
-            n > 1 ? context_.loops[context_.nextInternalLoop.fetch_add(1, std::memory_order_relaxed) % n] : this;
-        if (target == this)
-            adoptHttpInLoop(fd, std::move(peer));
-        else
-            target->post([target, fd, peer = std::move(peer)]() mutable { target->adoptHttpInLoop(fd, std::move(peer)); });
+        // Served by the loop that accepted it: the loops share the listening socket
+        // (EPOLLEXCLUSIVE wakes one of them), so the accepts spread over the loops
+        // as they have time, and a connection per push costs no hand-over.
+        adoptHttpInLoop(fd, peerHost(addr));
     }
 }
 

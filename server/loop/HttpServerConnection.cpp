@@ -58,7 +58,7 @@ void HttpServerConnection::onEventsInLoop(std::uint32_t events)
     if ((events & EPOLLIN) || (tls_ && tls_->readWantsWritable() && (events & EPOLLOUT))) readInLoop();
     if (fd_ >= 0 && ((events & EPOLLOUT) || (tls_ && tls_->writeWantsReadable() && (events & EPOLLIN))))
         writeInLoop();
-    if (fd_ >= 0 && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) closeInLoop();
+    if (fd_ >= 0 && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) closeInLoop("connection error");
 }
 
 void HttpServerConnection::tlsHandshakeInLoop()
@@ -81,7 +81,7 @@ void HttpServerConnection::tlsHandshakeInLoop()
     // Plain http to the https port gets no answer (docs/SECURITY.md): a caller must not
     // mistake a plain-text reply for the bridge speaking http.
     if (log().debug()) log().debug("internal listener: TLS handshake with %s failed: %s", peer_, tls_->error());
-    closeInLoop();
+    closeInLoop("TLS handshake failed");
 }
 
 void HttpServerConnection::readInLoop()
@@ -100,7 +100,7 @@ void HttpServerConnection::readInLoop()
             if (lingering_) continue; // after the last answer: discarded
             if (mode_ == Mode::EventStream) {
                 if (frames_->feed(buf, got, *this) == codec::FrameParser::Status::Error) {
-                    closeInLoop();
+                    closeInLoop("bad event-stream frame");
                     return;
                 }
             } else {
@@ -112,7 +112,7 @@ void HttpServerConnection::readInLoop()
             // The caller is done. Answers still owed are dropped with the connection:
             // a caller that half-closes after its request does not read them anyway.
             if (slots_.empty() && outHead_ >= out_.size()) {
-                closeInLoop();
+                closeInLoop("EOF");
             } else {
                 noMoreRequests_ = true;
                 closeAfterFlush_ = true;
@@ -122,7 +122,7 @@ void HttpServerConnection::readInLoop()
         } else if (io == socketio::Io::WouldBlock) {
             break;
         } else {
-            closeInLoop();
+            closeInLoop("read error");
             return;
         }
     }
@@ -138,39 +138,53 @@ bool HttpServerConnection::readingPausedInLoop() const
     return noMoreRequests_ || slots_.size() >= kMaxPipelined || out_.size() - outHead_ > kMaxOutBytes;
 }
 
+bool HttpServerConnection::mayParseInLoop() const
+{
+    return fd_ >= 0 && mode_ == Mode::Http && !noMoreRequests_ && inHead_ < in_.size() &&
+           slots_.size() < kMaxPipelined && out_.size() - outHead_ <= kMaxOutBytes;
+}
+
 void HttpServerConnection::processInLoop()
 {
     if (processing_) return;
     processing_ = true;
     InternalHandler& handler = *loop_.context().internal;
     Metrics& m = loop_.context().metrics;
-    while (fd_ >= 0 && mode_ == Mode::Http && !noMoreRequests_ && inHead_ < in_.size() &&
-           slots_.size() < kMaxPipelined) {
-        if (!parser_.midRequest()) requestStartMs_ = loop_.nowMs();
-        std::size_t used = 0;
-        const HttpRequestParser::Status st = parser_.feed(in_.data() + inHead_, in_.size() - inHead_, used);
-        inHead_ += used;
-        // The body is wanted: say so, unless earlier answers must go first.
-        if (parser_.takeExpectContinue() && slots_.empty()) appendInLoop("HTTP/1.1 100 Continue\r\n\r\n");
-        if (st == HttpRequestParser::Status::NeedMore) break;
-        if (st == HttpRequestParser::Status::Error) {
-            m.internalBadRequests.fetch_add(1, std::memory_order_relaxed);
-            refuseInLoop(parser_.errorStatus(), parser_.error());
-            break;
+    // Rounds of at most kMaxPipelined requests: the answers given at once are
+    // written after each round (one write for many), then the next round.
+    bool again = true;
+    while (again) {
+        while (mayParseInLoop()) {
+            if (!parser_.midRequest()) requestStartMs_ = loop_.nowMs();
+            std::size_t used = 0;
+            const HttpRequestParser::Status st = parser_.feed(in_.data() + inHead_, in_.size() - inHead_, used);
+            inHead_ += used;
+            // The body is wanted: say so, unless earlier answers must go first.
+            if (parser_.takeExpectContinue() && slots_.empty()) appendInLoop("HTTP/1.1 100 Continue\r\n\r\n");
+            if (st == HttpRequestParser::Status::NeedMore) break;
+            if (st == HttpRequestParser::Status::Error) {
+                m.internalBadRequests.fetch_add(1, std::memory_order_relaxed);
+                refuseInLoop(parser_.errorStatus(), parser_.error());
+                break;
+            }
+            HttpRequest request = parser_.take();
+            requestStartMs_ = 0;
+            request.peer = peer_;
+            m.internalRequests.fetch_add(1, std::memory_order_relaxed);
+            Slot slot;
+            slot.seq = nextSeq_++;
+            slot.closeAfter = !request.keepAlive;
+            if (!request.keepAlive || request.upgrade) noMoreRequests_ = true;
+            const std::uint64_t seq = slot.seq;
+            slots_.push_back(std::move(slot));
+            handler.handleInLoop(loop_, std::move(request), HttpReply(&loop_, id_, seq));
         }
-        HttpRequest request = parser_.take();
-        requestStartMs_ = 0;
-        request.peer = peer_;
-        m.internalRequests.fetch_add(1, std::memory_order_relaxed);
-        Slot slot;
-        slot.seq = nextSeq_++;
-        slot.closeAfter = !request.keepAlive;
-        if (!request.keepAlive || request.upgrade) noMoreRequests_ = true;
-        const std::uint64_t seq = slot.seq;
-        slots_.push_back(std::move(slot));
-        handler.handleInLoop(loop_, std::move(request), HttpReply(&loop_, id_, seq));
+        flushAnswersInLoop(); // processing_: moves the ready answers out, writes nothing
+        writeInLoop();
+        // Each round parses at least one request or takes every byte: it ends.
+        again = mayParseInLoop();
     }
-    if (inHead_ == in_.size()) {
+    if (inHead_ >= in_.size()) {
         in_.clear();
         inHead_ = 0;
     } else if (inHead_ > 64 * 1024) {
@@ -178,7 +192,10 @@ void HttpServerConnection::processInLoop()
         inHead_ = 0;
     }
     processing_ = false;
-    flushAnswersInLoop();
+    if (fd_ >= 0) {
+        flushAnswersInLoop(); // what was answered while writing (and closes that wait for it)
+        updateEventsInLoop();
+    }
 }
 
 void HttpServerConnection::answerInLoop(std::uint64_t seq, HttpResponse&& response)
@@ -216,6 +233,7 @@ void HttpServerConnection::flushAnswersInLoop()
             break;
         }
         if (s.response.close) {
+            closeAsked_ = s.closeAfter;
             noMoreRequests_ = true;
             for (const Slot& rest : slots_)
                 if (rest.ready && rest.response.eventStream) loop_.context().events.removeStream();
@@ -245,7 +263,7 @@ void HttpServerConnection::writeInLoop()
         const socketio::Io io = socketio::send(fd_, tls_.get(), out_.data() + outHead_, out_.size() - outHead_, sent, error);
         if (io == socketio::Io::WouldBlock) break;
         if (io != socketio::Io::Ok) {
-            closeInLoop();
+            closeInLoop("write error");
             return;
         }
         outHead_ += sent;
@@ -256,6 +274,12 @@ void HttpServerConnection::writeInLoop()
         if (out_.capacity() > 64 * 1024) std::string().swap(out_);
         else out_.clear();
         outHead_ = 0;
+        if (closeAfterFlush_ && !lingering_ && closeAsked_ && inHead_ >= in_.size() && !tls_) {
+            // The caller said Connection: close and sent nothing after its request:
+            // nothing unread can turn the close into a reset, so close at once.
+            closeInLoop("closed after the answer");
+            return;
+        }
         if (closeAfterFlush_ && !lingering_) {
             // Half-close and read until the caller's EOF (or kLingerMs), so the
             // answer is not lost to a reset caused by unread request bytes.
@@ -267,6 +291,8 @@ void HttpServerConnection::writeInLoop()
     }
     updateEventsInLoop();
     rearmTimerInLoop();
+    // Output taken: requests that waited behind it may be parsed now.
+    if (!processing_ && mayParseInLoop()) processInLoop();
 }
 
 void HttpServerConnection::refuseInLoop(int status, const std::string& message)
@@ -282,9 +308,10 @@ void HttpServerConnection::refuseInLoop(int status, const std::string& message)
     if (log().debug()) log().debug("internal listener: %s: %d %s", peer_, status, message);
 }
 
-void HttpServerConnection::closeInLoop()
+void HttpServerConnection::closeInLoop(const char* why)
 {
     if (fd_ < 0) return;
+    if (log().debug()) log().debug("internal listener: %s: closed (%s)", peer_, std::string(why));
     ::close(fd_); // also leaves epoll
     fd_ = -1;
     loop_.httpTimers().cancel(*this);
@@ -342,14 +369,14 @@ void HttpServerConnection::onTimerInLoop(std::int64_t nowMs)
     Metrics& m = loop_.context().metrics;
     const Config& cfg = loop_.context().config;
     if (lingering_) {
-        if (nowMs >= lingerUntilMs_) closeInLoop();
+        if (nowMs >= lingerUntilMs_) closeInLoop("linger over");
         else rearmTimerInLoop();
         return;
     }
     if (mode_ == Mode::EventStream) {
         if (outHead_ < out_.size() && nowMs - lastActivityMs_ >= kStreamStallMs) {
             m.internalTimeouts.fetch_add(1, std::memory_order_relaxed);
-            closeInLoop(); // the console does not read
+            closeInLoop("event stream not read"); // the console does not read
             return;
         }
         if (!closeAfterFlush_) sendStreamBatchInLoop();
@@ -361,7 +388,7 @@ void HttpServerConnection::onTimerInLoop(std::int64_t nowMs)
         if (nowMs - lastActivityMs_ >= requestMs) {
             m.internalTlsHandshakeFailures.fetch_add(1, std::memory_order_relaxed);
             m.internalTimeouts.fetch_add(1, std::memory_order_relaxed);
-            closeInLoop();
+            closeInLoop("TLS handshake timeout");
         } else {
             rearmTimerInLoop();
         }
@@ -382,7 +409,7 @@ void HttpServerConnection::onTimerInLoop(std::int64_t nowMs)
     if (nowMs - lastActivityMs_ >= cfg.getInt(KeyId::InternalIdleTimeoutMs)) {
         // Idle keep-alive, or answers the caller does not take.
         if (outHead_ < out_.size() || !slots_.empty()) m.internalTimeouts.fetch_add(1, std::memory_order_relaxed);
-        closeInLoop();
+        closeInLoop("idle");
         return;
     }
     rearmTimerInLoop();
@@ -401,7 +428,7 @@ void HttpServerConnection::shutdownInLoop()
     }
     noMoreRequests_ = true;
     if (slots_.empty() && outHead_ >= out_.size()) {
-        closeInLoop();
+        closeInLoop("shutdown");
         return;
     }
     if (slots_.empty()) closeAfterFlush_ = true;
@@ -420,7 +447,7 @@ void HttpServerConnection::startEventStreamInLoop()
         in_.clear();
         inHead_ = 0;
         if (frames_->feed(rest.data(), rest.size(), *this) == codec::FrameParser::Status::Error) {
-            closeInLoop();
+            closeInLoop("bad event-stream frame");
             return;
         }
     }

@@ -77,6 +77,8 @@ private:
     void tlsHandshakeInLoop();
     void readInLoop();
     bool readingPausedInLoop() const;
+    /// Room to hand out another buffered request (pipelining bound, output taken, no last request yet).
+    bool mayParseInLoop() const;
     /// Parses what is buffered and hands complete requests out, while fewer than kMaxPipelined wait.
     void processInLoop();
     /// Moves ready answers, in order, to the output.
@@ -86,7 +88,7 @@ private:
     /// Answers a request the parser refused (or a timeout) and closes after it.
     void refuseInLoop(int status, const std::string& message);
     void closeAfterFlushInLoop();
-    void closeInLoop();
+    void closeInLoop(const char* why);
     void updateEventsInLoop();
     void rearmTimerInLoop();
     void startEventStreamInLoop();
@@ -115,6 +117,7 @@ private:
     bool processing_ = false;   ///< inside processInLoop(): answers are collected, written after
     bool noMoreRequests_ = false; ///< Connection: close, an upgrade, an error, or shutdown: parse nothing more
     bool closeAfterFlush_ = false;
+    bool closeAsked_ = false;   ///< the last answer closes because the request said Connection: close
     bool lingering_ = false;    ///< answer sent and write side shut: waiting for the caller's EOF
     std::int64_t lastActivityMs_;   ///< last byte read or written
     std::int64_t requestStartMs_ = 0; ///< first byte of the request being received (0: none)

@@ -33,10 +33,9 @@ struct LoopContext {
     std::vector<EventLoop*> loops{};           ///< every loop, set before they start
     std::atomic<unsigned> nextLoop{0};          ///< round robin of new clients over `loops`
     /// The internal listener: what its requests are handed to (api/InternalApi), its TLS
-    /// (internal.tls.*; nullptr: plain http), the round robin and count of its connections.
+    /// (internal.tls.*; nullptr: plain http) and the count of its connections.
     InternalHandler* internal = nullptr;
     TlsContext* internalTls = nullptr;
-    std::atomic<unsigned> nextInternalLoop{0};
     std::atomic<std::int64_t> internalConnections{0};
 };
 

@@ -180,7 +180,7 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "internal_bad_requests", internalBadRequests,
             "Internal listener requests refused as malformed or too large (400/413/431/501/505), then closed.");
     counter(out, "internal_timeouts", internalTimeouts,
-            "Internal listener connections closed for a slow request (408), idleness or not reading.");
+            "Internal listener connections closed for a slow request (408) or a caller not reading its answers.");
     counter(out, "store_errors", storeErrors, "Failed operations on the SQLite database (--db); bridging goes on.");
     out += "# TYPE store_available gauge\n# HELP store_available 1 while the SQLite database works.\nstore_available ";
     out += std::to_string(storeAvailable.load(std::memory_order_relaxed));

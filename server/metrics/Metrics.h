@@ -71,7 +71,7 @@ struct Metrics {
     Counter internalConnectionsRefused{0}; ///< over internal.max_connections: 503 at accept
     Counter internalRequests{0};           ///< requests parsed and handed to a handler
     Counter internalBadRequests{0};        ///< malformed, head or body too large: answered 4xx/5xx and closed
-    Counter internalTimeouts{0};           ///< closed: request not complete in time (408), idle or not reading
+    Counter internalTimeouts{0};           ///< closed: request not complete in time (408), or answers not taken
 
     // Management side.
     Counter storeErrors{0};              ///< failed operations on the SQLite file (--db)
