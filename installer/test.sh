@@ -22,6 +22,7 @@ expected_suites() {
     echo FuzzCorpus_frames
     echo FuzzCorpus_handshake
     echo FuzzCorpus_http
+    echo FuzzCorpus_request
 }
 
 # check_build BUILD_DIR: every part built, every suite registered.
@@ -31,7 +32,8 @@ check_build() {
         || fail "$dir was configured without the admin console (WS2API_BUILD_CONSOLE is not ON)"
     for bin in server/ws2api server/ws2api-demo-api bench/ws2api-bench console/ws2api-console \
                tests/ws2api_unit_tests tests/ws2api_integration_tests console/tests/ws2api_console_tests \
-               tests/ws2api_fuzz_replay_frames tests/ws2api_fuzz_replay_handshake tests/ws2api_fuzz_replay_http; do
+               tests/ws2api_fuzz_replay_frames tests/ws2api_fuzz_replay_handshake tests/ws2api_fuzz_replay_http \
+               tests/ws2api_fuzz_replay_request; do
         [ -x "$dir/$bin" ] || fail "$dir/$bin was not built"
     done
     expected_suites | sort >"$dir/suites.expected"

@@ -6,9 +6,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-300}
 CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWS2API_FUZZ=ON >/dev/null
-cmake --build build-fuzz --target ws2api_fuzz_frames ws2api_fuzz_handshake ws2api_fuzz_http
+cmake --build build-fuzz --target ws2api_fuzz_frames ws2api_fuzz_handshake ws2api_fuzz_http ws2api_fuzz_request
 WORK=$(mktemp -d /tmp/ws2api-fuzz.XXXXXX)
-for target in frames handshake http; do
+for target in frames handshake http request; do
     mkdir -p "$WORK/$target"
     cp tests/fuzz/corpus/$target/* "$WORK/$target/"
     echo "== $target: ${SECONDS_EACH}s"
