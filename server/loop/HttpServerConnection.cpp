@@ -174,6 +174,7 @@ void HttpServerConnection::processInLoop()
             Slot slot;
             slot.seq = nextSeq_++;
             slot.closeAfter = !request.keepAlive;
+            slot.head = request.method == "HEAD";
             if (!request.keepAlive || request.upgrade) noMoreRequests_ = true;
             const std::uint64_t seq = slot.seq;
             slots_.push_back(std::move(slot));
@@ -206,6 +207,7 @@ void HttpServerConnection::answerInLoop(std::uint64_t seq, HttpResponse&& respon
         s.ready = true;
         s.response = std::move(response);
         if (s.closeAfter) s.response.close = true;
+        if (s.head) s.response.headOnly = true;
         if (!processing_) {
             flushAnswersInLoop();
             // Room again below the pipelining bound: parse what waits.

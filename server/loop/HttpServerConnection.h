@@ -71,6 +71,7 @@ private:
         std::uint64_t seq = 0;
         bool ready = false;
         bool closeAfter = false; ///< the request said Connection: close (or HTTP/1.0 without keep-alive)
+        bool head = false;       ///< a HEAD request: the answer goes without its body
         HttpResponse response;
     };
 

@@ -42,7 +42,7 @@ public:
         bool has(const std::string& headerLine) const { return head.find(headerLine) != std::string::npos; }
     };
     /// The next whole response (Content-Length framed); status 0 on EOF or timeout.
-    Response next(int timeoutMs = kWaitMs)
+    Response next(int timeoutMs = kWaitMs, bool head = false)
     {
         Response r;
         auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
@@ -55,7 +55,7 @@ public:
         std::string lower = Poco::toLower(r.head);
         std::size_t cl = lower.find("content-length: ");
         if (cl != std::string::npos) length = std::stoul(lower.substr(cl + 16));
-        if (r.status == 100 || r.status == 101) length = 0;
+        if (r.status == 100 || r.status == 101 || head) length = 0;
         while (buf_.size() < headEnd + 4 + length)
             if (!fill(deadline)) return Response{};
         r.body = buf_.substr(headEnd + 4, length);
@@ -168,6 +168,15 @@ public:
             CPPUNIT_ASSERT(!r.has("Connection: close"));
             CPPUNIT_ASSERT_EQUAL("Text:m" + std::to_string(i), show(alice.nextMessage()));
         }
+        // HEAD: the head of the answer, no body, and the connection goes on.
+        caller.send("HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        RawHttp::Response head = caller.next(kWaitMs, true);
+        CPPUNIT_ASSERT_EQUAL(200, head.status);
+        CPPUNIT_ASSERT(!head.has("Content-Length: 0\r\n"));
+        caller.send(post("/alice", "after head"));
+        RawHttp::Response afterHead = caller.next();
+        CPPUNIT_ASSERT_EQUAL(std::string("ok"), afterHead.body);
+        CPPUNIT_ASSERT_EQUAL(std::string("Text:after head"), show(alice.nextMessage()));
         // The last request says Connection: close: answered with it, then the connection ends.
         caller.send(post("/alice", "last", {"Connection: close"}));
         RawHttp::Response last = caller.next();
