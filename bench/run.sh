@@ -54,7 +54,8 @@
 #   window: 32 with keep-alive, one per push with close), received (messages the clients got;
 #   received_minus_200 is 0..in-flight: the requests wrk abandons when it stops may still be
 #   delivered), bridge_cpu_us_per_push (utime+stime over wrk's window / 200 answers; batch: per
-#   message), wrk's p50/p99. Needs wrk (apt-get install wrk); GO_BRIDGE, GO_ARGS, GO_PORT as for compare.
+#   message), clients_cpu_us_per_msg (the reading clients' process, the same way), box_busy_pct
+#   (all cores, /proc/stat: near 100 the box, not the bridge, sets the rate), wrk's p50/p99. Needs wrk (apt-get install wrk); GO_BRIDGE, GO_ARGS, GO_PORT as for compare.
 #   Environment for compare:
 #     GO_BRIDGE=/path/to/binary  the other bridge (unset: the Go side is skipped, with a line saying so)
 #     GO_ARGS='-listen {listen} -upstream {upstream}'  its arguments ({listen} = 127.0.0.1:$GO_PORT,
@@ -267,6 +268,12 @@ start_go_bridge() {
     echo "$GO_BRIDGE did not answer on 127.0.0.1:$GO_PORT:"; tail -5 "$1"; stop_bridge "$BRIDGE_PID"; return 1
 }
 
+# tree_cpu PID: utime + stime (clock ticks) of PID and its child processes (the generator forks).
+tree_cpu() {
+    awk -v p="$1" '{ sub(/^.*\) /, ""); if ($0 != "" && (FILENAME ~ "/" p "/stat$" || $2 == p)) s += $12 + $13 }
+        END { print s + 0 }' /proc/[0-9]*/stat 2>/dev/null
+}
+
 # push_mode SIDE MODE WS_HOSTPORT PUSH_HOSTPORT: one line of `push`, the bridge (BRIDGE_PID) running.
 # Fresh clients for every mode (so each mode's count is its own), then wrk for DURATION s.
 push_mode() {
@@ -287,10 +294,16 @@ push_mode() {
         END {print n != "" ? n : o != "" ? o - c : "?"}') # the bridge's own count (Go: opened - closed)
     tck=$(getconf CLK_TCK)
     cpu0=$(awk '{print $14 + $15}' "/proc/$BRIDGE_PID/stat")
+    hold0=$(tree_cpu "$HOLD_PID")
+    box0=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8; exit}' /proc/stat)
     opens0=$(awk '/^Tcp:/ {if (h) {print $6; exit} h=1}' /proc/net/snmp)
     timeout $((DURATION + 30)) wrk -t "$PUSH_THREADS" -c "$PUSH_CONNECTIONS" -d "${DURATION}s" --timeout 10s \
         -s "$ROOT/bench/push.lua" "http://$push" -- "$style" push- "$PUSH_CLIENTS" "$PUSH_BATCH" > "$wrklog" 2>&1 || true
     cpu1=$(awk '{print $14 + $15}' "/proc/$BRIDGE_PID/stat" 2>/dev/null || echo "$cpu0")
+    hold1=$(tree_cpu "$HOLD_PID")
+    box1=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8; exit}' /proc/stat)
+    # Share of the box's CPU time that was busy over the window (all cores), and the clients' CPU.
+    box_busy=$(echo "$box0 $box1" | awk '{b = $3 - $1; t = $4 - $2; printf "%.1f", (t > 0 ? 100 * b / t : 0)}')
     opens1=$(awk '/^Tcp:/ {if (h) {print $6; exit} h=1}' /proc/net/snmp)
     sleep 1 # what is on its way reaches the clients
     kill -USR1 "$HOLD_PID" 2>/dev/null || true
@@ -303,7 +316,8 @@ push_mode() {
     else
         line=$(printf '%s\n%s\n' "$holdline" "$wrkline" | awk -v side="$side" -v mode="$mode" -v label="$label" \
             -v per="$per" -v conns="$PUSH_CONNECTIONS" -v clients="$PUSH_CLIENTS" -v open="${open:-?}" \
-            -v cpu="$(( cpu1 - cpu0 ))" -v tck="$tck" -v opens="$(( opens1 - opens0 ))" '
+            -v cpu="$(( cpu1 - cpu0 ))" -v tck="$tck" -v opens="$(( opens1 - opens0 ))" \
+            -v holdcpu="$(( hold1 - hold0 ))" -v busy="$box_busy" '
             { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
             END {
                 ok = v["requests"] - v["non_2xx_3xx"]; s = v["duration_us"] / 1e6; msgs = ok * per
@@ -316,9 +330,10 @@ push_mode() {
                     v["non_2xx_3xx"], sock, v["connect_errors"], v["read_errors"], v["write_errors"], v["timeouts"]
                 printf " accepted_conns=%d received=%d received_minus_200=%d client_errors=%d", opens, v["msgs"], \
                     v["msgs"] - msgs, v["conn_errors"] + v["empty"] + v["error_replies"]
-                printf " bridge_cpu_s=%.2f bridge_cpu_us_per_%s=%s p50_ms=%s p99_ms=%s max_ms=%s\n", cpu / tck, \
+                printf " bridge_cpu_s=%.2f bridge_cpu_us_per_%s=%s clients_cpu_us_per_msg=%s box_busy_pct=%s", cpu / tck, \
                     (per > 1 ? "msg" : "push"), (msgs > 0 ? sprintf("%.1f", cpu / tck * 1e6 / msgs) : "n/a"), \
-                    v["p50_ms"], v["p99_ms"], v["max_ms"]
+                    (msgs > 0 ? sprintf("%.1f", holdcpu / tck * 1e6 / msgs) : "n/a"), busy
+                printf " p50_ms=%s p99_ms=%s max_ms=%s\n", v["p50_ms"], v["p99_ms"], v["max_ms"]
             }')
     fi
     echo "$line" | tee -a "$RESULTS"
