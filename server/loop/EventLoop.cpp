@@ -309,10 +309,23 @@ void EventLoop::acceptInternalInLoop()
             peer = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&addr), len).host().toString();
         } catch (const Poco::Exception&) {
         }
-        // Served by the loop that accepted it: the loops share the listening socket
-        // (EPOLLEXCLUSIVE wakes one of them), so the accepts spread over the loops
-        // as they have time, and a connection per push costs no hand-over.
-        adoptHttpInLoop(fd, peerHost(addr));
+        // Served by the accepting loop unless another loop has fewer internal
+        // connections: EPOLLEXCLUSIVE tends to wake the same loop, which would
+        // leave one loop parsing every keep-alive caller of a busy API alone,
+        // while a connection per push (most of them short) stays where it was
+        // accepted and costs no hand-over.
+        EventLoop* target = this;
+        for (EventLoop* other : context_.loops)
+            if (other->httpConnectionCount() < target->httpConnectionCount()) target = other;
+        if (target == this) {
+            adoptHttpInLoop(fd, peerHost(addr));
+        } else {
+            target->httpConnectionCount_.fetch_add(1, std::memory_order_relaxed); // counted before it arrives
+            target->post([target, fd, peer = peerHost(addr)]() mutable {
+                target->httpConnectionCount_.fetch_sub(1, std::memory_order_relaxed);
+                target->adoptHttpInLoop(fd, std::move(peer));
+            });
+        }
     }
 }
 
