@@ -407,15 +407,20 @@ bool InternalApi::groupPushInLoop(EventLoop& loop, HttpRequest& request, HttpRep
         resp.body = GroupHandler::pushAnswer(s->shownGroup, s->sum, true, nodes, {});
         s->reply.send(std::move(resp));
     };
-    if (!group.empty() && bridge_.groups().count(group) == 0) { // nobody here: no loop is bothered
+    // Only the loops with members of the group are asked ("" = everyone: every loop).
+    const std::size_t loops = bridge_.loopCount();
+    std::vector<EventLoop*> targets;
+    const std::uint64_t mask = group.empty() ? ~std::uint64_t(0) : bridge_.groups().loopMask(group);
+    for (std::size_t i = 0; i < loops; ++i)
+        if (mask & (std::uint64_t(1) << std::min<std::size_t>(i, 63))) targets.push_back(&bridge_.loop(i));
+    if (targets.empty()) { // nobody here: no loop is bothered
         finish(state);
         return true;
     }
     // Server frames are not masked, so every recipient gets the same bytes.
     auto message = std::make_shared<const GroupMessage>(GroupMessage{
         request.body, binary, codec::FrameWriter::frame(binary ? codec::Opcode::Binary : codec::Opcode::Text, request.body)});
-    const std::size_t loops = bridge_.loopCount();
-    state->pending.store(static_cast<int>(loops), std::memory_order_relaxed);
+    state->pending.store(static_cast<int>(targets.size()), std::memory_order_relaxed);
     auto part = [state, group, message, exclude, finish](EventLoop& l) {
         GroupDelivery d = l.pushToGroupInLoop(group, message, exclude);
         {
@@ -424,11 +429,14 @@ bool InternalApi::groupPushInLoop(EventLoop& loop, HttpRequest& request, HttpRep
         }
         if (state->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) finish(state);
     };
-    for (std::size_t i = 0; i < loops; ++i) {
-        EventLoop& l = bridge_.loop(i);
-        if (&l != &loop) l.post([part, &l] { part(l); });
+    bool here = false;
+    for (EventLoop* l : targets) {
+        if (l == &loop)
+            here = true;
+        else
+            l->post([part, l] { part(*l); });
     }
-    part(loop);
+    if (here) part(loop);
     return true;
 }
 

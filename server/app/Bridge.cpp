@@ -328,10 +328,12 @@ Bridge::PendingGroupPush Bridge::startGroupPush(const std::string& group, const 
     std::vector<std::uint64_t> exclude; // connection ids: unique across loops
     for (const std::string& id : excludeIds)
         if (std::shared_ptr<ClientSession> s = registry_.find(id)) exclude.push_back(s->connId);
-    for (auto& loop : loops_) {
+    const std::uint64_t mask = group.empty() ? ~std::uint64_t(0) : groups_.loopMask(group);
+    for (std::size_t i = 0; i < loops_.size(); ++i) {
+        if (!(mask & (std::uint64_t(1) << std::min<std::size_t>(i, 63)))) continue; // no member there
         auto p = std::make_shared<std::promise<GroupDelivery>>();
         pending.parts_.push_back(p->get_future());
-        EventLoop* l = loop.get();
+        EventLoop* l = loops_[i].get();
         l->post([l, p, group, message, exclude] { p->set_value(l->pushToGroupInLoop(group, message, exclude)); });
     }
     return pending;

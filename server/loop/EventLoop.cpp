@@ -54,7 +54,7 @@ std::string peerHost(const sockaddr_storage& addr)
 EventLoop::EventLoop(int index, LoopContext& context, int listenFd, int internalListenFd)
     : index_(index), context_(context), listenFd_(listenFd), internalListenFd_(internalListenFd),
       timers_(monotonicMs()), httpTimers_(monotonicMs()),
-      readBuffer_(new char[kReadBufferSize]), groups_(context.groups)
+      readBuffer_(new char[kReadBufferSize]), groups_(context.groups, index)
 {
     timingKeys_ = {context.config.getInt(KeyId::LimitsHandshakeTimeoutMs), context.config.getInt(KeyId::LimitsIdleTimeoutMs),
                    context.config.getInt(KeyId::LimitsPingIntervalMs), context.config.getInt(KeyId::LimitsCloseTimeoutMs)};

@@ -24,11 +24,14 @@ class GroupDirectory {
 public:
     explicit GroupDirectory(Metrics& metrics) : metrics_(metrics) {}
 
-    /// One more member of `name`, unless it has `maxMembers` already (0 = no limit).
-    bool tryAdd(const std::string& name, std::uint64_t maxMembers);
-    /// One member fewer; the group is forgotten at zero.
-    void remove(const std::string& name);
+    /// One more member of `name` on loop `loop`, unless the group has `maxMembers` already (0 = no limit).
+    bool tryAdd(const std::string& name, std::uint64_t maxMembers, int loop = 0);
+    /// One member fewer on loop `loop`; the group is forgotten at zero.
+    void remove(const std::string& name, int loop = 0);
     std::uint64_t count(const std::string& name) const;
+    /// Bit i set: loop i has members of `name` (loops 63 and up share bit 63). A
+    /// group push posts only to those loops: a room's message wakes the loops of its members.
+    std::uint64_t loopMask(const std::string& name) const;
     /// Groups whose name starts with `prefix`, sorted by name.
     std::vector<std::pair<std::string, std::uint64_t>> list(const std::string& prefix) const;
 
@@ -36,7 +39,11 @@ private:
     static constexpr std::size_t kShards = 32;
     struct Shard {
         mutable std::mutex mutex;
-        std::unordered_map<std::string, std::uint64_t> counts;
+        struct Entry {
+            std::uint64_t count = 0;
+            std::vector<std::uint32_t> perLoop; ///< members on loop i (index 63 holds 63 and up)
+        };
+        std::unordered_map<std::string, Entry> counts;
     };
     Shard& shardFor(const std::string& name) const;
 

@@ -10,7 +10,7 @@ LoopGroups::JoinResult LoopGroups::join(Connection& c, Memberships& mine, const 
 {
     if (isMember(mine, name)) return JoinResult::Already;
     if (maxPerClient != 0 && mine.size() >= maxPerClient) return JoinResult::ClientLimit;
-    if (!directory_.tryAdd(name, maxMembers)) return JoinResult::GroupLimit;
+    if (!directory_.tryAdd(name, maxMembers, loop_)) return JoinResult::GroupLimit;
     auto it = groups_.find(name);
     if (it == groups_.end()) {
         it = groups_.emplace(name, std::make_unique<Group>()).first;
@@ -71,7 +71,7 @@ void LoopGroups::removeAt(Memberships& mine, std::size_t k)
 
     const std::string name = *g->name; // the key dies with the group
     if (g->members.empty() && g->pinned == 0) groups_.erase(name);
-    directory_.remove(name);
+    directory_.remove(name, loop_);
 }
 
 std::vector<const Connection*> LoopGroups::members(const std::string& name) const

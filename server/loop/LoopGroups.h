@@ -45,7 +45,8 @@ public:
 
     enum class JoinResult : std::uint8_t { Joined, Already, ClientLimit, GroupLimit };
 
-    explicit LoopGroups(GroupDirectory& directory) : directory_(directory) {}
+    /// loop: the owning loop's index (GroupDirectory::loopMask).
+    LoopGroups(GroupDirectory& directory, int loop) : directory_(directory), loop_(loop) {}
     LoopGroups(const LoopGroups&) = delete;
     LoopGroups& operator=(const LoopGroups&) = delete;
 
@@ -83,6 +84,8 @@ private:
     void removeAt(Memberships& mine, std::size_t k);
 
     GroupDirectory& directory_;
+
+    int loop_;
     std::unordered_map<std::string, std::unique_ptr<Group>> groups_;
 };
 
