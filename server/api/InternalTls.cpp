@@ -2,6 +2,7 @@
 
 #include "common/Config.h"
 #include "common/ConfigKeys.h"
+#include "common/CredentialPath.h"
 
 #include <Poco/Exception.h>
 #include <Poco/Net/SSLException.h>
@@ -17,8 +18,6 @@
 namespace ws2api {
 
 namespace {
-constexpr const char* kCredentialPrefix = "credential:";
-
 /// Opens the file the way the service will, for a message better than OpenSSL's "system lib".
 void checkReadable(const char* key, const std::string& path)
 {
@@ -41,17 +40,9 @@ std::string InternalTls::opensslErrors(const std::string& fallback)
 
 std::string InternalTls::resolvePath(const char* key, const std::string& value)
 {
-    if (value.rfind(kCredentialPrefix, 0) != 0) return value;
-    const std::string name = value.substr(std::strlen(kCredentialPrefix));
-    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
-        throw Poco::InvalidArgumentException(std::string(key) + " '" + value +
-                                             "': a credential name is one file name (credential:internal.key)");
-    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
-    if (!dir || !*dir)
-        throw Poco::InvalidArgumentException(std::string(key) + " '" + value +
-                                             "': $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the "
-                                             "service's unit provides it; docs/SECURITY.md)");
-    return std::string(dir) + "/" + name;
+    std::string path, error;
+    if (!resolveCredentialPath(key, value, path, error)) throw Poco::InvalidArgumentException(error);
+    return path;
 }
 
 Poco::Net::Context::Ptr InternalTls::serverContext(const Config& config)

@@ -18,9 +18,9 @@ class Config;
 
 class InternalTls {
 public:
-    /// A key's file name as the bridge opens it: "credential:NAME" is
-    /// $CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=), anything else is
-    /// a path. `key` names the key in the error.
+    /// A key's file name as the bridge opens it (common/CredentialPath.h:
+    /// "credential:NAME" is $CREDENTIALS_DIRECTORY/NAME); throws
+    /// Poco::InvalidArgumentException with the rule's one-line reason.
     static std::string resolvePath(const char* key, const std::string& value);
 
     /// The internal listener's context when internal.tls.cert_file and

@@ -2,10 +2,12 @@
 // valid, and set() refuses anything that does not fit the key exactly.
 #include "common/Config.h"
 #include "common/ConfigKeys.h"
+#include "common/CredentialPath.h"
 
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <cstdlib>
 #include <set>
 #include <string>
 
@@ -38,6 +40,7 @@ void expectAccepted(Config& config, KeyId id, const std::string& value)
 class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(ConfigTest);
     CPPUNIT_TEST(testTableOrderMatchesKeyId);
+    CPPUNIT_TEST(testCredentialPaths);
     CPPUNIT_TEST(testTableEntriesAreSane);
     CPPUNIT_TEST(testDefaultsValidate);
     CPPUNIT_TEST(testUnknownKeyRefused);
@@ -48,6 +51,27 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE_END();
 
 public:
+    void testCredentialPaths()
+    {
+        std::string path, error;
+        CPPUNIT_ASSERT(ws2api::resolveCredentialPath("tls.cert_file", "/etc/ws2api/a.crt", path, error));
+        CPPUNIT_ASSERT_EQUAL(std::string("/etc/ws2api/a.crt"), path);
+        const char* saved = std::getenv("CREDENTIALS_DIRECTORY");
+        const std::string keep = saved ? saved : "";
+        ::unsetenv("CREDENTIALS_DIRECTORY");
+        CPPUNIT_ASSERT(!ws2api::resolveCredentialPath("tls.key_file", "credential:k", path, error));
+        CPPUNIT_ASSERT(error.find("tls.key_file 'credential:k': $CREDENTIALS_DIRECTORY is not set") == 0);
+        ::setenv("CREDENTIALS_DIRECTORY", "/run/credentials/ws2api.service", 1);
+        CPPUNIT_ASSERT(ws2api::resolveCredentialPath("upstream.ca_file", "credential:ca.pem", path, error));
+        CPPUNIT_ASSERT_EQUAL(std::string("/run/credentials/ws2api.service/ca.pem"), path);
+        for (const char* bad : {"credential:", "credential:a/b", "credential:..", "credential:."}) {
+            CPPUNIT_ASSERT(!ws2api::resolveCredentialPath("internal.tls.key_file", bad, path, error));
+            CPPUNIT_ASSERT(error.find("a credential name is one file name") != std::string::npos);
+        }
+        if (saved) ::setenv("CREDENTIALS_DIRECTORY", keep.c_str(), 1);
+        else ::unsetenv("CREDENTIALS_DIRECTORY");
+    }
+
     void testTableOrderMatchesKeyId()
     {
         CPPUNIT_ASSERT_EQUAL(static_cast<int>(KeyId::Count), kKeyCount);
