@@ -380,6 +380,12 @@ void EventLoop::answerHttpInLoop(std::uint64_t connection, std::uint64_t seq, Ht
     if (response.eventStream) context_.events.removeStream();
 }
 
+void EventLoop::readHttpLaterInLoop(std::uint64_t connection)
+{
+    auto it = httpConnections_.find(connection);
+    if (it != httpConnections_.end() && !it->second->closed()) it->second->onEventsInLoop(EPOLLIN);
+}
+
 void EventLoop::stopInternalInLoop()
 {
     if (internalListenFd_ >= 0) {

@@ -114,6 +114,8 @@ public:
     TimerWheel& httpTimers() { return httpTimers_; }
     void releaseHttpInLoop(HttpServerConnection& c);
     void answerHttpInLoop(std::uint64_t connection, std::uint64_t seq, HttpResponse&& response);
+    /// Reads an internal-listener connection again (TLS bytes epoll does not see).
+    void readHttpLaterInLoop(std::uint64_t connection);
     /// Internal-listener connections owned by this loop. Any thread.
     std::size_t httpConnectionCount() const { return httpConnectionCount_.load(std::memory_order_relaxed); }
     /// Graceful shutdown: clients get 1001 (or 503 while still in the handshake).

@@ -109,8 +109,7 @@ void HttpServerConnection::readInLoop()
             }
             if (got < EventLoop::kReadBufferSize && !(tls_ && tls_->hasBuffered())) break;
         } else if (io == socketio::Io::Eof) {
-            // The caller is done. Answers still owed are dropped with the connection:
-            // a caller that half-closes after its request does not read them anyway.
+            // The caller is done sending: answers still owed are written, then the connection closes.
             if (slots_.empty() && outHead_ >= out_.size()) {
                 closeInLoop("EOF");
             } else {
@@ -129,6 +128,12 @@ void HttpServerConnection::readInLoop()
     if (fd_ >= 0) {
         updateEventsInLoop();
         rearmTimerInLoop();
+        // Bytes already inside OpenSSL are not reported by epoll: read them on the next turn.
+        if (tls_ && tls_->hasBuffered() && !readingPausedInLoop()) {
+            EventLoop* loop = &loop_;
+            const std::uint64_t id = id_;
+            loop_.post([loop, id] { loop->readHttpLaterInLoop(id); });
+        }
     }
 }
 
