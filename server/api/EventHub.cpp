@@ -47,14 +47,14 @@ std::shared_ptr<const EventHub::Batch> EventHub::latestAfter(std::uint64_t after
     return latest_ && latest_->seq > afterSeq ? latest_ : nullptr;
 }
 
-bool EventHub::addStream(int max)
+std::shared_ptr<void> EventHub::openStream(int max)
 {
     int n = streams_.load();
-    while (n < max)
-        if (streams_.compare_exchange_weak(n, n + 1)) return true;
-    return false;
+    do {
+        if (n >= max) return nullptr;
+    } while (!streams_.compare_exchange_weak(n, n + 1));
+    // The hub outlives every stream (the Bridge owns it); the token only counts.
+    return std::shared_ptr<void>(this, [](EventHub* hub) { hub->streams_.fetch_sub(1); });
 }
-
-void EventHub::removeStream() { streams_.fetch_sub(1); }
 
 } // namespace ws2api

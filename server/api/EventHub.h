@@ -36,9 +36,9 @@ public:
     /// The newest batch if it is newer than afterSeq, else nullptr. Never waits.
     std::shared_ptr<const Batch> latestAfter(std::uint64_t afterSeq);
 
-    /// Registers a stream if fewer than `max` are open.
-    bool addStream(int max);
-    void removeStream();
+    /// One of `max` stream places, held for as long as the token lives (its last
+    /// copy gives the place back); nullptr when `max` streams are open. Any thread.
+    std::shared_ptr<void> openStream(int max);
     int streams() const { return streams_.load(std::memory_order_relaxed); }
 
 private:

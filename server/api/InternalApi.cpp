@@ -52,6 +52,9 @@ std::vector<std::string> splitPath(const std::string& path)
     return parts;
 }
 
+/// /api and /api/...: the management API (its body bound and its workers).
+bool isManagementPath(const std::string& path) { return path == "/api" || path.rfind("/api/", 0) == 0; }
+
 std::string errorJson(const std::string& message) { return json::ObjectWriter().str("error", message).done(); }
 } // namespace
 
@@ -69,7 +72,7 @@ HttpResponse InternalApi::nodeResponse() const
 BodyBound InternalApi::maxBodyBytes(const HttpRequest& head) const
 {
     const std::string& p = head.path;
-    if (p == "/api" || p.rfind("/api/", 0) == 0) return {ManagementHandler::kMaxBodyBytes, "1 MiB"};
+    if (isManagementPath(p)) return {ManagementHandler::kMaxBodyBytes, "1 MiB"};
     if (p == BatchPush::kPath)
         return {static_cast<std::size_t>(bridge_.config().getInt(KeyId::PushMaxBatchBytes)), "push.max_batch_bytes"};
     if (head.method == "POST")
@@ -91,7 +94,7 @@ void InternalApi::handleInLoop(EventLoop& loop, HttpRequest&& request, HttpReply
         return reply.send(std::move(r));
     }
     if (path == "/api/v1/events") return eventStreamInLoop(std::move(request), reply);
-    if (path == "/api" || path.rfind("/api/", 0) == 0) {
+    if (isManagementPath(path)) {
         std::string p = path;
         return onWorker(std::move(request), reply, [this, p](const HttpRequest& req, HttpResponse& resp) {
             ManagementHandler(bridge_, p).handle(req, resp);
@@ -454,7 +457,8 @@ void InternalApi::eventStreamInLoop(HttpRequest&& request, HttpReply reply)
             400, errorJson("not a WebSocket upgrade (Connection: Upgrade, Sec-WebSocket-Key and "
                            "Sec-WebSocket-Version: 13 are needed)")));
     const int max = static_cast<int>(bridge_.config().getInt(KeyId::ManagementMaxEventStreams));
-    if (!bridge_.events().addStream(max)) {
+    std::shared_ptr<void> place = bridge_.events().openStream(max);
+    if (!place) {
         HttpResponse busy = HttpResponse::json(
             503, errorJson("too many event streams (management.max_event_streams = " + std::to_string(max) + ")"));
         busy.close = true;
@@ -465,7 +469,7 @@ void InternalApi::eventStreamInLoop(HttpRequest&& request, HttpReply reply)
     up.set("Upgrade", "websocket");
     up.set("Connection", "Upgrade");
     up.set("Sec-WebSocket-Accept", codec::Handshake::acceptKey(key));
-    up.eventStream = true;
+    up.eventStream = std::move(place);
     reply.send(std::move(up));
 }
 

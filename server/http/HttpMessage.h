@@ -10,6 +10,7 @@
 //
 // Thread rules: values; a request or response belongs to whoever holds it.
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -54,9 +55,10 @@ struct HttpResponse {
     bool close = false; ///< Connection: close, then the connection ends (e.g. an unread body)
     /// HEAD: the head says Content-Length of the body, but no body is sent.
     bool headOnly = false;
-    /// With 101: the connection becomes the live event stream (GET /api/v1/events);
-    /// the handler has taken one of management.max_event_streams (EventHub::addStream).
-    bool eventStream = false;
+    /// With 101: the connection becomes the live event stream (GET /api/v1/events).
+    /// The place among management.max_event_streams it holds (EventHub::openStream):
+    /// given back when the last copy goes, whoever drops the answer or the stream.
+    std::shared_ptr<void> eventStream;
 
     /// Sets (replaces) a header.
     void set(const std::string& name, const std::string& value);

@@ -11,7 +11,6 @@
 #include "common/Config.h"
 
 #include <Poco/Logger.h>
-#include <Poco/Net/SocketAddress.h>
 
 #include <algorithm>
 #include <cassert>
@@ -255,11 +254,7 @@ void EventLoop::acceptInLoop()
         }
         int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        std::string peer;
-        try {
-            peer = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&addr), len).host().toString();
-        } catch (const Poco::Exception&) {
-        }
+        std::string peer = peerHost(addr);
         // Round robin over the loops: epoll wakes the same idle loop for most
         // new clients (EPOLLEXCLUSIVE), which would leave the other cores idle.
         const std::size_t n = context_.loops.size();
@@ -304,11 +299,6 @@ void EventLoop::acceptInternalInLoop()
         }
         int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        std::string peer;
-        try {
-            peer = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&addr), len).host().toString();
-        } catch (const Poco::Exception&) {
-        }
         // Served by the accepting loop unless another loop has fewer internal
         // connections: EPOLLEXCLUSIVE tends to wake the same loop, which would
         // leave one loop parsing every keep-alive caller of a busy API alone,
@@ -317,11 +307,12 @@ void EventLoop::acceptInternalInLoop()
         EventLoop* target = this;
         for (EventLoop* other : context_.loops)
             if (other->httpConnectionCount() < target->httpConnectionCount()) target = other;
+        std::string peer = peerHost(addr);
         if (target == this) {
-            adoptHttpInLoop(fd, peerHost(addr));
+            adoptHttpInLoop(fd, std::move(peer));
         } else {
             target->httpConnectionCount_.fetch_add(1, std::memory_order_relaxed); // counted before it arrives
-            target->post([target, fd, peer = peerHost(addr)]() mutable {
+            target->post([target, fd, peer = std::move(peer)]() mutable {
                 target->httpConnectionCount_.fetch_sub(1, std::memory_order_relaxed);
                 target->adoptHttpInLoop(fd, std::move(peer));
             });
@@ -372,12 +363,8 @@ void EventLoop::answerHttpInLoop(std::uint64_t connection, std::uint64_t seq, Ht
 {
     assertInLoopThread();
     auto it = httpConnections_.find(connection);
-    if (it != httpConnections_.end() && !it->second->closed()) {
-        it->second->answerInLoop(seq, std::move(response));
-        return;
-    }
-    // The caller went away: an event stream's slot goes back.
-    if (response.eventStream) context_.events.removeStream();
+    if (it != httpConnections_.end() && !it->second->closed()) it->second->answerInLoop(seq, std::move(response));
+    // else the caller went away: the answer (and an event stream's place) is dropped
 }
 
 void EventLoop::readHttpLaterInLoop(std::uint64_t connection)

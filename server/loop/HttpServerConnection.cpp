@@ -41,10 +41,6 @@ HttpServerConnection::HttpServerConnection(EventLoop& loop, std::uint64_t id, in
 HttpServerConnection::~HttpServerConnection()
 {
     loop_.httpTimers().cancel(*this);
-    if (streamCounted_) loop_.context().events.removeStream();
-    // Answers that were never written: an event stream among them holds a stream slot.
-    for (const Slot& s : slots_)
-        if (s.ready && s.response.eventStream) loop_.context().events.removeStream();
     if (fd_ >= 0) ::close(fd_);
 }
 
@@ -213,16 +209,12 @@ void HttpServerConnection::answerInLoop(std::uint64_t seq, HttpResponse&& respon
         s.response = std::move(response);
         if (s.closeAfter) s.response.close = true;
         if (s.head) s.response.headOnly = true;
-        if (!processing_) {
-            flushAnswersInLoop();
-            // Room again below the pipelining bound: parse what waits.
-            if (fd_ >= 0 && mode_ == Mode::Http && inHead_ < in_.size()) processInLoop();
-            if (fd_ >= 0) updateEventsInLoop();
-        }
+        // Written now unless processInLoop() is under way (it writes after its round);
+        // writing resumes the parsing of what waits behind the pipelining bound.
+        if (!processing_) flushAnswersInLoop();
         return;
     }
-    // No such request here (the connection ended and was replaced? ids are not reused): drop it.
-    if (response.eventStream) loop_.context().events.removeStream();
+    // No such request here: the answer is dropped.
 }
 
 void HttpServerConnection::flushAnswersInLoop()
@@ -232,9 +224,7 @@ void HttpServerConnection::flushAnswersInLoop()
         slots_.pop_front();
         appendInLoop(s.response.serialize());
         if (s.response.eventStream && s.response.status == 101) {
-            streamCounted_ = true; // the handler took the slot (EventHub::addStream)
-            for (const Slot& rest : slots_)
-                if (rest.ready && rest.response.eventStream) loop_.context().events.removeStream();
+            stream_ = std::move(s.response.eventStream);
             slots_.clear();
             startEventStreamInLoop();
             break;
@@ -242,8 +232,6 @@ void HttpServerConnection::flushAnswersInLoop()
         if (s.response.close) {
             closeAsked_ = s.closeAfter;
             noMoreRequests_ = true;
-            for (const Slot& rest : slots_)
-                if (rest.ready && rest.response.eventStream) loop_.context().events.removeStream();
             slots_.clear(); // pipelined after a close: never answered
             closeAfterFlush_ = true;
             break;

@@ -126,7 +126,7 @@ private:
     // The event stream (mode_ == EventStream).
     std::unique_ptr<codec::FrameParser> frames_;
     std::uint64_t streamSeq_ = 0;
-    bool streamCounted_ = false; ///< holds one of management.max_event_streams (EventHub)
+    std::shared_ptr<void> stream_; ///< the place among management.max_event_streams (EventHub::openStream)
 };
 
 } // namespace ws2api
