@@ -74,10 +74,12 @@ BodyBound InternalApi::maxBodyBytes(const HttpRequest& head) const
     const std::string& p = head.path;
     if (isManagementPath(p)) return {ManagementHandler::kMaxBodyBytes, "1 MiB"};
     if (p == BatchPush::kPath)
-        return {static_cast<std::size_t>(bridge_.config().getInt(KeyId::PushMaxBatchBytes)), "push.max_batch_bytes"};
+        return {static_cast<std::size_t>(bridge_.config().getInt(KeyId::PushMaxBatchBytes)), "push.max_batch_bytes",
+                &bridge_.metrics().pushesFailed};
+    // A push (single or group) over the bound is a failed push, as it always was.
     if (head.method == "POST")
         return {static_cast<std::size_t>(bridge_.config().getInt(KeyId::LimitsMaxMessageBytes)),
-                "limits.max_message_bytes"};
+                "limits.max_message_bytes", &bridge_.metrics().pushesFailed};
     return {kSmallBodyBytes, "64 KiB (this call carries no message)"};
 }
 

@@ -9,7 +9,9 @@
 // getMethod, setStatusAndReason, ...), so handlers read the same either way.
 //
 // Thread rules: values; a request or response belongs to whoever holds it.
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -45,6 +47,8 @@ struct HttpRequest {
 struct BodyBound {
     std::size_t bytes = 0;
     const char* name = "the bound"; ///< e.g. "limits.max_message_bytes" (a static string)
+    /// Counted once when a request goes over the bound (pushes: pushes_failed), or nullptr.
+    std::atomic<std::uint64_t>* overCounter = nullptr;
 };
 
 struct HttpResponse {

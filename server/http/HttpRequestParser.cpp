@@ -98,6 +98,7 @@ int HttpRequestParser::fail(int status, std::string message)
 
 int HttpRequestParser::tooLarge()
 {
+    if (overCounter_ && state_ != Status::Error) overCounter_->fetch_add(1, std::memory_order_relaxed);
     return fail(413, std::string("body larger than ") + maxBodyName_ + " (" + std::to_string(maxBody_) + " bytes)");
 }
 
@@ -158,6 +159,7 @@ int HttpRequestParser::onHeadersComplete(http_parser* p)
     const BodyBound bound = s->bodyLimit_ ? s->bodyLimit_(r) : BodyBound{};
     s->maxBody_ = bound.bytes;
     s->maxBodyName_ = bound.name;
+    s->overCounter_ = bound.overCounter;
     const bool hasBody = r.chunked || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
     if (!r.chunked && (p->flags & F_CONTENTLENGTH) && p->content_length > s->maxBody_)
         return s->tooLarge();

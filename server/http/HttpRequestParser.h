@@ -16,6 +16,7 @@
 //  - the body is bounded per request: bodyLimit(head) is asked once the head
 //    is in, and a declared Content-Length over it is refused (413) before a
 //    byte of the body is read; a chunked body as soon as it would go over.
+//    The bound's counter (if any) counts the refusal.
 //  - an Upgrade request (GET /api/v1/events) ends the HTTP stream: the
 //    request is Complete with upgrade set, the bytes after it are left.
 //  - Expect: 100-continue is reported (expectContinue()) as soon as the head
@@ -77,6 +78,7 @@ private:
     BodyLimit bodyLimit_;
     std::size_t maxBody_ = 0;
     const char* maxBodyName_ = "";
+    std::atomic<std::uint64_t>* overCounter_ = nullptr;
     Status state_ = Status::NeedMore;
     bool started_ = false;
     bool lastWasValue_ = true;

@@ -139,6 +139,7 @@ public:
         TestClient client;
         CPPUNIT_ASSERT_EQUAL(101, client.connect(bridge.publicPort(), "/alice"));
         CPPUNIT_ASSERT_EQUAL(413, httpRequest(bridge.internalPort(), "POST", "/alice", std::string(1025, 'p')).status);
+        CPPUNIT_ASSERT_EQUAL(1.0, metricValue(metricsText(bridge.internalPort()), "pushes_failed_total"));
         CPPUNIT_ASSERT_EQUAL(std::string("Timeout"), show(client.nextMessage(200)));
         CPPUNIT_ASSERT_EQUAL(200, httpRequest(bridge.internalPort(), "POST", "/alice", std::string(1024, 'p')).status);
         CPPUNIT_ASSERT_EQUAL("Text:" + std::string(1024, 'p'), show(client.nextMessage()));
