@@ -122,6 +122,29 @@ std::string GroupHandler::pushAnswer(const std::string& shownGroup, const GroupD
     return w.done();
 }
 
+void GroupHandler::addPeerParts(const std::vector<PeerForwarder::PeerAnswer>& peers, GroupDelivery& sum,
+                                bool& complete, std::vector<std::pair<std::string, std::string>>& nodes,
+                                std::vector<std::pair<std::string, std::string>>& unreachable)
+{
+    for (const auto& a : peers) {
+        Poco::JSON::Object::Ptr o;
+        std::string problem = peerProblem(a, o);
+        if (!problem.empty()) {
+            unreachable.emplace_back(a.node, problem);
+            continue;
+        }
+        GroupDelivery theirs;
+        theirs.delivered = count(o, "delivered");
+        theirs.full = count(o, "full");
+        theirs.excluded = count(o, "excluded");
+        theirs.absent = count(o, "absent");
+        bool theirsComplete = !o->has("complete") || o->getValue<bool>("complete");
+        complete = complete && theirsComplete;
+        sum += theirs;
+        nodes.emplace_back(a.node, deliveryJson(a.node, theirs, theirsComplete));
+    }
+}
+
 GroupHandler::GroupHandler(Bridge& bridge, std::vector<std::string> segments)
     : bridge_(bridge), segments_(std::move(segments))
 {
@@ -179,8 +202,7 @@ void GroupHandler::handle(const HttpRequest& request, HttpResponse& response)
         return false;
     };
 
-    // The body was read within its bound (limits.max_message_bytes for a push).
-    const std::string& body = request.body;
+    // A POST here carries a message (not a group push: those run on the loops); its text must be UTF-8 all the same.
     bool binary = false;
     if (method == HTTPRequest::HTTP_POST && !PushHandler::checkMessage(bridge_, request, response, binary)) return;
 
@@ -321,43 +343,8 @@ void GroupHandler::handle(const HttpRequest& request, HttpResponse& response)
             return replyJson(response, 200, w.done());
         }
 
-        // POST /groups/<group> or /groups/*: the push
-        if (method != HTTPRequest::HTTP_POST) return methodNotAllowed(everyone ? "POST" : "GET, POST");
-        std::vector<std::string> exclude;
-        for (const auto& [k, v] : query) {
-            if (k != "exclude") continue;
-            if (!ClientId::isValid(v)) return PushHandler::reply(response, 400, "exclude: not a ClientId: " + v + "\n");
-            exclude.push_back(v);
-        }
-        if (fromPeer) bridge_.metrics().forwardedPushesReceived.fetch_add(1, std::memory_order_relaxed);
-        // Local delivery runs on the loops while the peers are asked.
-        Bridge::PendingGroupPush local = bridge_.startGroupPush(group, body, binary, exclude, kLoopTimeoutMs);
-        std::vector<PeerForwarder::PeerAnswer> peers;
-        if (forwarder)
-            peers = forwarder->fanOut("POST", groupPath + queryFor(query, {}), body, request.get("Content-Type"),
-                                      authorization);
-        bool complete = true;
-        GroupDelivery sum = local.wait(complete);
-        std::vector<std::pair<std::string, std::string>> nodes;
-        nodes.emplace_back(bridge_.nodeName(), deliveryJson(bridge_.nodeName(), sum, complete));
-        for (const auto& a : peers) {
-            Poco::JSON::Object::Ptr o;
-            std::string problem = peerProblem(a, o);
-            if (!problem.empty()) {
-                unreachable.emplace_back(a.node, problem);
-                continue;
-            }
-            GroupDelivery theirs;
-            theirs.delivered = count(o, "delivered");
-            theirs.full = count(o, "full");
-            theirs.excluded = count(o, "excluded");
-            theirs.absent = count(o, "absent");
-            bool theirsComplete = !o->has("complete") || o->getValue<bool>("complete");
-            complete = complete && theirsComplete;
-            sum += theirs;
-            nodes.emplace_back(a.node, deliveryJson(a.node, theirs, theirsComplete));
-        }
-        return replyJson(response, 200, pushAnswer(shownGroup, sum, complete, nodes, unreachable));
+        // POST /groups/<group> is the push, on the loops (InternalApi): anything else is not allowed.
+        return methodNotAllowed(everyone ? "POST" : "GET, POST");
     } catch (const QueryParamError& e) {
         PushHandler::reply(response, 400, e.message + "\n");
     }

@@ -13,10 +13,11 @@
 //   GET    /clients/<ClientId>/groups the groups of one client (404 not connected)
 //
 // With cluster.peers, a push and the two GET /groups listings go to every peer
-// at once (PeerForwarder::fanOut) and the answer sums the nodes and names those
+// at once (PeerForwarder::fanOutInLoop, fanOut) and the answer sums the nodes and names those
 // that did not answer ("unreachable"); membership calls and a client's groups
 // are forwarded like a single push (the node holding the client answers). A
 // request that came from a peer (X-Ws2api-Forwarded) is answered locally only.
+#include "server/cluster/PeerForwarder.h"
 #include "server/http/HttpMessage.h"
 #include "server/loop/EventLoop.h"
 
@@ -31,8 +32,8 @@ class GroupHandler {
 public:
     /// segments: the path split at '/', still percent-encoded ("groups", "<group>", ...).
     GroupHandler(Bridge& bridge, std::vector<std::string> segments);
-    /// Blocking (a management worker): the listings, the membership calls and,
-    /// with cluster.peers, the pushes. A push without peers runs on the loops (InternalApi).
+    /// Blocking (a management worker): the listings and the membership calls.
+    /// Pushes run on the loops (InternalApi).
     void handle(const HttpRequest& request, HttpResponse& response);
 
     /// The JSON answer to a group push: the sums, each node's part, who did not answer.
@@ -41,6 +42,11 @@ public:
                                   const std::vector<std::pair<std::string, std::string>>& unreachable);
     /// One node's part of a group push, as in "nodes".
     static std::string deliveryJson(const std::string& node, const GroupDelivery& d, bool complete);
+    /// The peers' answers to a forwarded group push, added to the sums: each
+    /// into `nodes`, or into `unreachable` with what went wrong.
+    static void addPeerParts(const std::vector<PeerForwarder::PeerAnswer>& peers, GroupDelivery& sum, bool& complete,
+                             std::vector<std::pair<std::string, std::string>>& nodes,
+                             std::vector<std::pair<std::string, std::string>>& unreachable);
 
     /// True for the paths this handler serves.
     static bool matches(const std::vector<std::string>& segments);

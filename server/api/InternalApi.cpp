@@ -108,8 +108,8 @@ void InternalApi::handleInLoop(EventLoop& loop, HttpRequest&& request, HttpReply
     if (segment.find('/') != std::string::npos || (segment == "groups" && method == "GET")) {
         std::vector<std::string> parts = splitPath(path);
         if (!GroupHandler::matches(parts)) return reply.send(HttpResponse::text(404, "not found"));
-        if (parts.size() == 2 && parts[0] == "groups" && method == "POST" && groupPushInLoop(loop, request, reply, parts[1]))
-            return;
+        if (parts.size() == 2 && parts[0] == "groups" && method == "POST")
+            return groupPushInLoop(loop, request, reply, parts[1]);
         return onWorker(std::move(request), reply, [this, parts](const HttpRequest& req, HttpResponse& resp) {
             GroupHandler(bridge_, parts).handle(req, resp);
         });
@@ -153,14 +153,20 @@ void InternalApi::pushInLoop(EventLoop& loop, HttpRequest&& request, HttpReply r
     const bool fromPeer = request.has(PeerForwarder::kForwardedHeader);
     if (fromPeer) m.forwardedPushesReceived.fetch_add(1, std::memory_order_relaxed);
     const bool forwarding = !fromPeer && bridge_.forwarder() != nullptr;
-    auto forward = [this, clientId](const HttpRequest& req, HttpResponse& resp) {
-        resp = nodeResponse();
-        PushHandler::forward(bridge_, req, clientId, resp);
+    // Nobody here has it: the peers are asked from the loop at hand, answered when they are.
+    auto forward = [this, clientId](EventLoop& on, const HttpRequest& req, HttpReply answerTo) {
+        PeerForwarder::Request ask{"POST", "/" + ClientId::encode(clientId), req.body, req.get("Content-Type"),
+                                   req.get("Authorization")};
+        bridge_.forwarder()->forwardInLoop(on, ask, [this, answerTo](PeerForwarder::Outcome&& o) {
+            HttpResponse resp = nodeResponse();
+            PushHandler::answerForwarded(bridge_, o, resp);
+            answerTo.send(std::move(resp));
+        });
     };
 
     std::shared_ptr<ClientSession> session = bridge_.registry().find(clientId);
     if (!session) {
-        if (forwarding) return onWorker(std::move(request), reply, forward);
+        if (forwarding) return forward(loop, request, reply);
         PushHandler::answer(bridge_, PushHandler::Result::NotFound, r);
         return reply.send(std::move(r));
     }
@@ -168,7 +174,7 @@ void InternalApi::pushInLoop(EventLoop& loop, HttpRequest&& request, HttpReply r
     const std::uint64_t connId = session->connId;
     if (owner == &loop) {
         const PushHandler::Result result = deliverInLoop(loop, connId, request.body, binary);
-        if (result == PushHandler::Result::NotFound && forwarding) return onWorker(std::move(request), reply, forward);
+        if (result == PushHandler::Result::NotFound && forwarding) return forward(loop, request, reply);
         PushHandler::answer(bridge_, result, r);
         return reply.send(std::move(r));
     }
@@ -176,7 +182,7 @@ void InternalApi::pushInLoop(EventLoop& loop, HttpRequest&& request, HttpReply r
     auto req = std::make_shared<HttpRequest>(std::move(request));
     owner->post([this, owner, connId, binary, reply, req, forwarding, forward]() mutable {
         const PushHandler::Result result = deliverInLoop(*owner, connId, req->body, binary);
-        if (result == PushHandler::Result::NotFound && forwarding) return onWorker(std::move(*req), reply, forward);
+        if (result == PushHandler::Result::NotFound && forwarding) return forward(*owner, *req, reply);
         HttpResponse answer = nodeResponse();
         PushHandler::answer(bridge_, result, answer);
         reply.send(std::move(answer));
@@ -224,7 +230,8 @@ void mergePeerAnswers(const std::vector<PeerForwarder::PeerAnswer>& answers, con
         }
         if (!list || list->size() != asked.size()) {
             someoneMissing = true;
-            metrics.forwardPeerFailures.fetch_add(1, std::memory_order_relaxed);
+            // Unanswered ones were counted by the forwarder; an odd answer is a failure too.
+            if (a.answered) metrics.forwardPeerFailures.fetch_add(1, std::memory_order_relaxed);
             continue;
         }
         for (std::size_t i = 0; i < asked.size(); ++i) {
@@ -297,8 +304,8 @@ void InternalApi::batchInLoop(EventLoop& loop, HttpRequest&& request, HttpReply 
         perLoop[static_cast<std::size_t>(session->loop->index())].push_back({i, session->connId});
     }
 
-    auto finish = [this](const std::shared_ptr<BatchState>& s) {
-        Metrics& metrics = bridge_.metrics();
+    // Runs on the loop that delivered the last part.
+    auto finish = [this](EventLoop& on, const std::shared_ptr<BatchState>& s) {
         std::vector<std::size_t> missing;
         for (std::size_t i = 0; i < s->results.size(); ++i)
             if (s->results[i] == BatchPush::Result::NotFound) missing.push_back(i);
@@ -319,21 +326,16 @@ void InternalApi::batchInLoop(EventLoop& loop, HttpRequest&& request, HttpReply 
             st->reply.send(std::move(resp));
         };
         if (missing.empty() || !s->forwarding) return answer(s);
-        // The items nobody here has go to every peer in one request each (a worker waits for them).
-        const bool queued = workers_.submit([this, s, missing, answer] {
-            std::string body;
-            for (std::size_t i : missing) BatchPush::append(body, s->items[i].clientId, s->items[i].binary, s->items[i].payload);
-            bridge_.metrics().forwardsStarted.fetch_add(missing.size(), std::memory_order_relaxed);
-            auto answers = bridge_.forwarder()->fanOut("POST", BatchPush::kPath, body, "application/x-ws2api-batch",
-                                                       s->authorization);
-            mergePeerAnswers(answers, missing, s->results, bridge_.metrics());
-            answer(s);
-        });
-        if (!queued) {
-            for (std::size_t i : missing) s->results[i] = BatchPush::Result::Unavailable;
-            metrics.forwardPeerFailures.fetch_add(1, std::memory_order_relaxed);
-            answer(s);
-        }
+        // The items nobody here has go to every peer in one request each, from this loop.
+        PeerForwarder::Request ask{"POST", BatchPush::kPath, {}, "application/x-ws2api-batch", s->authorization};
+        for (std::size_t i : missing)
+            BatchPush::append(ask.body, s->items[i].clientId, s->items[i].binary, s->items[i].payload);
+        bridge_.metrics().forwardsStarted.fetch_add(missing.size(), std::memory_order_relaxed);
+        bridge_.forwarder()->fanOutInLoop(on, ask,
+                                          [this, s, missing, answer](std::vector<PeerForwarder::PeerAnswer>&& answers) {
+                                              mergePeerAnswers(answers, missing, s->results, bridge_.metrics());
+                                              answer(s);
+                                          });
     };
 
     EventLoop* here = &loop;
@@ -347,39 +349,39 @@ void InternalApi::batchInLoop(EventLoop& loop, HttpRequest&& request, HttpReply 
                 const BatchPush::Item& item = state->items[t.item];
                 state->results[t.item] = toBatchResult(deliverInLoop(owner, t.connId, item.payload, item.binary));
             }
-            if (state->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) finish(state);
+            if (state->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) finish(owner, state);
         });
     }
     for (const Target& t : perLoop[static_cast<std::size_t>(loop.index())]) {
         const BatchPush::Item& item = state->items[t.item];
         state->results[t.item] = toBatchResult(deliverInLoop(loop, t.connId, item.payload, item.binary));
     }
-    if (state->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) finish(state);
+    if (state->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) finish(loop, state);
 }
 
 namespace {
-/// A group push under way on the loops.
+/// A group push under way on the loops (and, with cluster.peers, at the peers).
 struct GroupState {
     std::mutex mutex;
     GroupDelivery sum;
+    std::vector<PeerForwarder::PeerAnswer> peers;
     std::atomic<int> pending{0};
     HttpReply reply;
     std::string shownGroup;
 };
 } // namespace
 
-bool InternalApi::groupPushInLoop(EventLoop& loop, HttpRequest& request, HttpReply& reply, const std::string& rawGroup)
+void InternalApi::groupPushInLoop(EventLoop& loop, HttpRequest& request, HttpReply& reply, const std::string& rawGroup)
 {
     const bool fromPeer = request.has(PeerForwarder::kForwardedHeader);
-    if (!fromPeer && bridge_.forwarder()) return false; // the peers are asked: a worker waits for them
+    PeerForwarder* forwarder = fromPeer ? nullptr : bridge_.forwarder();
     Metrics& m = bridge_.metrics();
     HttpResponse r = nodeResponse();
     auto refuse = [&](int status, const std::string& body) {
         PushHandler::reply(r, status, body);
         reply.send(std::move(r));
-        return true;
     };
-    if (!PushHandler::authorize(bridge_, request, r)) return reply.send(std::move(r)), true;
+    if (!PushHandler::authorize(bridge_, request, r)) return reply.send(std::move(r));
     Poco::URI::QueryParameters query;
     try {
         query = Poco::URI(request.target).getQueryParameters();
@@ -387,7 +389,7 @@ bool InternalApi::groupPushInLoop(EventLoop& loop, HttpRequest& request, HttpRep
         return refuse(400, "undecodable query string\n");
     }
     bool binary = false;
-    if (!PushHandler::checkMessage(bridge_, request, r, binary)) return reply.send(std::move(r)), true;
+    if (!PushHandler::checkMessage(bridge_, request, r, binary)) return reply.send(std::move(r));
     const bool everyone = GroupName::isEveryone(rawGroup);
     std::string group;
     std::string why;
@@ -406,10 +408,13 @@ bool InternalApi::groupPushInLoop(EventLoop& loop, HttpRequest& request, HttpRep
     state->shownGroup = everyone ? "*" : group;
     auto finish = [this](const std::shared_ptr<GroupState>& s) {
         std::vector<std::pair<std::string, std::string>> nodes;
+        std::vector<std::pair<std::string, std::string>> unreachable;
         nodes.emplace_back(bridge_.nodeName(), GroupHandler::deliveryJson(bridge_.nodeName(), s->sum, true));
+        bool complete = true;
+        GroupHandler::addPeerParts(s->peers, s->sum, complete, nodes, unreachable);
         HttpResponse resp = nodeResponse();
         resp.contentType = "application/json";
-        resp.body = GroupHandler::pushAnswer(s->shownGroup, s->sum, true, nodes, {});
+        resp.body = GroupHandler::pushAnswer(s->shownGroup, s->sum, complete, nodes, unreachable);
         s->reply.send(std::move(resp));
     };
     // Only the loops with members of the group are asked ("" = everyone: every loop).
@@ -418,31 +423,45 @@ bool InternalApi::groupPushInLoop(EventLoop& loop, HttpRequest& request, HttpRep
     const std::uint64_t mask = group.empty() ? ~std::uint64_t(0) : bridge_.groups().loopMask(group);
     for (std::size_t i = 0; i < loops; ++i)
         if (mask & (std::uint64_t(1) << std::min<std::size_t>(i, 63))) targets.push_back(&bridge_.loop(i));
-    if (targets.empty()) { // nobody here: no loop is bothered
-        finish(state);
-        return true;
-    }
-    // Server frames are not masked, so every recipient gets the same bytes.
-    auto message = std::make_shared<const GroupMessage>(GroupMessage{
-        request.body, binary, codec::FrameWriter::frame(binary ? codec::Opcode::Binary : codec::Opcode::Text, request.body)});
-    state->pending.store(static_cast<int>(targets.size()), std::memory_order_relaxed);
-    auto part = [state, group, message, exclude, finish](EventLoop& l) {
-        GroupDelivery d = l.pushToGroupInLoop(group, message, exclude);
-        {
-            std::lock_guard<std::mutex> lock(state->mutex);
-            state->sum += d;
-        }
+    // One part per loop with members, one for the peers: the last part to end answers.
+    state->pending.store(static_cast<int>(targets.size()) + (forwarder ? 1 : 0) + 1, std::memory_order_relaxed);
+    auto partDone = [state, finish] {
         if (state->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) finish(state);
     };
-    bool here = false;
-    for (EventLoop* l : targets) {
-        if (l == &loop)
-            here = true;
-        else
-            l->post([part, l] { part(*l); });
+    if (forwarder) { // the peers are asked first: their answers take longest
+        PeerForwarder::Request ask{"POST", request.target, request.body, request.get("Content-Type"),
+                                   request.get("Authorization")};
+        forwarder->fanOutInLoop(loop, ask, [state, partDone](std::vector<PeerForwarder::PeerAnswer>&& answers) {
+            {
+                std::lock_guard<std::mutex> lock(state->mutex);
+                state->peers = std::move(answers);
+            }
+            partDone();
+        });
     }
-    if (here) part(loop);
-    return true;
+    if (!targets.empty()) {
+        // Server frames are not masked, so every recipient gets the same bytes.
+        auto message = std::make_shared<const GroupMessage>(
+            GroupMessage{request.body, binary,
+                         codec::FrameWriter::frame(binary ? codec::Opcode::Binary : codec::Opcode::Text, request.body)});
+        auto part = [state, group, message, exclude, partDone](EventLoop& l) {
+            GroupDelivery d = l.pushToGroupInLoop(group, message, exclude);
+            {
+                std::lock_guard<std::mutex> lock(state->mutex);
+                state->sum += d;
+            }
+            partDone();
+        };
+        bool here = false;
+        for (EventLoop* l : targets) {
+            if (l == &loop)
+                here = true;
+            else
+                l->post([part, l] { part(*l); });
+        }
+        if (here) part(loop);
+    }
+    partDone(); // this call's own share: nothing is answered before every part has started
 }
 
 void InternalApi::eventStreamInLoop(HttpRequest&& request, HttpReply reply)

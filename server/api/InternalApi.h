@@ -8,15 +8,20 @@
 //                         from there when it is queued (PushHandler.h).
 //   POST /push/batch      many pushes in one request (BatchPush.h): one task per
 //                         loop that holds some of the clients, one answer.
-//   POST /groups/<group>  a group push (GroupHandler.h): fanned out to every
-//   POST /groups/*        loop, answered when the last loop has written it.
+//   POST /groups/<group>  a group push (GroupHandler.h): fanned out to the
+//   POST /groups/*        loops with members (and the peers), answered when the
+//                         last of them is done.
 //   GET  /, /metrics      the counters (OpenMetrics).
 //   GET  /api/v1/events   the live event stream (a WebSocket served by the loop).
 //
+// With cluster.peers, a push for nobody here, the part of a batch nobody here
+// has and a group push go to the peers from the loop too (PeerForwarder's
+// non-blocking exchanges): no thread waits for a peer.
+//
 // Everything that may block or take long runs on a few management workers
 // (WorkerPool), never on a loop: the management API, group listings and
-// membership calls, and with cluster.peers every call that asks the peers
-// (PeerForwarder waits for them). A full worker queue is answered 503.
+// membership calls (with cluster.peers they wait for the peers' answers,
+// which a loop fetches). A full worker queue is answered 503.
 //
 // Thread rules: handleInLoop()/maxBodyBytes() on the loops; stopWorkers() once
 // at shutdown, before the loops stop.
@@ -48,8 +53,8 @@ private:
     void onWorker(HttpRequest&& request, HttpReply reply, Blocking fn);
     void pushInLoop(EventLoop& loop, HttpRequest&& request, HttpReply reply);
     void batchInLoop(EventLoop& loop, HttpRequest&& request, HttpReply reply);
-    /// false when the call is not a local group push (the worker takes it).
-    bool groupPushInLoop(EventLoop& loop, HttpRequest& request, HttpReply& reply, const std::string& rawGroup);
+    /// POST /groups/<group> and /groups/*: the loops with members and, with cluster.peers, the peers at once.
+    void groupPushInLoop(EventLoop& loop, HttpRequest& request, HttpReply& reply, const std::string& rawGroup);
     void eventStreamInLoop(HttpRequest&& request, HttpReply reply);
     /// A response carrying X-Ws2api-Node.
     HttpResponse nodeResponse() const;

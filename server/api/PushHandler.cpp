@@ -3,7 +3,6 @@
 #include "common/ClientId.h"
 #include "server/api/TokenAuth.h"
 #include "server/app/Bridge.h"
-#include "server/cluster/PeerForwarder.h"
 #include "server/codec/Utf8Validator.h"
 
 #include <Poco/String.h>
@@ -72,12 +71,9 @@ void PushHandler::answer(Bridge& bridge, Result result, HttpResponse& response)
     }
 }
 
-void PushHandler::forward(Bridge& bridge, const HttpRequest& request, const std::string& clientId,
-                          HttpResponse& response)
+void PushHandler::answerForwarded(Bridge& bridge, const PeerForwarder::Outcome& o, HttpResponse& response)
 {
     Metrics& m = bridge.metrics();
-    PeerForwarder::Outcome o = bridge.forwarder()->forward("/" + ClientId::encode(clientId), request.body,
-                                                          request.get("Content-Type"), request.get("Authorization"));
     if (o.kind == PeerForwarder::Outcome::Kind::NotFound) {
         m.pushesNotFound.fetch_add(1, std::memory_order_relaxed);
     } else {

@@ -15,6 +15,7 @@
 //
 // The push itself runs on the event loops (InternalApi): these are the checks
 // and answers it shares with the group and batch calls.
+#include "server/cluster/PeerForwarder.h"
 #include "server/http/HttpMessage.h"
 
 #include <string>
@@ -37,9 +38,9 @@ public:
     static void reply(HttpResponse& response, int status, const std::string& body);
     /// The answer to a push that was tried here, counted.
     static void answer(Bridge& bridge, Result result, HttpResponse& response);
-    /// Blocking (a worker thread): the push is for nobody here, ask cluster.peers.
-    static void forward(Bridge& bridge, const HttpRequest& request, const std::string& clientId,
-                        HttpResponse& response);
+    /// The answer to a push for nobody here that went to cluster.peers
+    /// (PeerForwarder::forwardInLoop), counted.
+    static void answerForwarded(Bridge& bridge, const PeerForwarder::Outcome& outcome, HttpResponse& response);
 };
 
 } // namespace ws2api

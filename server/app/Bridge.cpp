@@ -222,6 +222,7 @@ void Bridge::start()
     for (int i = 0; i < loops; ++i)
         loops_.push_back(std::make_unique<EventLoop>(i, *loopContext_, listenFd_, internal_->listenFd()));
     for (auto& loop : loops_) loopContext_->loops.push_back(loop.get());
+    if (forwarder_) forwarder_->setLoops(loopContext_->loops);
 
     // A set server.max_connections is the planned size: the tables that grow with
     // the clients are made that big now (8 bytes a bucket), so growing never

@@ -2,8 +2,10 @@
 
 #include "common/PeerList.h"
 #include "server/api/InternalTls.h"
+#include "server/loop/EventLoop.h"
 
 #include <Poco/Exception.h>
+#include <Poco/Logger.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/IPAddress.h>
 
@@ -14,9 +16,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sstream>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,10 +31,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // An idle connection older than this is closed instead of reused: the peer's
-// internal listener drops idle keep-alive connections after 30 s, and a request
-// sent just as it does so would be lost to a reset.
+// internal listener drops idle keep-alive connections after
+// internal.idle_timeout_ms (30 s by default), and a request sent just as it
+// does so would be lost to a reset.
 constexpr auto kMaxIdleAge = std::chrono::seconds(15);
-constexpr std::size_t kMaxIdlePerPeer = 16; // the internal listener runs 16 handler threads
+// Kept per peer: enough for the exchanges of a busy moment on every loop.
+constexpr std::size_t kMaxIdlePerPeer = 64;
 constexpr std::size_t kMaxAnswerBytes = 64 * 1024;
 } // namespace
 
@@ -51,11 +57,21 @@ struct PeerForwarder::Attempt {
     int status = 0;
     std::string node;
     std::string error;
-    bool abandoned = false; ///< left unfinished because another peer delivered first
+    EventLoop* loop = nullptr;
+    std::uint64_t tag = 0;     ///< fd's registration in loop's epoll set (0: none)
+    std::uint32_t watching = 0; ///< the events it is registered for
 
     bool finished() const { return state == State::Done || state == State::Failed; }
+    /// Out of the loop's epoll set (before fd is closed or kept for reuse).
+    void detach()
+    {
+        if (tag != 0) loop->unwatchInLoop(fd, tag);
+        tag = 0;
+        watching = 0;
+    }
     void closeFd()
     {
+        detach();
         PeerForwarder::closeConnection(fd, ssl);
         fd = -1;
         ssl = nullptr;
@@ -338,6 +354,7 @@ bool PeerForwarder::step(Attempt& a, short revents)
         }
         if (a.contentLength >= 0 && a.in.size() - a.headEnd >= static_cast<std::size_t>(a.contentLength)) {
             bool exact = a.in.size() - a.headEnd == static_cast<std::size_t>(a.contentLength);
+            a.detach();
             if (a.keepAlive && exact)
                 giveBack(*a.peer, a.fd, a.ssl);
             else
@@ -351,107 +368,256 @@ bool PeerForwarder::step(Attempt& a, short revents)
     }
 }
 
-// Sends `method target` to every peer at once and advances the attempts
-// until each has finished or the deadline passed; with firstDelivered, stops
-// at the first 200. Returns whether a peer answered 200.
-bool PeerForwarder::exchange(std::vector<Attempt>& attempts, std::vector<std::string>& requests,
-                             const std::string& method, const std::string& target, const std::string& body,
-                             const std::string& contentType, const std::string& authorization, bool firstDelivered)
-{
-    const auto timeoutMs = config_.getInt(KeyId::ClusterForwardTimeoutMs);
-    const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
-    requests.assign(peers_.size(), std::string());
-    attempts.assign(peers_.size(), Attempt());
-    for (std::size_t i = 0; i < peers_.size(); ++i) {
-        std::string& r = requests[i];
-        r = method + " " + target + " HTTP/1.1\r\nHost: " + peers_[i]->hostPort + "\r\n" + kForwardedHeader + ": " +
-            nodeName_ + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-        if (!contentType.empty()) r += "Content-Type: " + contentType + "\r\n";
-        if (!authorization.empty()) r += "Authorization: " + authorization + "\r\n";
-        r += "\r\n";
-        r += body;
-        attempts[i].peer = peers_[i].get();
-        attempts[i].request = &r;
-        open(attempts[i]);
+// One request to every peer at once, on a loop: each attempt's socket is in
+// the loop's epoll set while it works; the exchange ends when every attempt
+// has finished, when (firstDelivered) one answered 200, or at
+// cluster.forward_timeout_ms. It owns itself while it runs.
+class PeerForwarder::Exchange final : public LoopWatcher {
+public:
+    Exchange(PeerForwarder& owner, EventLoop& loop, bool firstDelivered,
+             std::function<void(std::vector<Attempt>&)> done)
+        : owner_(owner), loop_(loop), firstDelivered_(firstDelivered), done_(std::move(done))
+    {
     }
 
-    std::vector<pollfd> fds;
-    std::vector<Attempt*> polled;
-    bool delivered = false;
-    for (;;) {
-        fds.clear();
-        polled.clear();
-        for (Attempt& a : attempts) {
-            if (a.finished()) continue;
-            short events = a.wants ? a.wants : a.state == Attempt::State::Receiving ? POLLIN : POLLOUT;
-            fds.push_back(pollfd{a.fd, events, 0});
-            polled.push_back(&a);
+    void start(std::shared_ptr<Exchange> self, const Request& r)
+    {
+        self_ = std::move(self);
+        timeoutMs_ = owner_.config_.getInt(KeyId::ClusterForwardTimeoutMs);
+        const std::size_t n = owner_.peers_.size();
+        requests_.assign(n, std::string());
+        attempts_.assign(n, Attempt());
+        for (std::size_t i = 0; i < n; ++i) {
+            std::string& q = requests_[i];
+            q = r.method + " " + r.target + " HTTP/1.1\r\nHost: " + owner_.peers_[i]->hostPort + "\r\n" +
+                kForwardedHeader + ": " + owner_.nodeName_ + "\r\nContent-Length: " + std::to_string(r.body.size()) +
+                "\r\n";
+            if (!r.contentType.empty()) q += "Content-Type: " + r.contentType + "\r\n";
+            if (!r.authorization.empty()) q += "Authorization: " + r.authorization + "\r\n";
+            q += "\r\n";
+            q += r.body;
         }
-        if (fds.empty()) break;
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) break;
-        int n = ::poll(fds.data(), fds.size(), static_cast<int>(left));
-        if (n < 0 && errno != EINTR) break;
-        for (std::size_t i = 0; i < fds.size(); ++i) {
-            if (fds[i].revents == 0) continue;
-            Attempt& a = *polled[i];
-            if (step(a, fds[i].revents) && a.state == Attempt::State::Done && a.status == 200) delivered = true;
+        loop_.scheduleInLoop(*this, loop_.nowMs() + timeoutMs_);
+        for (std::size_t i = 0; i < n; ++i) {
+            Attempt& a = attempts_[i];
+            a.peer = owner_.peers_[i].get();
+            a.request = &requests_[i];
+            a.loop = &loop_;
+            owner_.open(a);
+            // A kept-alive connection is writable: send at once instead of a turn later.
+            if (a.state == Attempt::State::Sending) owner_.step(a, POLLOUT);
+            settle(a);
         }
-        if (delivered && firstDelivered) break; // first delivered wins; the others are abandoned
+        progress(); // may destroy this
     }
-    for (Attempt& a : attempts) {
-        if (a.finished()) continue;
-        a.closeFd(); // an unanswered request leaves its connection unusable
-        a.state = Attempt::State::Failed;
-        a.error = "no answer within cluster.forward_timeout_ms (" + std::to_string(timeoutMs) + " ms)";
-        a.abandoned = delivered && firstDelivered;
-    }
-    return delivered;
-}
 
-std::vector<PeerForwarder::PeerAnswer> PeerForwarder::fanOut(const std::string& method, const std::string& target,
-                                                             const std::string& body, const std::string& contentType,
-                                                             const std::string& authorization)
-{
-    std::vector<Attempt> attempts;
-    std::vector<std::string> requests;
-    exchange(attempts, requests, method, target, body, contentType, authorization, false);
-    std::vector<PeerAnswer> answers;
-    for (Attempt& a : attempts) {
-        PeerAnswer p;
-        p.peer = a.peer->name;
-        p.node = a.node.empty() ? a.peer->name : a.node;
+    void onFdEventsInLoop(std::uint64_t tag, std::uint32_t events) override
+    {
+        for (Attempt& a : attempts_) {
+            if (a.tag != tag) continue;
+            owner_.step(a, static_cast<short>(events & (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP)));
+            settle(a);
+            break;
+        }
+        progress(); // may destroy this
+    }
+
+    void onTimerInLoop(std::int64_t) override { finish(); }
+
+    void onLoopExitInLoop() override
+    {
+        stopping_ = true;
+        finish();
+    }
+
+private:
+    /// After the attempt moved: its end counted, or its socket watched for what comes next.
+    void settle(Attempt& a)
+    {
         if (a.state == Attempt::State::Done && a.status == 401) {
             a.state = Attempt::State::Failed;
             a.error = "refused the forwarded request with 401 (is push.token the same on every node?)";
         }
+        if (a.state == Attempt::State::Failed)
+            owner_.metrics_.forwardPeerFailures.fetch_add(1, std::memory_order_relaxed);
+        else if (a.state == Attempt::State::Done && a.status == 200)
+            delivered_ = true;
+        else
+            sync(a);
+    }
+
+    /// A first delivery is answered at once; the other peers still get their
+    /// request and answer it (their connections stay usable). The exchange
+    /// ends when all have finished.
+    void progress()
+    {
+        if (firstDelivered_ && delivered_ && !answered_) answer();
+        for (const Attempt& a : attempts_)
+            if (!a.finished()) return;
+        finish();
+    }
+
+    void answer()
+    {
+        answered_ = true;
+        try {
+            done_(attempts_);
+        } catch (const std::exception& e) {
+            Poco::Logger::get("ws2api").error("cluster: a forwarded request's answer failed: %s", std::string(e.what()));
+        }
+    }
+
+    /// The attempt's socket is watched for what its state waits for (a retry has a new socket).
+    void sync(Attempt& a)
+    {
+        if (a.finished()) return;
+        const std::uint32_t want =
+            a.wants ? static_cast<std::uint32_t>(a.wants)
+                    : a.state == Attempt::State::Receiving ? std::uint32_t(EPOLLIN) : std::uint32_t(EPOLLOUT);
+        if (a.tag == 0) {
+            a.tag = loop_.watchInLoop(a.fd, want, *this);
+            if (a.tag == 0) {
+                a.error = std::string("epoll: ") + std::strerror(errno);
+                a.closeFd();
+                a.state = Attempt::State::Failed;
+                return;
+            }
+        } else if (a.watching != want) {
+            loop_.rewatchInLoop(a.fd, a.tag, want);
+        }
+        a.watching = want;
+    }
+
+    /// Ends the exchange: the unfinished attempts fail (counted), `done` gets
+    /// them all unless it already had its answer, and the exchange goes.
+    void finish()
+    {
+        std::shared_ptr<Exchange> keep = std::move(self_); // this lives until the end of finish()
+        if (!keep) return;
+        loop_.cancelTimerInLoop(*this);
+        for (Attempt& a : attempts_) {
+            if (a.finished()) continue;
+            a.closeFd(); // an unanswered request leaves its connection unusable
+            a.state = Attempt::State::Failed;
+            a.error = stopping_ ? std::string("the bridge is stopping")
+                                : "no answer within cluster.forward_timeout_ms (" + std::to_string(timeoutMs_) + " ms)";
+            owner_.metrics_.forwardPeerFailures.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (!answered_) answer();
+    }
+
+    PeerForwarder& owner_;
+    EventLoop& loop_;
+    const bool firstDelivered_;
+    std::function<void(std::vector<Attempt>&)> done_;
+    std::shared_ptr<Exchange> self_;
+    std::vector<std::string> requests_;
+    std::vector<Attempt> attempts_;
+    std::int64_t timeoutMs_ = 0;
+    bool delivered_ = false; ///< a peer answered 200
+    bool answered_ = false;  ///< done_ has run
+    bool stopping_ = false;
+};
+
+void PeerForwarder::startInLoop(EventLoop& loop, const Request& request, bool firstDelivered,
+                                std::function<void(std::vector<Attempt>&)> done)
+{
+    loop.assertInLoopThread();
+    auto exchange = std::make_shared<Exchange>(*this, loop, firstDelivered, std::move(done));
+    exchange->start(exchange, request);
+}
+
+EventLoop& PeerForwarder::anyLoop()
+{
+    if (loops_.empty()) throw Poco::IllegalStateException("cluster: forwarding before the loops started");
+    return *loops_[nextLoop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+}
+
+std::vector<PeerForwarder::PeerAnswer> PeerForwarder::answersOf(const std::vector<Attempt>& attempts)
+{
+    std::vector<PeerAnswer> answers;
+    for (const Attempt& a : attempts) {
+        PeerAnswer p;
+        p.peer = a.peer->name;
+        p.node = a.node.empty() ? a.peer->name : a.node;
         p.answered = a.state == Attempt::State::Done;
         if (p.answered) {
             p.status = a.status;
             p.body = a.in.substr(a.headEnd);
         } else {
-            p.error = a.error;
-            metrics_.forwardPeerFailures.fetch_add(1, std::memory_order_relaxed);
+            p.error = a.error; // counted in forward_peer_failures when it failed
         }
         answers.push_back(std::move(p));
     }
     return answers;
 }
 
+void PeerForwarder::fanOutInLoop(EventLoop& loop, const Request& request, AnswersDone done)
+{
+    startInLoop(loop, request, false,
+                [this, done = std::move(done)](std::vector<Attempt>& attempts) { done(answersOf(attempts)); });
+}
+
+void PeerForwarder::forwardInLoop(EventLoop& loop, const Request& request, OutcomeDone done)
+{
+    metrics_.forwardsStarted.fetch_add(1, std::memory_order_relaxed);
+    startInLoop(loop, request, true,
+                [this, done = std::move(done)](std::vector<Attempt>& attempts) { done(outcomeOf(attempts)); });
+}
+
+namespace {
+/// The blocking calls: a loop does the work, the worker waits (bounded, in case the loop is stopping).
+template <class T, class Start>
+T waitForLoop(EventLoop& loop, std::int64_t timeoutMs, Start start, T ifLost)
+{
+    auto promise = std::make_shared<std::promise<T>>();
+    std::future<T> future = promise->get_future();
+    loop.post([promise, start] { start([promise](T&& value) { promise->set_value(std::move(value)); }); });
+    if (future.wait_for(std::chrono::milliseconds(timeoutMs + 5000)) != std::future_status::ready) return ifLost;
+    return future.get();
+}
+} // namespace
+
+std::vector<PeerForwarder::PeerAnswer> PeerForwarder::fanOut(const std::string& method, const std::string& target,
+                                                             const std::string& body, const std::string& contentType,
+                                                             const std::string& authorization)
+{
+    EventLoop& loop = anyLoop();
+    Request request{method, target, body, contentType, authorization};
+    std::vector<PeerAnswer> lost;
+    for (const auto& peer : peers_) {
+        PeerAnswer p;
+        p.peer = p.node = peer->name;
+        p.error = "the bridge is stopping";
+        lost.push_back(std::move(p));
+    }
+    return waitForLoop<std::vector<PeerAnswer>>(
+        loop, config_.getInt(KeyId::ClusterForwardTimeoutMs),
+        [this, &loop, request](AnswersDone done) { fanOutInLoop(loop, request, std::move(done)); }, std::move(lost));
+}
+
 PeerForwarder::Outcome PeerForwarder::forward(const std::string& target, const std::string& body,
                                               const std::string& contentType, const std::string& authorization,
                                               const std::string& method)
 {
-    metrics_.forwardsStarted.fetch_add(1, std::memory_order_relaxed);
-    std::vector<Attempt> attempts;
-    std::vector<std::string> requests;
-    exchange(attempts, requests, method, target, body, contentType, authorization, true);
-    Outcome outcome;
+    EventLoop& loop = anyLoop();
+    Request request{method, target, body, contentType, authorization};
+    Outcome lost;
+    lost.kind = Outcome::Kind::Unavailable;
+    lost.status = 503;
+    lost.body = "the bridge is stopping\n";
+    return waitForLoop<Outcome>(
+        loop, config_.getInt(KeyId::ClusterForwardTimeoutMs),
+        [this, &loop, request](OutcomeDone done) { forwardInLoop(loop, request, std::move(done)); }, std::move(lost));
+}
 
+PeerForwarder::Outcome PeerForwarder::outcomeOf(std::vector<Attempt>& attempts)
+{
+    Outcome outcome;
     std::string failures;
     const Attempt* relayed = nullptr;
     for (Attempt& a : attempts) {
-        if (a.abandoned) continue;
+        if (!a.finished()) continue; // still under way after another peer delivered
         if (a.state == Attempt::State::Done && a.status == 200 && outcome.kind != Outcome::Kind::Delivered) {
             outcome.kind = Outcome::Kind::Delivered;
             outcome.status = 200;
@@ -459,13 +625,8 @@ PeerForwarder::Outcome PeerForwarder::forward(const std::string& target, const s
             outcome.node = a.node.empty() ? a.peer->name : a.node;
             continue;
         }
-        if (a.state == Attempt::State::Done && a.status == 401) {
-            a.state = Attempt::State::Failed;
-            a.error = "refused the forwarded request with 401 (is push.token the same on every node?)";
-        }
         if (a.state == Attempt::State::Done && a.status != 404 && a.status != 200 && !relayed) relayed = &a;
-        if (a.state == Attempt::State::Failed) {
-            metrics_.forwardPeerFailures.fetch_add(1, std::memory_order_relaxed);
+        if (a.state == Attempt::State::Failed) { // counted in forward_peer_failures when it failed
             failures += (failures.empty() ? "" : "; ") + a.peer->name + ": " + a.error;
         }
     }

@@ -6,11 +6,15 @@
 // X-Ws2api-Forwarded, and a bridge never forwards such a request again, so
 // there are no loops whatever the peer lists look like.
 //
-// Thread rules: forward() runs on the internal listener's handler threads, any
-// number at once. Each call does its own I/O on non-blocking sockets with
-// poll(2), so it starts no thread and holds its caller at most
-// cluster.forward_timeout_ms. Idle keep-alive connections to each peer are
-// shared between calls under the peer's mutex.
+// Thread rules: the work is done on the event loops. forwardInLoop() and
+// fanOutInLoop() run on a loop thread and never block: the requests go out on
+// non-blocking sockets in that loop's epoll set (a LoopWatcher), and `done`
+// runs on the same loop when every peer has answered (forward: when the first
+// one delivered) or cluster.forward_timeout_ms has passed. forward() and
+// fanOut() are the same for a management worker: they hand the exchange to a
+// loop and wait for it (never call them on a loop). Kept-alive connections to
+// each peer are shared by the loops under the peer's mutex; while idle a
+// connection is in no epoll set.
 //
 // An https:// peer (cluster.peers) is spoken to over TLS 1.2+ with OpenSSL on
 // the same non-blocking sockets: its certificate must verify against
@@ -22,7 +26,9 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +38,8 @@ struct ssl_st;
 struct ssl_ctx_st;
 
 namespace ws2api {
+
+class EventLoop;
 
 class PeerForwarder {
 public:
@@ -61,11 +69,23 @@ public:
     PeerForwarder& operator=(const PeerForwarder&) = delete;
 
     bool enabled() const { return !peers_.empty(); }
+    /// The loops that do the blocking calls' work (before the first call).
+    void setLoops(std::vector<EventLoop*> loops) { loops_ = std::move(loops); }
     std::vector<std::string> peerNames() const;
 
-    /// POSTs the push to every peer (target: "/<encoded ClientId>") and waits up
-    /// to cluster.forward_timeout_ms. `authorization` ("" = none) and
+    /// What is sent to every peer. `authorization` ("" = none) and
     /// `contentType` are passed on as they came.
+    struct Request {
+        std::string method = "POST";
+        std::string target; ///< e.g. "/<encoded ClientId>"
+        std::string body;
+        std::string contentType;
+        std::string authorization;
+    };
+    using OutcomeDone = std::function<void(Outcome&&)>;
+    /// Sends the push to every peer; the first that delivers it wins (loop thread).
+    void forwardInLoop(EventLoop& loop, const Request& request, OutcomeDone done);
+    /// Blocking (a worker thread): forwardInLoop on one of the loops, waited for.
     Outcome forward(const std::string& target, const std::string& body, const std::string& contentType,
                     const std::string& authorization, const std::string& method = "POST");
 
@@ -78,8 +98,11 @@ public:
         std::string body;
         std::string error; ///< when !answered
     };
-    /// Sends the request to every peer at once and waits for all of them (at
-    /// most cluster.forward_timeout_ms): group pushes and group listings.
+    using AnswersDone = std::function<void(std::vector<PeerAnswer>&&)>;
+    /// Sends the request to every peer at once; `done` gets all their answers
+    /// (loop thread): group pushes, batches, group listings.
+    void fanOutInLoop(EventLoop& loop, const Request& request, AnswersDone done);
+    /// Blocking (a worker thread): fanOutInLoop on one of the loops, waited for.
     std::vector<PeerAnswer> fanOut(const std::string& method, const std::string& target, const std::string& body,
                                    const std::string& contentType, const std::string& authorization);
 
@@ -99,6 +122,7 @@ private:
         std::vector<Idle> idle; ///< kept-alive connections, newest last
     };
     struct Attempt;
+    class Exchange;
 
     Idle takeIdle(Peer& peer);
     void giveBack(Peer& peer, int fd, ssl_st* ssl);
@@ -107,15 +131,20 @@ private:
     bool startTls(Attempt& a);
     static ssize_t io(Attempt& a, bool receive, char* data, std::size_t size, std::string& why);
     bool step(Attempt& a, short revents);
-    bool exchange(std::vector<Attempt>& attempts, std::vector<std::string>& requests, const std::string& method,
-                  const std::string& target, const std::string& body, const std::string& contentType,
-                  const std::string& authorization, bool firstDelivered);
+    /// Starts one exchange on `loop`; `done` gets it when it is over.
+    void startInLoop(EventLoop& loop, const Request& request, bool firstDelivered,
+                     std::function<void(std::vector<Attempt>&)> done);
+    Outcome outcomeOf(std::vector<Attempt>& attempts);
+    std::vector<PeerAnswer> answersOf(const std::vector<Attempt>& attempts);
+    EventLoop& anyLoop();
 
     const Config& config_;
     Metrics& metrics_;
     const std::string nodeName_;
     std::vector<std::unique_ptr<Peer>> peers_;
     ssl_ctx_st* tls_ = nullptr; ///< client context, when a peer is https://
+    std::vector<EventLoop*> loops_;
+    std::atomic<unsigned> nextLoop_{0};
 };
 
 } // namespace ws2api

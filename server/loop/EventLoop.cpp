@@ -52,7 +52,7 @@ std::string peerHost(const sockaddr_storage& addr)
 
 EventLoop::EventLoop(int index, LoopContext& context, int listenFd, int internalListenFd)
     : index_(index), context_(context), listenFd_(listenFd), internalListenFd_(internalListenFd),
-      timers_(monotonicMs()), httpTimers_(monotonicMs()),
+      timers_(monotonicMs()), httpTimers_(monotonicMs()), watchTimers_(monotonicMs()),
       readBuffer_(new char[kReadBufferSize]), groups_(context.groups, index)
 {
     timingKeys_ = {context.config.getInt(KeyId::LimitsHandshakeTimeoutMs), context.config.getInt(KeyId::LimitsIdleTimeoutMs),
@@ -64,6 +64,7 @@ EventLoop::EventLoop(int index, LoopContext& context, int listenFd, int internal
     // makes log lines and the connection list unambiguous.
     nextId_ = (static_cast<std::uint64_t>(index) << 56) + kFirstConnectionId;
     nextHttpId_ = (static_cast<std::uint64_t>(index) << 56) | kHttpTag;
+    nextWatchTag_ = (static_cast<std::uint64_t>(index) << 56) | kWatchTag;
     epollFd_ = ::epoll_create1(EPOLL_CLOEXEC);
     wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -144,7 +145,7 @@ void EventLoop::run()
     while (!quit_.load()) {
         int timeout = acceptPausedUntilMs_ != 0 ? 20 : -1;
         for (int next : {timers_.msUntilNext(nowMs_), httpTimers_.msUntilNext(nowMs_),
-                         upstream_->msUntilDeadlineInLoop(nowMs_)})
+                         watchTimers_.msUntilNext(nowMs_), upstream_->msUntilDeadlineInLoop(nowMs_)})
             if (next >= 0 && (timeout < 0 || next < timeout)) timeout = next;
         int n = ::epoll_wait(epollFd_, events, kMaxEvents, timeout);
         nowMs_ = monotonicMs();
@@ -167,6 +168,9 @@ void EventLoop::run()
             } else if (tag & kHttpTag) {
                 auto it = httpConnections_.find(tag);
                 if (it != httpConnections_.end()) it->second->onEventsInLoop(events[i].events);
+            } else if (tag & kWatchTag) {
+                auto it = watched_.find(tag);
+                if (it != watched_.end()) it->second->onFdEventsInLoop(tag, events[i].events);
             } else if (tag == kInternalListenTag) {
                 acceptInternalInLoop();
             } else {
@@ -182,6 +186,7 @@ void EventLoop::run()
         if (fired) timersFired_.fetch_add(fired, std::memory_order_relaxed);
         httpTimers_.advance(
             nowMs_, [this](TimerWheel::Entry& e) { static_cast<HttpServerConnection&>(e).onTimerInLoop(nowMs_); });
+        watchTimers_.advance(nowMs_, [this](TimerWheel::Entry& e) { static_cast<LoopWatcher&>(e).onTimerInLoop(nowMs_); });
         for (std::uint64_t id : released_) connections_.erase(id);
         released_.clear();
         for (std::uint64_t id : httpReleased_) httpConnections_.erase(id);
@@ -189,6 +194,14 @@ void EventLoop::run()
         upstream_->collectInLoop();
     }
     runTasksInLoop(); // answer waiting pushes before the connections go away
+    // Watchers still at work (a forward to a peer) end now; each gives up all its descriptors.
+    while (!watched_.empty()) {
+        LoopWatcher* w = watched_.begin()->second;
+        const std::size_t before = watched_.size();
+        w->onLoopExitInLoop();
+        if (watched_.size() >= before) watched_.erase(watched_.begin()); // a watcher that kept it
+    }
+    runTasksInLoop(); // what they answered
     for (std::uint64_t id : released_) connections_.erase(id);
     released_.clear();
     for (std::uint64_t id : httpReleased_) httpConnections_.erase(id);
@@ -608,6 +621,22 @@ void EventLoop::modifyFdInLoop(int fd, std::uint64_t tag, std::uint32_t events)
     ev.events = events;
     ev.data.u64 = tag;
     ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+std::uint64_t EventLoop::watchInLoop(int fd, std::uint32_t events, LoopWatcher& watcher)
+{
+    const std::uint64_t tag = nextWatchTag_++;
+    if (!watchFdInLoop(fd, tag, events)) return 0;
+    watched_.emplace(tag, &watcher);
+    return tag;
+}
+
+void EventLoop::rewatchInLoop(int fd, std::uint64_t tag, std::uint32_t events) { modifyFdInLoop(fd, tag, events); }
+
+void EventLoop::unwatchInLoop(int fd, std::uint64_t tag)
+{
+    ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
+    watched_.erase(tag);
 }
 
 std::size_t EventLoop::maxClients() const

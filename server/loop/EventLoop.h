@@ -31,6 +31,7 @@
 #include "server/loop/Connection.h"
 #include "server/loop/HttpServerConnection.h"
 #include "server/loop/LoopContext.h"
+#include "server/loop/LoopWatcher.h"
 #include "server/loop/TimerWheel.h"
 #include "server/upstream/UpstreamPool.h"
 
@@ -140,6 +141,15 @@ public:
     /// Adds/changes a descriptor of this loop's upstream pool in the epoll set.
     bool watchFdInLoop(int fd, std::uint64_t tag, std::uint32_t events);
     void modifyFdInLoop(int fd, std::uint64_t tag, std::uint32_t events);
+    /// Descriptors of a LoopWatcher (outside loop/): returns the tag its events
+    /// come with, 0 when epoll refused the descriptor (errno set).
+    std::uint64_t watchInLoop(int fd, std::uint32_t events, LoopWatcher& watcher);
+    void rewatchInLoop(int fd, std::uint64_t tag, std::uint32_t events);
+    /// Before the descriptor is closed or handed to another loop.
+    void unwatchInLoop(int fd, std::uint64_t tag);
+    /// A watcher's one timer (arming an armed one moves it).
+    void scheduleInLoop(LoopWatcher& watcher, std::int64_t deadlineMs) { watchTimers_.schedule(watcher, deadlineMs); }
+    void cancelTimerInLoop(LoopWatcher& watcher) { watchTimers_.cancel(watcher); }
     /// A newer connection (maybe on another loop) claimed previous->clientId:
     /// close the old connection (4000/409), queue its DELETE, and run `done`
     /// once its strand has drained (the new GET waits for that).
@@ -183,6 +193,8 @@ public:
     static constexpr std::uint64_t kUpstreamTag = std::uint64_t(1) << 55;
     /// Bit set in the ids (and epoll data) of internal-listener connections.
     static constexpr std::uint64_t kHttpTag = std::uint64_t(1) << 54;
+    /// Bit set in the epoll data of LoopWatcher descriptors.
+    static constexpr std::uint64_t kWatchTag = std::uint64_t(1) << 53;
 
 private:
     void run();
@@ -224,6 +236,9 @@ private:
 
     TimerWheel timers_; ///< before connections_: a Connection cancels its timer when destroyed
     TimerWheel httpTimers_; ///< the internal listener's connections (before httpConnections_)
+    TimerWheel watchTimers_; ///< LoopWatchers' timers
+    std::unordered_map<std::uint64_t, LoopWatcher*> watched_; ///< by tag: descriptors of LoopWatchers
+    std::uint64_t nextWatchTag_;
     /// Open connections in ClientId order (ties, a replaced and its replacing connection for a
     /// moment: by connection id), so a page of the list by ClientId, with or without a prefix,
     /// costs O(log n + page) instead of a pass over every connection. About 48 bytes per open
