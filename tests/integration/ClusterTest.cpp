@@ -51,6 +51,7 @@ class ClusterTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testForwardedPushIsNeverForwardedAgain);
     CPPUNIT_TEST(testNodeDownIsAQuick503NamingIt);
     CPPUNIT_TEST(testHungPeerIsA503AfterTheForwardTimeout);
+    CPPUNIT_TEST(testPushesWaitingForAHungPeerHoldNoThread);
     CPPUNIT_TEST(testPushTokenIsCarriedToThePeer);
     CPPUNIT_TEST(testUpstreamRequestsNameTheNode);
     CPPUNIT_TEST_SUITE_END();
@@ -191,6 +192,67 @@ public:
         // Well under the 2 s forward timeout (a long one: room for a loaded ASan build).
         CPPUNIT_ASSERT_MESSAGE(std::to_string(found.ms) + " ms", found.ms < 1500);
         CPPUNIT_ASSERT_EQUAL(std::string("Text:fast"), show(client.nextMessage()));
+    }
+
+    void testPushesWaitingForAHungPeerHoldNoThread()
+    {
+        // 40 pushes for nobody here wait for a hung peer at once: more than the
+        // 16 management workers. The waits are the loops' non-blocking exchanges,
+        // so a call served by a worker and a local push are answered meanwhile.
+        BusyPort hung;
+        FakeUpstream upstream;
+        const unsigned short port = freePorts(1)[0];
+        BridgeProcess node(bridgeArgs(upstream, {"--set", "server.internal_listen=" + local(port), "--set",
+                                                 "cluster.peers=" + local(port) + "," + local(hung.port()), "--set",
+                                                 "cluster.forward_timeout_ms=3000"}));
+        OutputOnFailure dump(node);
+        TestClient alice;
+        CPPUNIT_ASSERT_EQUAL(101, alice.connect(node.publicPort(), "/alice"));
+
+        constexpr int kWaiting = 40;
+        std::vector<std::unique_ptr<Poco::Net::StreamSocket>> waiting;
+        auto sent = Clock::now();
+        for (int i = 0; i < kWaiting; ++i) {
+            auto s = std::make_unique<Poco::Net::StreamSocket>(Poco::Net::SocketAddress("127.0.0.1", port));
+            const std::string req = "POST /nobody-" + std::to_string(i) +
+                                    " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n\r\nx";
+            s->sendBytes(req.data(), static_cast<int>(req.size()));
+            waiting.push_back(std::move(s));
+        }
+        CPPUNIT_ASSERT_EQUAL(double(kWaiting), waitForMetric(port, "forwards_started_total", kWaiting));
+
+        // A worker's call (a local client's groups) and a local push: no queue behind the waits.
+        auto t0 = Clock::now();
+        Poco::Net::HTTPClientSession session("127.0.0.1", port);
+        session.setTimeout(Poco::Timespan(10, 0));
+        Poco::Net::HTTPRequest req("GET", "/clients/alice/groups", Poco::Net::HTTPMessage::HTTP_1_1);
+        session.sendRequest(req);
+        Poco::Net::HTTPResponse resp;
+        std::string body;
+        Poco::StreamCopier::copyToString(session.receiveResponse(resp), body);
+        const long long workerMs = msSince(t0);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(body, 200, static_cast<int>(resp.getStatus()));
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(workerMs) + " ms", workerMs < 1500);
+        PushAnswer p = pushTo(port, "alice", "meanwhile");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(p.body, 200, p.status);
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(p.ms) + " ms", p.ms < 1500);
+        CPPUNIT_ASSERT_EQUAL(std::string("Text:meanwhile"), show(alice.nextMessage()));
+
+        // Then each waiting push gets its 503 naming the hung peer, after the forward timeout.
+        for (auto& s : waiting) {
+            s->setReceiveTimeout(Poco::Timespan(15, 0));
+            std::string in;
+            char buf[4096];
+            while (in.find("no answer within") == std::string::npos) {
+                int n = s->receiveBytes(buf, sizeof buf);
+                if (n <= 0) break;
+                in.append(buf, static_cast<std::size_t>(n));
+            }
+            CPPUNIT_ASSERT_MESSAGE(in, in.rfind("HTTP/1.1 503", 0) == 0);
+            CPPUNIT_ASSERT_MESSAGE(in, in.find(local(hung.port()) + ": no answer within") != std::string::npos);
+        }
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(msSince(sent)) + " ms", msSince(sent) >= 2900);
+        CPPUNIT_ASSERT_EQUAL(double(kWaiting), waitForMetric(port, "forward_peer_failures_total", kWaiting));
     }
 
     void testPushTokenIsCarriedToThePeer()
