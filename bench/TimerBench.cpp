@@ -23,7 +23,7 @@
 // Prints one key=value line per count (like ws2api-bench) and appends it to --results.
 #include "common/Config.h"
 #include "common/ClientId.h"
-#include "server/api/EventHub.h"
+#include "server/loop/EventHub.h"
 #include "server/loop/EventLoop.h"
 #include "server/loop/GroupDirectory.h"
 #include "server/loop/LoopContext.h"

@@ -1,6 +1,6 @@
 #include "server/api/BatchPush.h"
 
-#include "server/api/Json.h"
+#include "common/Json.h"
 
 namespace ws2api {
 

@@ -1,10 +1,10 @@
 #include "server/api/GroupHandler.h"
 
 #include "common/ClientId.h"
-#include "server/api/Json.h"
+#include "common/Json.h"
+#include "server/api/ApiContext.h"
 #include "server/api/PushHandler.h"
 #include "server/api/QueryParams.h"
-#include "server/app/Bridge.h"
 #include "server/cluster/PeerForwarder.h"
 
 #include <Poco/JSON/Parser.h>
@@ -145,7 +145,7 @@ void GroupHandler::addPeerParts(const std::vector<PeerForwarder::PeerAnswer>& pe
     }
 }
 
-GroupHandler::GroupHandler(Bridge& bridge, std::vector<std::string> segments)
+GroupHandler::GroupHandler(ApiContext& bridge, std::vector<std::string> segments)
     : bridge_(bridge), segments_(std::move(segments))
 {
 }
@@ -276,25 +276,25 @@ void GroupHandler::handle(const HttpRequest& request, HttpResponse& response)
             std::string id;
             if (!parseClient(segments_[2], id)) return;
             const bool join = method == HTTPRequest::HTTP_PUT;
-            Bridge::Membership r = join ? bridge_.joinGroup(id, group, kLoopTimeoutMs)
+            ApiContext::Membership r = join ? bridge_.joinGroup(id, group, kLoopTimeoutMs)
                                         : bridge_.leaveGroup(id, group, kLoopTimeoutMs);
             switch (r) {
-            case Bridge::Membership::Done: return PushHandler::reply(response, 200, "ok");
-            case Bridge::Membership::Already: return PushHandler::reply(response, 200, "ok (already a member)");
-            case Bridge::Membership::NotMember: return PushHandler::reply(response, 200, "ok (was not a member)");
-            case Bridge::Membership::ClientLimit:
+            case ApiContext::Membership::Done: return PushHandler::reply(response, 200, "ok");
+            case ApiContext::Membership::Already: return PushHandler::reply(response, 200, "ok (already a member)");
+            case ApiContext::Membership::NotMember: return PushHandler::reply(response, 200, "ok (was not a member)");
+            case ApiContext::Membership::ClientLimit:
                 return PushHandler::reply(
                     response, 409,
                     "client is in groups.max_per_client (" +
                         std::to_string(bridge_.config().getInt(KeyId::GroupsMaxPerClient)) + ") groups already\n");
-            case Bridge::Membership::GroupLimit:
+            case ApiContext::Membership::GroupLimit:
                 return PushHandler::reply(response, 409,
                                           "group has groups.max_members (" +
                                               std::to_string(bridge_.config().getInt(KeyId::GroupsMaxMembers)) +
                                               ") members on this bridge already\n");
-            case Bridge::Membership::Timeout:
+            case ApiContext::Membership::Timeout:
                 return PushHandler::reply(response, 503, "bridge did not answer in time\n");
-            case Bridge::Membership::NotFound: break;
+            case ApiContext::Membership::NotFound: break;
             }
             if (forwarder) {
                 PeerForwarder::Outcome o =

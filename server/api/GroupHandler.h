@@ -26,12 +26,12 @@
 
 namespace ws2api {
 
-class Bridge;
+class ApiContext;
 
 class GroupHandler {
 public:
     /// segments: the path split at '/', still percent-encoded ("groups", "<group>", ...).
-    GroupHandler(Bridge& bridge, std::vector<std::string> segments);
+    GroupHandler(ApiContext& bridge, std::vector<std::string> segments);
     /// Blocking (a management worker): the listings and the membership calls.
     /// Pushes run on the loops (InternalApi).
     void handle(const HttpRequest& request, HttpResponse& response);
@@ -52,7 +52,7 @@ public:
     static bool matches(const std::vector<std::string>& segments);
 
 private:
-    Bridge& bridge_;
+    ApiContext& bridge_;
     std::vector<std::string> segments_;
 };
 

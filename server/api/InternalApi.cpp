@@ -1,12 +1,12 @@
 #include "server/api/InternalApi.h"
 
 #include "common/ClientId.h"
+#include "common/Json.h"
+#include "server/api/ApiContext.h"
 #include "server/api/BatchPush.h"
 #include "server/api/GroupHandler.h"
-#include "server/api/Json.h"
 #include "server/api/ManagementHandler.h"
 #include "server/api/PushHandler.h"
-#include "server/app/Bridge.h"
 #include "server/cluster/PeerForwarder.h"
 #include "server/codec/FrameWriter.h"
 #include "server/codec/Handshake.h"
@@ -58,7 +58,7 @@ bool isManagementPath(const std::string& path) { return path == "/api" || path.r
 std::string errorJson(const std::string& message) { return json::ObjectWriter().str("error", message).done(); }
 } // namespace
 
-InternalApi::InternalApi(Bridge& bridge) : bridge_(bridge), workers_(kWorkers, kMaxQueued) {}
+InternalApi::InternalApi(ApiContext& bridge) : bridge_(bridge), workers_(kWorkers, kMaxQueued) {}
 
 InternalApi::~InternalApi() { workers_.stop(); }
 

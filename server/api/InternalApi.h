@@ -33,14 +33,14 @@
 
 namespace ws2api {
 
-class Bridge;
+class ApiContext;
 
 class InternalApi : public InternalHandler {
 public:
     static constexpr std::size_t kWorkers = 16;
     static constexpr std::size_t kMaxQueued = 4096;
 
-    explicit InternalApi(Bridge& bridge);
+    explicit InternalApi(ApiContext& bridge);
     ~InternalApi() override;
 
     BodyBound maxBodyBytes(const HttpRequest& head) const override;
@@ -59,7 +59,7 @@ private:
     /// A response carrying X-Ws2api-Node.
     HttpResponse nodeResponse() const;
 
-    Bridge& bridge_;
+    ApiContext& bridge_;
     WorkerPool workers_;
 };
 

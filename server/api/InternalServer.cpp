@@ -1,7 +1,7 @@
 #include "server/api/InternalServer.h"
 
-#include "server/api/InternalTls.h"
-#include "server/app/Bridge.h"
+#include "server/api/ApiContext.h"
+#include "server/tls/InternalTls.h"
 
 #include <Poco/Net/NetException.h>
 
@@ -13,7 +13,7 @@
 
 namespace ws2api {
 
-InternalServer::InternalServer(Bridge& bridge) : bridge_(bridge), api_(std::make_unique<InternalApi>(bridge)) {}
+InternalServer::InternalServer(ApiContext& bridge) : bridge_(bridge), api_(std::make_unique<InternalApi>(bridge)) {}
 
 InternalServer::~InternalServer()
 {

@@ -21,11 +21,11 @@
 
 namespace ws2api {
 
-class Bridge;
+class ApiContext;
 
 class InternalServer {
 public:
-    explicit InternalServer(Bridge& bridge);
+    explicit InternalServer(ApiContext& bridge);
     ~InternalServer();
     InternalServer(const InternalServer&) = delete;
     InternalServer& operator=(const InternalServer&) = delete;
@@ -46,7 +46,7 @@ public:
     bool tls() const { return tls_ != nullptr; }
 
 private:
-    Bridge& bridge_;
+    ApiContext& bridge_;
     std::unique_ptr<InternalApi> api_;
     std::unique_ptr<TlsContext> tls_;
     int fd_ = -1;

@@ -1,12 +1,12 @@
 #include "server/api/ManagementHandler.h"
 
 #include "common/ClientId.h"
-#include "server/api/Json.h"
+#include "common/Json.h"
+#include "server/api/ApiContext.h"
 #include "server/api/QueryParams.h"
-#include "server/app/Bridge.h"
-#include "server/app/StoreKeeper.h"
 #include "server/codec/Frame.h"
 #include "server/codec/Utf8Validator.h"
+#include "server/store/Store.h"
 
 #include <Poco/Base64Decoder.h>
 #include <Poco/JSON/Parser.h>
@@ -171,10 +171,10 @@ std::int64_t nowSeconds()
 
 /// Runs a store call for the API: a store failure becomes 503 with its reason.
 template <class F>
-auto storeCall(Bridge& bridge, F&& fn)
+auto storeCall(ApiContext& bridge, F&& fn)
 {
     try {
-        return bridge.keeper().withStore(std::forward<F>(fn));
+        return bridge.withStore(std::forward<F>(fn));
     } catch (const StoreError& e) {
         throw ApiError{HTTPResponse::HTTP_SERVICE_UNAVAILABLE, e.what()};
     }
@@ -182,7 +182,7 @@ auto storeCall(Bridge& bridge, F&& fn)
 
 class Api {
 public:
-    Api(Bridge& bridge, const HttpRequest& request, std::string actor)
+    Api(ApiContext& bridge, const HttpRequest& request, std::string actor)
         : bridge_(bridge), request_(request), actor_("token:" + std::move(actor)),
           query_(Poco::URI(request.getURI()).getQueryParameters())
     {
@@ -197,7 +197,7 @@ public:
         };
         if (parts.size() == 1 && parts[0] == "stats") {
             only(HTTPRequest::HTTP_GET);
-            return ok(bridge_.keeper().statsJson());
+            return ok(bridge_.statsJson());
         }
         if (parts.size() == 2 && parts[0] == "stats" && parts[1] == "history") {
             only(HTTPRequest::HTTP_GET);
@@ -411,7 +411,7 @@ private:
         }
         bool complete = true;
         GroupDelivery d = bridge_.startGroupPush(group, payload, binary, exclude, kLoopTimeoutMs).wait(complete);
-        bridge_.keeper().auditQuietly(actor_, "group push", group.empty() ? "*" : group,
+        bridge_.auditQuietly(actor_, "group push", group.empty() ? "*" : group,
                                       std::string(binary ? "binary " : "text ") + std::to_string(payload.size()) +
                                           " bytes: delivered " + std::to_string(d.delivered) + ", full " +
                                           std::to_string(d.full));
@@ -432,34 +432,34 @@ private:
         std::string payload = messageFrom(*o, hasBinary);
         const std::size_t size = payload.size();
         Metrics& m = bridge_.metrics();
-        Bridge::PushResult r = bridge_.push(clientId, std::move(payload), hasBinary, kLoopTimeoutMs);
+        ApiContext::PushResult r = bridge_.push(clientId, std::move(payload), hasBinary, kLoopTimeoutMs);
         HTTPResponse::HTTPStatus status = HTTPResponse::HTTP_OK;
         std::string result, error;
         switch (r) {
-        case Bridge::PushResult::Delivered:
+        case ApiContext::PushResult::Delivered:
             m.pushesDelivered.fetch_add(1, std::memory_order_relaxed);
             result = "delivered";
             break;
-        case Bridge::PushResult::NotFound:
+        case ApiContext::PushResult::NotFound:
             m.pushesNotFound.fetch_add(1, std::memory_order_relaxed);
             status = HTTPResponse::HTTP_NOT_FOUND;
             result = "not_found";
             error = "not connected here";
             break;
-        case Bridge::PushResult::ClientNotReading:
+        case ApiContext::PushResult::ClientNotReading:
             m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
             status = HTTPResponse::HTTP_SERVICE_UNAVAILABLE;
             result = "queue_full";
             error = "client is not reading: outbound queue over limits.max_outbound_bytes";
             break;
-        case Bridge::PushResult::Timeout:
+        case ApiContext::PushResult::Timeout:
             m.pushesFailed.fetch_add(1, std::memory_order_relaxed);
             status = HTTPResponse::HTTP_SERVICE_UNAVAILABLE;
             result = "timeout";
             error = "the bridge did not answer in time";
             break;
         }
-        bridge_.keeper().auditQuietly(actor_, "push", clientId,
+        bridge_.auditQuietly(actor_, "push", clientId,
                                       std::string(hasBinary ? "binary " : "text ") + std::to_string(size) +
                                           " bytes: " + result);
         json::ObjectWriter w;
@@ -485,7 +485,7 @@ private:
         if (!utf8.feed(reason.data(), reason.size()) || !utf8.complete())
             throw ApiError{HTTPResponse::HTTP_BAD_REQUEST, "reason is not UTF-8"};
         bool found = bridge_.disconnect(clientId, static_cast<std::uint16_t>(code), reason, kLoopTimeoutMs);
-        bridge_.keeper().auditQuietly(actor_, "disconnect", clientId,
+        bridge_.auditQuietly(actor_, "disconnect", clientId,
                                       std::to_string(code) + " " + reason + (found ? "" : " (not connected)"));
         if (!found) throw ApiError{HTTPResponse::HTTP_NOT_FOUND, "not connected here"};
         return ok(json::ObjectWriter().str("result", "closing").done());
@@ -517,7 +517,7 @@ private:
             throw ApiError{HTTPResponse::HTTP_CONFLICT, "TLS is off: tls.cert_file and tls.key_file are not set"};
         std::string message;
         const bool done = bridge_.reloadTls(message);
-        bridge_.keeper().auditQuietly(actor_, "tls.reload", bridge_.config().getString(KeyId::TlsCertFile),
+        bridge_.auditQuietly(actor_, "tls.reload", bridge_.config().getString(KeyId::TlsCertFile),
                                       done ? bridge_.tlsDescription() : message);
         if (!done) throw ApiError{HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, message};
         return ok(tlsJson());
@@ -526,7 +526,7 @@ private:
     std::vector<StoredValue> storedValues()
     {
         try {
-            return bridge_.keeper().withStore([](Store& s) { return s.configValues(); });
+            return bridge_.withStore([](Store& s) { return s.configValues(); });
         } catch (const StoreError&) {
             return {}; // shown without the stored values; "store_ok": false says why
         }
@@ -566,7 +566,7 @@ private:
         bool storeOk = true;
         std::vector<StoredValue> stored;
         try {
-            stored = bridge_.keeper().withStore([](Store& s) { return s.configValues(); });
+            stored = bridge_.withStore([](Store& s) { return s.configValues(); });
         } catch (const StoreError&) {
             storeOk = false;
         }
@@ -639,14 +639,14 @@ private:
         return ok(json::ObjectWriter().raw("entries", items).done());
     }
 
-    Bridge& bridge_;
+    ApiContext& bridge_;
     const HttpRequest& request_;
     const std::string actor_;
     const Poco::URI::QueryParameters query_;
 };
 
 /// Checks the token; answers 401 itself and returns nullopt when it is not good.
-std::optional<std::string> checkToken(Bridge& bridge, const HttpRequest& request, HttpResponse& response)
+std::optional<std::string> checkToken(ApiContext& bridge, const HttpRequest& request, HttpResponse& response)
 {
     std::string error;
     std::optional<std::string> name = bridge.auth().check(request.get("Authorization", ""), error);
@@ -660,7 +660,7 @@ std::optional<std::string> checkToken(Bridge& bridge, const HttpRequest& request
 }
 } // namespace
 
-ManagementHandler::ManagementHandler(Bridge& bridge, std::string path) : bridge_(bridge), path_(std::move(path)) {}
+ManagementHandler::ManagementHandler(ApiContext& bridge, std::string path) : bridge_(bridge), path_(std::move(path)) {}
 
 void ManagementHandler::handle(const HttpRequest& request, HttpResponse& response)
 {
@@ -680,7 +680,7 @@ void ManagementHandler::handle(const HttpRequest& request, HttpResponse& respons
     }
 }
 
-bool ManagementHandler::authenticate(Bridge& bridge, const HttpRequest& request, HttpResponse& response)
+bool ManagementHandler::authenticate(ApiContext& bridge, const HttpRequest& request, HttpResponse& response)
 {
     return checkToken(bridge, request, response).has_value();
 }

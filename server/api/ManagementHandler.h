@@ -13,21 +13,21 @@
 
 namespace ws2api {
 
-class Bridge;
+class ApiContext;
 
 class ManagementHandler {
 public:
     /// Largest request body of a management call.
     static constexpr std::size_t kMaxBodyBytes = 1024 * 1024;
 
-    ManagementHandler(Bridge& bridge, std::string path);
+    ManagementHandler(ApiContext& bridge, std::string path);
     /// Blocking: a management worker thread.
     void handle(const HttpRequest& request, HttpResponse& response);
     /// The management token check: false after answering 401 (counted). Any thread.
-    static bool authenticate(Bridge& bridge, const HttpRequest& request, HttpResponse& response);
+    static bool authenticate(ApiContext& bridge, const HttpRequest& request, HttpResponse& response);
 
 private:
-    Bridge& bridge_;
+    ApiContext& bridge_;
     std::string path_; ///< without the query
 };
 

@@ -1,8 +1,8 @@
 #include "server/api/PushHandler.h"
 
 #include "common/ClientId.h"
+#include "server/api/ApiContext.h"
 #include "server/api/TokenAuth.h"
-#include "server/app/Bridge.h"
 #include "server/codec/Utf8Validator.h"
 
 #include <Poco/String.h>
@@ -26,7 +26,7 @@ void PushHandler::reply(HttpResponse& response, int status, const std::string& b
     response.body = body;
 }
 
-bool PushHandler::authorize(Bridge& bridge, const HttpRequest& request, HttpResponse& response)
+bool PushHandler::authorize(ApiContext& bridge, const HttpRequest& request, HttpResponse& response)
 {
     const std::string token = bridge.config().getString(KeyId::PushToken);
     const std::string* header = request.find("Authorization");
@@ -38,7 +38,7 @@ bool PushHandler::authorize(Bridge& bridge, const HttpRequest& request, HttpResp
     return false;
 }
 
-bool PushHandler::checkMessage(Bridge& bridge, const HttpRequest& request, HttpResponse& response, bool& binary)
+bool PushHandler::checkMessage(ApiContext& bridge, const HttpRequest& request, HttpResponse& response, bool& binary)
 {
     const std::string* type = request.find("Content-Type");
     binary = type && Poco::toLower(*type).rfind("application/octet-stream", 0) == 0;
@@ -50,7 +50,7 @@ bool PushHandler::checkMessage(Bridge& bridge, const HttpRequest& request, HttpR
     return false;
 }
 
-void PushHandler::answer(Bridge& bridge, Result result, HttpResponse& response)
+void PushHandler::answer(ApiContext& bridge, Result result, HttpResponse& response)
 {
     Metrics& m = bridge.metrics();
     switch (result) {
@@ -71,7 +71,7 @@ void PushHandler::answer(Bridge& bridge, Result result, HttpResponse& response)
     }
 }
 
-void PushHandler::answerForwarded(Bridge& bridge, const PeerForwarder::Outcome& o, HttpResponse& response)
+void PushHandler::answerForwarded(ApiContext& bridge, const PeerForwarder::Outcome& o, HttpResponse& response)
 {
     Metrics& m = bridge.metrics();
     if (o.kind == PeerForwarder::Outcome::Kind::NotFound) {

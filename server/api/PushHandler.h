@@ -22,7 +22,7 @@
 
 namespace ws2api {
 
-class Bridge;
+class ApiContext;
 
 class PushHandler {
 public:
@@ -30,17 +30,17 @@ public:
 
     /// push.token check shared by every call the API makes on the internal
     /// listener (pushes, groups, batches): false after answering 401 (counted). Any thread.
-    static bool authorize(Bridge& bridge, const HttpRequest& request, HttpResponse& response);
+    static bool authorize(ApiContext& bridge, const HttpRequest& request, HttpResponse& response);
     /// Text or binary (Content-Type application/octet-stream); a text body must
     /// be UTF-8: false after answering 400 (counted). The size was bounded when read.
-    static bool checkMessage(Bridge& bridge, const HttpRequest& request, HttpResponse& response, bool& binary);
+    static bool checkMessage(ApiContext& bridge, const HttpRequest& request, HttpResponse& response, bool& binary);
     /// A plain-text answer.
     static void reply(HttpResponse& response, int status, const std::string& body);
     /// The answer to a push that was tried here, counted.
-    static void answer(Bridge& bridge, Result result, HttpResponse& response);
+    static void answer(ApiContext& bridge, Result result, HttpResponse& response);
     /// The answer to a push for nobody here that went to cluster.peers
     /// (PeerForwarder::forwardInLoop), counted.
-    static void answerForwarded(Bridge& bridge, const PeerForwarder::Outcome& outcome, HttpResponse& response);
+    static void answerForwarded(ApiContext& bridge, const PeerForwarder::Outcome& outcome, HttpResponse& response);
 };
 
 } // namespace ws2api

@@ -2,12 +2,12 @@
 
 #include "common/PeerList.h"
 #include "server/api/InternalServer.h"
-#include "server/api/InternalTls.h"
 #include "server/app/StoreKeeper.h"
 #include "server/cluster/PeerForwarder.h"
 #include "server/cluster/Reconciler.h"
 #include "server/codec/FrameWriter.h"
 #include "server/loop/EventLoop.h"
+#include "server/tls/InternalTls.h"
 
 #include <Poco/Environment.h>
 #include <Poco/Logger.h>
@@ -302,20 +302,6 @@ Bridge::PushResult Bridge::push(const std::string& clientId, std::string body, b
         .value_or(PushResult::Timeout);
 }
 
-GroupDelivery Bridge::PendingGroupPush::wait(bool& complete)
-{
-    GroupDelivery sum;
-    complete = true;
-    for (auto& f : parts_) {
-        if (f.wait_until(deadline_) != std::future_status::ready) {
-            complete = false;
-            continue;
-        }
-        sum += f.get();
-    }
-    return sum;
-}
-
 Bridge::PendingGroupPush Bridge::startGroupPush(const std::string& group, const std::string& body, bool binary,
                                                 const std::vector<std::string>& excludeIds, int timeoutMs)
 {
@@ -580,5 +566,18 @@ std::optional<TlsCertificateInfo> Bridge::tlsCertificate() const
 }
 
 std::string Bridge::tlsDescription() const { return tls_ ? describe(tls_->certificate()) : std::string(); }
+
+std::string Bridge::statsJson() const { return keeper_->statsJson(); }
+
+void Bridge::auditQuietly(const std::string& actor, const std::string& action, const std::string& target,
+                          const std::string& detail)
+{
+    keeper_->auditQuietly(actor, action, target, detail);
+}
+
+void Bridge::useStore(const std::function<void(Store&)>& fn)
+{
+    keeper_->withStore([&](Store& s) { fn(s); });
+}
 
 } // namespace ws2api

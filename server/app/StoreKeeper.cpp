@@ -1,7 +1,7 @@
 #include "server/app/StoreKeeper.h"
 
 #include "common/Config.h"
-#include "server/api/Json.h"
+#include "common/Json.h"
 #include "server/app/Bridge.h"
 #include "ws2api/Version.h"
 

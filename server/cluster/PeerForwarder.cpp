@@ -1,8 +1,8 @@
 #include "server/cluster/PeerForwarder.h"
 
 #include "common/PeerList.h"
-#include "server/api/InternalTls.h"
 #include "server/loop/EventLoop.h"
+#include "server/tls/InternalTls.h"
 
 #include <Poco/Exception.h>
 #include <Poco/Logger.h>

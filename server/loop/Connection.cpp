@@ -1,15 +1,15 @@
 #include "server/loop/Connection.h"
 
 #include "common/ClientId.h"
-#include "server/api/EventHub.h"
-#include "server/loop/Registry.h"
-#include "server/metrics/Metrics.h"
-#include "server/upstream/UpstreamEndpoint.h"
 #include "server/codec/FrameWriter.h"
 #include "server/codec/Handshake.h"
+#include "server/loop/EventHub.h"
 #include "server/loop/EventLoop.h"
+#include "server/loop/Registry.h"
 #include "server/loop/SocketIo.h"
+#include "server/metrics/Metrics.h"
 #include "server/tls/TlsSession.h"
+#include "server/upstream/UpstreamEndpoint.h"
 
 #include <Poco/Logger.h>
 

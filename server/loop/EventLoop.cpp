@@ -1,14 +1,14 @@
 #include "server/loop/EventLoop.h"
 
-#include "server/api/EventHub.h"
+#include "common/Config.h"
+#include "server/codec/Handshake.h"
+#include "server/loop/EventHub.h"
 #include "server/loop/InternalHandler.h"
 #include "server/loop/Registry.h"
 #include "server/metrics/Metrics.h"
-#include "server/upstream/UpstreamEndpoint.h"
-#include "server/codec/Handshake.h"
 #include "server/tls/TlsContext.h"
 #include "server/tls/TlsSession.h"
-#include "common/Config.h"
+#include "server/upstream/UpstreamEndpoint.h"
 
 #include <Poco/Logger.h>
 

@@ -1,8 +1,8 @@
 #include "server/loop/HttpServerConnection.h"
 
 #include "common/Config.h"
-#include "server/api/EventHub.h"
 #include "server/codec/FrameWriter.h"
+#include "server/loop/EventHub.h"
 #include "server/loop/EventLoop.h"
 #include "server/loop/InternalHandler.h"
 #include "server/loop/SocketIo.h"

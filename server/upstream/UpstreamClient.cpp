@@ -1,6 +1,6 @@
 #include "server/upstream/UpstreamClient.h"
 
-#include "server/api/InternalTls.h"
+#include "server/tls/InternalTls.h"
 
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPRequest.h>

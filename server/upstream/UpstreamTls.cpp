@@ -1,6 +1,6 @@
 #include "server/upstream/UpstreamTls.h"
 
-#include "server/api/InternalTls.h"
+#include "server/tls/InternalTls.h"
 
 #include <Poco/Exception.h>
 #include <Poco/Logger.h>

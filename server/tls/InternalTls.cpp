@@ -1,4 +1,4 @@
-#include "server/api/InternalTls.h"
+#include "server/tls/InternalTls.h"
 
 #include "common/Config.h"
 #include "common/ConfigKeys.h"

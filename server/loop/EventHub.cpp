@@ -1,6 +1,6 @@
-#include "server/api/EventHub.h"
+#include "server/loop/EventHub.h"
 
-#include "server/api/Json.h"
+#include "common/Json.h"
 
 
 namespace ws2api {
