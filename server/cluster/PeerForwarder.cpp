@@ -438,12 +438,11 @@ private:
             a.state = Attempt::State::Failed;
             a.error = "refused the forwarded request with 401 (is push.token the same on every node?)";
         }
+        if (!a.finished()) sync(a); // which may fail it
         if (a.state == Attempt::State::Failed)
             owner_.metrics_.forwardPeerFailures.fetch_add(1, std::memory_order_relaxed);
         else if (a.state == Attempt::State::Done && a.status == 200)
             delivered_ = true;
-        else
-            sync(a);
     }
 
     /// A first delivery is answered at once; the other peers still get their

@@ -122,6 +122,8 @@ std::string Metrics::renderOpenMetrics() const
     counter(out, "upstream_connects", upstreamConnects,
             "Connections opened to the API (the rest of the requests reused kept-alive ones).");
     gauge(out, "upstream_connections", upstreamConnections, "Open connections to the API, idle or busy.");
+    gauge(out, "upstream_connections_idle", upstreamIdle,
+          "Open connections to the API kept alive with no request (closed after upstream.keepalive_timeout_ms).");
     counter(out, "upstream_tls_handshakes", upstreamTlsHandshakes,
             "TLS handshakes with an https:// API completed (full or resumed).");
     counter(out, "upstream_tls_resumed", upstreamTlsResumed,

@@ -91,6 +91,7 @@ struct Metrics {
     // Upstream connections (the loops' keep-alive pools).
     Counter upstreamConnects{0};                     ///< connections opened to the API
     std::atomic<std::int64_t> upstreamConnections{0}; ///< gauge: open now, all loops
+    std::atomic<std::int64_t> upstreamIdle{0};        ///< gauge: of those, kept alive waiting for a request
     // https:// API (server/upstream/UpstreamTls.h).
     Counter upstreamTlsHandshakes{0}; ///< TLS handshakes with the API completed (full or resumed)
     Counter upstreamTlsResumed{0};    ///< ... of them resumed a previous session (no certificate exchange)

@@ -179,6 +179,7 @@ UpstreamConnection* UpstreamPool::takeIdleInLoop()
     while (!idle_.empty()) {
         UpstreamConnection* c = idle_.back();
         idle_.pop_back();
+        endpoint_.metrics().upstreamIdle.fetch_sub(1, std::memory_order_relaxed);
         if (loop_.nowMs() - c->idleSinceMs < keepAlive) return c;
         closeConnectionInLoop(*c); // the youngest is too old: so are the rest
     }
@@ -403,6 +404,7 @@ void UpstreamPool::releaseConnectionInLoop(UpstreamConnection& conn)
     conn.setState(UpstreamConnection::State::Idle);
     conn.idleSinceMs = loop_.nowMs();
     idle_.push_back(&conn);
+    endpoint_.metrics().upstreamIdle.fetch_add(1, std::memory_order_relaxed);
     setEventsInLoop(conn, EPOLLIN); // stays watched: the API closing it is seen at once
 }
 
@@ -470,7 +472,10 @@ void UpstreamPool::closeConnectionInLoop(UpstreamConnection& conn)
     if (conn.state() == UpstreamConnection::State::Closed) return;
     if (conn.state() == UpstreamConnection::State::Idle) {
         auto it = std::find(idle_.begin(), idle_.end(), &conn);
-        if (it != idle_.end()) idle_.erase(it);
+        if (it != idle_.end()) {
+            idle_.erase(it);
+            endpoint_.metrics().upstreamIdle.fetch_sub(1, std::memory_order_relaxed);
+        }
     }
     disarmInLoop(conn);
     conn.close();
@@ -523,8 +528,16 @@ void UpstreamPool::disarmInLoop(UpstreamConnection& conn)
 int UpstreamPool::msUntilDeadlineInLoop(std::int64_t nowMs) const
 {
     if (deferred_) return 0;
-    if (!timedHead_) return -1;
-    return static_cast<int>(std::max<std::int64_t>(0, timedHead_->deadlineMs - nowMs));
+    std::int64_t next = -1;
+    if (timedHead_) next = std::max<std::int64_t>(0, timedHead_->deadlineMs - nowMs);
+    // The oldest idle connection's keep-alive end: a loop with no traffic wakes
+    // for it too, so idle connections close on time whether or not requests come.
+    if (!idle_.empty()) {
+        const std::int64_t keepAlive = endpoint_.config().getInt(KeyId::UpstreamKeepAliveTimeoutMs);
+        const std::int64_t due = std::max<std::int64_t>(0, idle_.front()->idleSinceMs + keepAlive - nowMs);
+        if (next < 0 || due < next) next = due;
+    }
+    return static_cast<int>(std::min<std::int64_t>(next, 1 << 30));
 }
 
 void UpstreamPool::onTimeInLoop(std::int64_t nowMs)
@@ -558,6 +571,7 @@ void UpstreamPool::abortInLoop()
 void UpstreamPool::closeAllInLoop()
 {
     waiting_.clear();
+    endpoint_.metrics().upstreamIdle.fetch_sub(static_cast<std::int64_t>(idle_.size()), std::memory_order_relaxed);
     idle_.clear();
     timedHead_ = timedTail_ = nullptr;
     for (auto& entry : connections_) {

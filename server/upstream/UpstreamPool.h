@@ -68,7 +68,8 @@ public:
     /// After each batch of events: opens what waited for this turn, fails requests
     /// past their deadline, closes idle connections past the keep-alive time.
     void onTimeInLoop(std::int64_t nowMs);
-    /// Milliseconds until the earliest deadline (0: requests wait for a turn; -1: none).
+    /// Milliseconds until the earliest deadline, an idle connection's keep-alive end
+    /// included (0: requests wait for a turn; -1: none).
     int msUntilDeadlineInLoop(std::int64_t nowMs) const;
     /// Frees connections closed during this batch of events (never inside their own callback).
     void collectInLoop() { graveyard_.clear(); }
