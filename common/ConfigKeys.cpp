@@ -158,6 +158,19 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::PushMaxBatchBytes, "push.max_batch_bytes", KeyType::Int, 1024, 1024 * kMiB, "16777216", true,
      "Largest body of a batch push (POST /push/batch, many messages for many clients in one request); over "
      "it: 413. Each message in it is bounded by limits.max_message_bytes."},
+    {KeyId::UpstreamAdaptiveConnections, "upstream.adaptive_connections", KeyType::Bool, 0, 1, "true", true,
+     "Pace new connections to the API by what it answers: each loop keeps about 2 x answers/s x latency + 4 "
+     "busy, growing at most x2 every 25 ms while requests wait, halving on failures (docs/TUNING.md). false: "
+     "a waiting request opens a connection whenever upstream.max_connections allows."},
+    {KeyId::UpstreamConnectBackoffMs, "upstream.connect_backoff_ms", KeyType::Int, 0, 60000, "1000", true,
+     "After a new connection to the API was refused, reset or timed out: one attempt at a time, 25 ms apart, "
+     "doubling up to this, until one connects. Requests wait meanwhile (at most upstream.timeout_ms)."},
+    {KeyId::UpstreamDeleteRetryMs, "upstream.delete_retry_ms", KeyType::Int, 0, 3600000, "30000", true,
+     "A DELETE that could not reach the API (no connection) is sent again with backoff (250 ms, doubling to "
+     "8 s) for up to this long after its first try; the ClientId's next session waits for it. 0: never."},
+    {KeyId::UpstreamDeleteRetries, "upstream.delete_retries", KeyType::Int, 0, 1000, "8", true,
+     "Most times one DELETE is sent again (upstream.delete_retry_ms); after that it is counted as "
+     "upstream_deletes_abandoned_total (reconcile.interval_ms repairs the API's view)."},
 };
 } // namespace
 

@@ -63,6 +63,10 @@ enum class KeyId : int {
     InternalMaxConnections,
     InternalIdleTimeoutMs,
     PushMaxBatchBytes,
+    UpstreamAdaptiveConnections,
+    UpstreamConnectBackoffMs,
+    UpstreamDeleteRetryMs,
+    UpstreamDeleteRetries,
     Count
 };
 

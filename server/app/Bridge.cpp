@@ -482,6 +482,7 @@ void Bridge::stop()
     if (!started_ || stopped_) return;
     stopped_ = true;
     stopping_.store(true);
+    if (upstream_) upstream_->setStopping();
     auto begin = std::chrono::steady_clock::now();
     std::size_t clients = 0;
     for (auto& loop : loops_) clients += loop->connectionCount();

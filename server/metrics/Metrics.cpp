@@ -124,6 +124,15 @@ std::string Metrics::renderOpenMetrics() const
     gauge(out, "upstream_connections", upstreamConnections, "Open connections to the API, idle or busy.");
     gauge(out, "upstream_connections_idle", upstreamIdle,
           "Open connections to the API kept alive with no request (closed after upstream.keepalive_timeout_ms).");
+    gauge(out, "upstream_connection_limit", upstreamLimit,
+          "Connections the loops may have busy toward the API now, summed (upstream.adaptive_connections).");
+    counter(out, "upstream_connect_failures", upstreamConnectFailures,
+            "New connections to the API refused, reset or timed out before any answer (each starts a backoff).");
+    counter(out, "upstream_delete_retries", upstreamDeleteRetries,
+            "DELETEs sent again because the API could not be reached (upstream.delete_retry_ms).");
+    counter(out, "upstream_deletes_abandoned", upstreamDeletesAbandoned,
+            "DELETEs given up after upstream.delete_retry_ms or upstream.delete_retries: the API never heard "
+            "that the session ended (reconcile.interval_ms repairs it).");
     counter(out, "upstream_tls_handshakes", upstreamTlsHandshakes,
             "TLS handshakes with an https:// API completed (full or resumed).");
     counter(out, "upstream_tls_resumed", upstreamTlsResumed,

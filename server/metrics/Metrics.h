@@ -90,6 +90,10 @@ struct Metrics {
 
     // Upstream connections (the loops' keep-alive pools).
     Counter upstreamConnects{0};                     ///< connections opened to the API
+    Counter upstreamConnectFailures{0};              ///< new connections refused, reset or timed out before an answer
+    Counter upstreamDeleteRetries{0};                ///< DELETEs sent again after the API was unreachable
+    Counter upstreamDeletesAbandoned{0};             ///< ... given up after upstream.delete_retry_ms / _retries
+    std::atomic<std::int64_t> upstreamLimit{0};       ///< gauge: the loops' connection limits (ConnectionPacer), summed
     std::atomic<std::int64_t> upstreamConnections{0}; ///< gauge: open now, all loops
     std::atomic<std::int64_t> upstreamIdle{0};        ///< gauge: of those, kept alive waiting for a request
     // https:// API (server/upstream/UpstreamTls.h).

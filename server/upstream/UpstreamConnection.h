@@ -26,8 +26,12 @@ struct UpstreamRequest {
     std::shared_ptr<ClientSession> session;
     std::unique_ptr<UpstreamJob> job;
     std::string bytes;           ///< head and body, kept until answered (a GET/DELETE may be sent again)
-    std::int64_t startedUs = 0;  ///< steady clock, for upstream latency
+    std::int64_t startedUs = 0;  ///< steady clock: the strand started it (upstream latency, its deadline)
+    std::int64_t sentUs = 0;     ///< steady clock: it got a connection (ConnectionPacer's latency)
     bool retried = false;        ///< already sent again once on a fresh connection
+    bool written = false;        ///< bytes of it went to an established connection (it may have reached the API)
+    int deleteRetries = 0;       ///< a DELETE sent again after the API was unreachable (upstream.delete_retries)
+    std::int64_t firstTryMs = 0; ///< loop clock of its first try (upstream.delete_retry_ms)
     bool idempotent() const { return job->kind != UpstreamKind::Message; }
 };
 

@@ -61,6 +61,10 @@ public:
     /// Shutdown past its deadline: requests in flight fail now, later ones fail unsent.
     void abort() { aborted_.store(true); }
     bool aborted() const { return aborted_.load(std::memory_order_relaxed); }
+    /// The bridge is shutting down (its DELETEs go out now): no DELETE is
+    /// retried, and while the API refuses connections, waiting requests fail at once.
+    void setStopping() { stopping_.store(true); }
+    bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
 
 private:
     const Poco::URI base_;
@@ -75,6 +79,7 @@ private:
     DescriptorBudget descriptors_;
     std::atomic<std::size_t> jobs_{0};
     std::atomic<bool> aborted_{false};
+    std::atomic<bool> stopping_{false};
 };
 
 } // namespace ws2api

@@ -27,11 +27,27 @@ std::int64_t steadyMicros()
 
 UpstreamPool::UpstreamPool(EventLoop& loop, UpstreamEndpoint& endpoint, Registry& registry, std::uint64_t idBase,
                            ResultSink sink)
-    : loop_(loop), endpoint_(endpoint), registry_(registry), idBase_(idBase), sink_(std::move(sink))
+    : loop_(loop), endpoint_(endpoint), registry_(registry), idBase_(idBase), sink_(std::move(sink)),
+      pacer_(maxConnectionsPerLoop())
 {
+    pacer_.configure(endpoint_.config().getBool(KeyId::UpstreamAdaptiveConnections), maxConnectionsPerLoop(),
+                     endpoint_.config().getInt(KeyId::UpstreamConnectBackoffMs));
+    publishLimitInLoop();
 }
 
-UpstreamPool::~UpstreamPool() { closeAllInLoop(); }
+UpstreamPool::~UpstreamPool()
+{
+    closeAllInLoop();
+    endpoint_.metrics().upstreamLimit.fetch_sub(shownLimit_, std::memory_order_relaxed);
+}
+
+void UpstreamPool::publishLimitInLoop()
+{
+    const auto shown = static_cast<std::int64_t>(std::min<double>(pacer_.limit(), 1e9));
+    if (shown == shownLimit_) return;
+    endpoint_.metrics().upstreamLimit.fetch_add(shown - shownLimit_, std::memory_order_relaxed);
+    shownLimit_ = shown;
+}
 
 std::size_t UpstreamPool::maxConnectionsPerLoop() const
 {
@@ -143,6 +159,18 @@ void UpstreamPool::pumpInLoop()
             continue;
         }
         if (connections_.size() >= maxConnectionsPerLoop()) break; // one that finishes pumps again
+        // Here every connection is busy or connecting (no idle one was left).
+        if (!pacer_.mayOpen(connections_.size(), connecting_, loop_.nowMs())) {
+            if (endpoint_.stopping() && pacer_.backingOff()) {
+                // Shutting down and the API refuses: what would wait for the backoff fails now.
+                auto request = std::move(waiting_.front());
+                waiting_.pop_front();
+                failUnsentInLoop(std::move(request), "the API refused connections while the bridge was stopping");
+                continue;
+            }
+            pacer_.noteWaiting(); // a connection finishing, or the backoff's end (onTimeInLoop), pumps again
+            break;
+        }
         if (opensThisTurn_ >= kMaxOpensPerTurn) {
             deferred_ = true;
             break;
@@ -210,13 +238,16 @@ bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request, std::st
     connections_.emplace(id, std::move(owned));
     endpoint_.metrics().upstreamConnects.fetch_add(1, std::memory_order_relaxed);
     endpoint_.metrics().upstreamConnections.fetch_add(1, std::memory_order_relaxed);
+    ++connecting_; // until connectedInLoop or its close
+    request->sentUs = steadyMicros();
+    const std::int64_t deadline = request->startedUs / 1000 + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
-    armInLoop(conn, loop_.nowMs() + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs));
+    armInLoop(conn, deadline);
     if (connected && conn.tls()) {
         conn.setState(UpstreamConnection::State::Handshaking);
         handshakeInLoop(conn);
     } else if (connected) {
-        conn.setState(UpstreamConnection::State::Busy);
+        connectedInLoop(conn);
         writeInLoop(conn);
     }
     return true;
@@ -229,7 +260,7 @@ void UpstreamPool::handshakeInLoop(UpstreamConnection& conn)
     switch (conn.handshake(error, wantWrite)) {
     case UpstreamConnection::Io::Done:
         endpoint_.tls()->handshakeDone(conn.tls());
-        conn.setState(UpstreamConnection::State::Busy);
+        connectedInLoop(conn);
         writeInLoop(conn);
         return;
     case UpstreamConnection::Io::Again: setEventsInLoop(conn, wantWrite ? EPOLLOUT : EPOLLIN); return;
@@ -240,16 +271,27 @@ void UpstreamPool::handshakeInLoop(UpstreamConnection& conn)
     }
 }
 
+void UpstreamPool::connectedInLoop(UpstreamConnection& conn)
+{
+    --connecting_;
+    pacer_.onConnected();
+    conn.setState(UpstreamConnection::State::Busy);
+}
+
 void UpstreamPool::sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request)
 {
+    request->sentUs = steadyMicros();
+    // Within upstream.timeout_ms of its start, the time it waited for a connection included.
+    const std::int64_t deadline = request->startedUs / 1000 + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     conn.setState(UpstreamConnection::State::Busy);
-    armInLoop(conn, loop_.nowMs() + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs));
+    armInLoop(conn, deadline);
     writeInLoop(conn);
 }
 
 void UpstreamPool::writeInLoop(UpstreamConnection& conn)
 {
+    if (UpstreamRequest* r = conn.request()) r->written = true; // from here it may reach the API
     std::string error;
     std::uint32_t want = EPOLLIN;
     switch (conn.writeRequest(error)) {
@@ -287,7 +329,7 @@ void UpstreamPool::onEventsInLoop(std::uint64_t tag, std::uint32_t events)
             handshakeInLoop(conn);
             return;
         }
-        conn.setState(State::Busy);
+        connectedInLoop(conn);
         writeInLoop(conn);
         return;
     }
@@ -387,6 +429,8 @@ void UpstreamPool::completeInLoop(UpstreamConnection& conn)
     if (!p.keepAlive() || conn.writing()) conn.reusable = false; // answered before it read the whole request
     ++conn.requestsServed;
     std::unique_ptr<UpstreamRequest> request = conn.takeRequest();
+    pacer_.onAnswer(steadyMicros() - request->sentUs, loop_.nowMs());
+    publishLimitInLoop();
     disarmInLoop(conn);
     releaseConnectionInLoop(conn);
     finishInLoop(std::move(request), std::move(response));
@@ -408,12 +452,22 @@ void UpstreamPool::releaseConnectionInLoop(UpstreamConnection& conn)
     setEventsInLoop(conn, EPOLLIN); // stays watched: the API closing it is seen at once
 }
 
-void UpstreamPool::failInLoop(UpstreamConnection& conn, const std::string& error, bool retryable)
+void UpstreamPool::failInLoop(UpstreamConnection& conn, const std::string& error, bool retryable, bool timedOut)
 {
     std::unique_ptr<UpstreamRequest> request = conn.takeRequest();
     const bool answerStarted = conn.parser().started();
     const bool reused = conn.requestsServed > 0;
+    const bool connecting = conn.state() == UpstreamConnection::State::Connecting ||
+                            conn.state() == UpstreamConnection::State::Handshaking;
     closeConnectionInLoop(conn);
+    // What the API's state shows: a fresh connection that failed before any
+    // answer byte (refused, reset, TLS failed) or a request that timed out. A
+    // kept-alive one closed under a request is the usual keep-alive race.
+    if (timedOut || (!reused && !answerStarted)) {
+        if (connecting || !reused) endpoint_.metrics().upstreamConnectFailures.fetch_add(1, std::memory_order_relaxed);
+        pacer_.onFailure(loop_.nowMs());
+        publishLimitInLoop();
+    }
     if (!request) return;
     // A kept-alive connection the API closed just as the request went out: a
     // GET or DELETE is sent once more on a fresh connection; a POST may have
@@ -437,8 +491,28 @@ void UpstreamPool::failUnsentInLoop(std::unique_ptr<UpstreamRequest> request, co
     finishInLoop(std::move(request), std::move(response));
 }
 
+bool UpstreamPool::retryDeleteInLoop(std::unique_ptr<UpstreamRequest>& request)
+{
+    const Config& config = endpoint_.config();
+    const std::int64_t now = loop_.nowMs();
+    if (request->firstTryMs == 0) request->firstTryMs = now;
+    const std::int64_t bound = config.getInt(KeyId::UpstreamDeleteRetryMs);
+    const std::int64_t backoff = std::min<std::int64_t>(8000, 250LL << std::min(request->deleteRetries, 5));
+    if (endpoint_.aborted() || endpoint_.stopping() || bound == 0 || request->deleteRetries >= config.getInt(KeyId::UpstreamDeleteRetries) ||
+        now + backoff > request->firstTryMs + bound)
+        return false;
+    ++request->deleteRetries;
+    retries_.emplace(now + backoff, std::move(request));
+    return true;
+}
+
 void UpstreamPool::finishInLoop(std::unique_ptr<UpstreamRequest> request, UpstreamResponse&& response)
 {
+    // A DELETE that never reached the API is sent again later (its strand stays busy).
+    if (request->job->kind == UpstreamKind::Disconnect && !response.answered && !request->written) {
+        if (retryDeleteInLoop(request)) return;
+        endpoint_.metrics().upstreamDeletesAbandoned.fetch_add(1, std::memory_order_relaxed);
+    }
     // Counted out before the reply reaches the client: a client that sends its
     // next message on the reply must not find this one still counted.
     endpoint_.jobDone();
@@ -477,6 +551,8 @@ void UpstreamPool::closeConnectionInLoop(UpstreamConnection& conn)
             endpoint_.metrics().upstreamIdle.fetch_sub(1, std::memory_order_relaxed);
         }
     }
+    if (conn.state() == UpstreamConnection::State::Connecting || conn.state() == UpstreamConnection::State::Handshaking)
+        --connecting_;
     disarmInLoop(conn);
     conn.close();
     endpoint_.descriptors().releaseUpstream();
@@ -532,11 +608,17 @@ int UpstreamPool::msUntilDeadlineInLoop(std::int64_t nowMs) const
     if (timedHead_) next = std::max<std::int64_t>(0, timedHead_->deadlineMs - nowMs);
     // The oldest idle connection's keep-alive end: a loop with no traffic wakes
     // for it too, so idle connections close on time whether or not requests come.
-    if (!idle_.empty()) {
-        const std::int64_t keepAlive = endpoint_.config().getInt(KeyId::UpstreamKeepAliveTimeoutMs);
-        const std::int64_t due = std::max<std::int64_t>(0, idle_.front()->idleSinceMs + keepAlive - nowMs);
+    auto consider = [&](std::int64_t atMs) {
+        const std::int64_t due = std::max<std::int64_t>(0, atMs - nowMs);
         if (next < 0 || due < next) next = due;
+    };
+    if (!idle_.empty())
+        consider(idle_.front()->idleSinceMs + endpoint_.config().getInt(KeyId::UpstreamKeepAliveTimeoutMs));
+    if (!waiting_.empty()) {
+        consider(waiting_.front()->startedUs / 1000 + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs));
+        if (std::int64_t retryAt = pacer_.retryAtMs()) consider(retryAt); // the next connection attempt
     }
+    if (!retries_.empty()) consider(retries_.begin()->first);
     return static_cast<int>(std::min<std::int64_t>(next, 1 << 30));
 }
 
@@ -547,8 +629,29 @@ void UpstreamPool::onTimeInLoop(std::int64_t nowMs)
         deferred_ = false;
         pumpInLoop();
     }
+    pacer_.configure(endpoint_.config().getBool(KeyId::UpstreamAdaptiveConnections), maxConnectionsPerLoop(),
+                     endpoint_.config().getInt(KeyId::UpstreamConnectBackoffMs));
     while (timedHead_ && timedHead_->deadlineMs <= nowMs) // never retried: the API may still be working on it
-        failInLoop(*timedHead_, "timeout", false);
+        failInLoop(*timedHead_, "timeout", false, true);
+    // Requests that waited for a connection until their deadline.
+    const std::int64_t timeout = endpoint_.config().getInt(KeyId::UpstreamTimeoutMs);
+    while (!waiting_.empty() && waiting_.front()->startedUs / 1000 + timeout <= nowMs) {
+        auto request = std::move(waiting_.front());
+        waiting_.pop_front();
+        failUnsentInLoop(std::move(request), "timeout (no connection to the API within upstream.timeout_ms)");
+    }
+    // DELETEs due to be sent again.
+    while (!retries_.empty() && retries_.begin()->first <= nowMs) {
+        auto request = std::move(retries_.begin()->second);
+        retries_.erase(retries_.begin());
+        request->startedUs = steadyMicros();
+        request->retried = false;
+        request->written = false;
+        endpoint_.metrics().upstreamDeleteRetries.fetch_add(1, std::memory_order_relaxed);
+        waiting_.push_back(std::move(request));
+    }
+    if (!waiting_.empty()) pumpInLoop(); // the backoff may be over
+    publishLimitInLoop();
     const std::int64_t keepAlive = endpoint_.config().getInt(KeyId::UpstreamKeepAliveTimeoutMs);
     while (!idle_.empty() && nowMs - idle_.front()->idleSinceMs >= keepAlive) closeConnectionInLoop(*idle_.front());
 }
@@ -565,12 +668,16 @@ void UpstreamPool::abortInLoop()
         if (entry.second->request()) busy.push_back(entry.second.get());
     for (UpstreamConnection* c : busy)
         if (c->state() != UpstreamConnection::State::Closed) failInLoop(*c, "bridge is shutting down", false);
+    for (auto& entry : retries_) waiting_.push_back(std::move(entry.second)); // DELETEs waiting to be sent again
+    retries_.clear();
     pumpInLoop(); // fails what waits (the endpoint is aborted)
 }
 
 void UpstreamPool::closeAllInLoop()
 {
     waiting_.clear();
+    retries_.clear();
+    connecting_ = 0;
     endpoint_.metrics().upstreamIdle.fetch_sub(static_cast<std::int64_t>(idle_.size()), std::memory_order_relaxed);
     idle_.clear();
     timedHead_ = timedTail_ = nullptr;

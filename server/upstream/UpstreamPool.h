@@ -7,11 +7,18 @@
 // - Strands: a session runs one request at a time, in submission order. Its
 //   next job starts only after the previous answer was handed to the client.
 // - Connections: at most upstream.max_connections ÷ loops per loop, counted in
-//   the descriptor budget shared with clients. An idle connection is reused
+//   the descriptor budget shared with clients, and no more busy at once than
+//   the ConnectionPacer allows (what the API answers sets it; after failures
+//   new connections are tried one at a time with backoff). An idle connection is reused
 //   (most recently used first) after a checklist (answer complete and
 //   keep-alive, no bytes after it, younger than upstream.keepalive_timeout_ms);
 //   while idle it stays watched, so the API closing it is seen at once and it
-//   is never written to. Requests that find no connection wait in one FIFO.
+//   is never written to. Requests that find no connection wait in one FIFO,
+//   at most upstream.timeout_ms from their start (then they fail "timeout").
+// - A DELETE that could not reach the API (no connection, never written) is
+//   sent again with backoff within upstream.delete_retry_ms and
+//   upstream.delete_retries; its session's strand stays busy meanwhile, so the
+//   ClientId's next session waits for it as for any DELETE.
 // - Failures: a GET or DELETE that fails on a reused connection before any
 //   answer byte is sent once more on a fresh one; a POST never is (it may have
 //   reached the API). A cut or reset answer, junk, a body over
@@ -28,12 +35,14 @@
 //
 // Thread rules: every method runs on the owning loop's thread (*InLoop).
 #include "server/upstream/ClientSession.h"
+#include "server/upstream/ConnectionPacer.h"
 #include "server/upstream/UpstreamConnection.h"
 #include "server/upstream/UpstreamEndpoint.h"
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -94,7 +103,13 @@ private:
     void readInLoop(UpstreamConnection& conn);
     void completeInLoop(UpstreamConnection& conn);
     /// The request on conn failed; the connection is closed. May send a GET/DELETE again.
-    void failInLoop(UpstreamConnection& conn, const std::string& error, bool retryable);
+    void failInLoop(UpstreamConnection& conn, const std::string& error, bool retryable, bool timedOut = false);
+    /// conn finished connecting (TCP, and TLS for https://): the pacer's backoff ends.
+    void connectedInLoop(UpstreamConnection& conn);
+    /// A DELETE that never reached the API goes to the retry list: false when its bound is spent.
+    bool retryDeleteInLoop(std::unique_ptr<UpstreamRequest>& request);
+    /// The pacer's limit into the summed gauge.
+    void publishLimitInLoop();
     void finishInLoop(std::unique_ptr<UpstreamRequest> request, UpstreamResponse&& response);
     void failUnsentInLoop(std::unique_ptr<UpstreamRequest> request, const std::string& error);
     void releaseConnectionInLoop(UpstreamConnection& conn);
@@ -129,6 +144,11 @@ private:
     static constexpr int kMaxOpensPerTurn = 32;
     int opensThisTurn_ = 0;
     bool deferred_ = false; ///< requests wait for the next turn's opens
+    ConnectionPacer pacer_;
+    std::size_t connecting_ = 0;  ///< connections still connecting or in their TLS handshake
+    std::int64_t shownLimit_ = 0; ///< this loop's share of the upstream_connection_limit gauge
+    /// DELETEs waiting to be sent again, by when (loop ms).
+    std::multimap<std::int64_t, std::unique_ptr<UpstreamRequest>> retries_;
 };
 
 } // namespace ws2api

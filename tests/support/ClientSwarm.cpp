@@ -62,6 +62,13 @@ ClientSwarm::~ClientSwarm()
 
 const ClientSwarm::Client& ClientSwarm::operator[](std::size_t i) const { return clients_.at(i); }
 
+void ClientSwarm::sendText(std::size_t i, const std::string& text)
+{
+    if (clients_[i].state != Client::State::Open) return;
+    conns_[i]->out += TestClient::frame(codec::Opcode::Text, text);
+    flush(i);
+}
+
 void ClientSwarm::clearMessages()
 {
     for (auto& c : clients_) {

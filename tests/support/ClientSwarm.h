@@ -47,6 +47,8 @@ public:
     bool runUntil(const std::function<bool()>& done, int timeoutMs);
     /// Forgets what the clients received (messages, close) before the next step.
     void clearMessages();
+    /// Sends a text message from open client i (written as the socket takes it).
+    void sendText(std::size_t i, const std::string& text);
 
 private:
     struct Conn;

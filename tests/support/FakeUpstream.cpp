@@ -55,9 +55,17 @@ private:
 };
 } // namespace
 
-FakeUpstream::FakeUpstream() : behaviour_(&FakeUpstream::defaultReply)
+FakeUpstream::FakeUpstream() : behaviour_(&FakeUpstream::defaultReply) { serve(0); }
+
+void FakeUpstream::restart()
 {
-    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0), 256);
+    stop();
+    serve(port_);
+}
+
+void FakeUpstream::serve(unsigned short port)
+{
+    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", port), 256); // SO_REUSEADDR
     port_ = socket.address().port();
     auto* params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(64);

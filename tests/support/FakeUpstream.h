@@ -59,6 +59,8 @@ public:
     /// Waits until `count` requests matching method/path ("" = any) arrived; false on timeout.
     bool waitFor(const std::string& method, const std::string& path, std::size_t count, int timeoutMs = kWaitMs) const;
     void stop();
+    /// After stop(): serves again on the same port (an API back from an outage), the record kept.
+    void restart();
 
     // Internal: called by the handler.
     FakeReply handle(RecordedRequest&& request);
@@ -80,6 +82,8 @@ public:
     };
 
 private:
+    void serve(unsigned short port);
+
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
     std::vector<RecordedRequest> requests_;

@@ -1,0 +1,129 @@
+#pragma once
+// How many connections one loop may have toward the API (busy or still
+// connecting), paced by what the API answers rather than by how many requests
+// wait (docs/TUNING.md, "After an API outage"). Without it, requests that
+// queued during an outage each open a connection the moment the API is back:
+// a connect storm against an API at its weakest.
+//
+// - The limit follows Little's law: every window (25 ms of answers) it moves
+//   to 2 × answers/s × mean latency + 4 — twice the concurrency the API showed
+//   it serves, plus a few. While requests waited in that window (the limit
+//   was binding) and the window's mean latency stayed near its lowest (at most
+//   2 × the base + 1 ms; the base is the lowest window mean, forgetting slowly),
+//   it grows at most ×2 per window, so a burst ramps up in tens of
+//   milliseconds but a queue drained by a few fast connections never opens
+//   hundreds, and answers that took long (an API that stalled, one that slows
+//   down under load) never make it grow. When nothing waited it sinks towards that target (×0.75 per
+//   window at most, never below 16 without failures); connections over it
+//   are not closed, they idle out.
+// - Failures of a fresh connection (refused, reset or timed out before any
+//   answer byte; a request timeout) halve the limit and start a backoff:
+//   connection attempts are then made one at a time, 25 ms apart, doubling to
+//   upstream.connect_backoff_ms, until one connects.
+//
+// Pure arithmetic on loop milliseconds, no sockets (unit-tested alone).
+// Thread rules: owned by one UpstreamPool, used on its loop's thread only.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+namespace ws2api {
+
+class ConnectionPacer {
+public:
+    /// The limit to start with, and the least it sinks to without failures.
+    static constexpr double kInitialLimit = 16;
+    static constexpr double kHeadroom = 4;
+    static constexpr std::int64_t kWindowMs = 25;
+    static constexpr std::int64_t kFirstBackoffMs = 25;
+
+    /// maxLimit: upstream.max_connections' share of this loop.
+    explicit ConnectionPacer(std::size_t maxLimit) : max_(static_cast<double>(std::max<std::size_t>(1, maxLimit)))
+    {
+        limit_ = std::min(kInitialLimit, max_);
+    }
+
+    /// Settings that may change while running (live keys).
+    void configure(bool adaptive, std::size_t maxLimit, std::int64_t backoffMaxMs)
+    {
+        adaptive_ = adaptive;
+        max_ = static_cast<double>(std::max<std::size_t>(1, maxLimit));
+        limit_ = std::min(limit_, max_);
+        backoffMaxMs_ = std::max<std::int64_t>(0, backoffMaxMs);
+    }
+
+    /// May a connection be opened now, with `open` busy or connecting of which `connecting` are still connecting?
+    bool mayOpen(std::size_t open, std::size_t connecting, std::int64_t nowMs) const
+    {
+        if (!adaptive_) return static_cast<double>(open) < max_;
+        if (failures_ > 0) return connecting == 0 && nowMs >= retryAtMs_ && static_cast<double>(open) < max_;
+        return static_cast<double>(open) < std::max(1.0, limit_);
+    }
+    /// While backing off: when the next attempt may go (else 0).
+    std::int64_t retryAtMs() const { return adaptive_ && failures_ > 0 ? retryAtMs_ : 0; }
+
+    /// A request found no connection and waits (the limit is binding).
+    void noteWaiting() { waitedInWindow_ = true; }
+    /// A fresh connection is up (TCP, and TLS when https): the backoff ends.
+    void onConnected() { failures_ = 0; }
+    /// A fresh connection failed before any answer byte, or a request timed out.
+    void onFailure(std::int64_t nowMs)
+    {
+        limit_ = std::max(1.0, limit_ / 2);
+        const std::int64_t backoff =
+            std::min<std::int64_t>(backoffMaxMs_, kFirstBackoffMs << std::min(failures_, 16));
+        ++failures_;
+        retryAtMs_ = nowMs + backoff;
+        resetWindow(nowMs);
+    }
+    /// An answer came back, `latencyUs` after the request went out.
+    void onAnswer(std::int64_t latencyUs, std::int64_t nowMs)
+    {
+        if (windowStartMs_ < 0) resetWindow(nowMs);
+        ++answers_;
+        latencySumUs_ += std::max<std::int64_t>(0, latencyUs);
+        const std::int64_t elapsed = nowMs - windowStartMs_;
+        if (elapsed < kWindowMs) return;
+        const double perSecond = static_cast<double>(answers_) * 1000.0 / static_cast<double>(elapsed);
+        const double latencyS = static_cast<double>(latencySumUs_) / static_cast<double>(answers_) / 1e6;
+        const double target = 2 * perSecond * latencyS + kHeadroom;
+        const double meanUs = latencyS * 1e6;
+        // The base follows a lower mean at once and a higher one by 1/64 per window.
+        baseUs_ = baseUs_ < 0 || meanUs < baseUs_ ? meanUs : baseUs_ + (meanUs - baseUs_) / 64;
+        const bool calm = meanUs <= 2 * baseUs_ + 1000;
+        if (waitedInWindow_ && calm)
+            limit_ = std::min({std::max(target, limit_), 2 * limit_, max_});
+        else if (waitedInWindow_)
+            ; // latency rose: no growth (failures, not latency, make it shrink)
+        else
+            limit_ = std::min(std::max({target, 0.75 * limit_, kInitialLimit}), max_);
+        limit_ = std::max(1.0, limit_);
+        resetWindow(nowMs);
+    }
+
+    double limit() const { return adaptive_ ? limit_ : max_; }
+    bool backingOff() const { return adaptive_ && failures_ > 0; }
+
+private:
+    void resetWindow(std::int64_t nowMs)
+    {
+        windowStartMs_ = nowMs;
+        answers_ = 0;
+        latencySumUs_ = 0;
+        waitedInWindow_ = false;
+    }
+
+    bool adaptive_ = true;
+    double max_;
+    double limit_;
+    std::int64_t backoffMaxMs_ = 1000;
+    int failures_ = 0; ///< consecutive failures of fresh connections
+    std::int64_t retryAtMs_ = 0;
+    std::int64_t windowStartMs_ = -1;
+    std::uint64_t answers_ = 0;
+    std::int64_t latencySumUs_ = 0;
+    bool waitedInWindow_ = false;
+    double baseUs_ = -1; ///< the lowest window mean latency, forgetting slowly
+};
+
+} // namespace ws2api

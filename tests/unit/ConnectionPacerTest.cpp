@@ -1,0 +1,163 @@
+// The upstream connection pacer (server/upstream/ConnectionPacer): the limit
+// follows what the API answers (Little's law with headroom), grows at most x2
+// per window while requests wait, sinks slowly when nothing waits, halves on
+// failures, and after a failure attempts go one at a time with a doubling
+// backoff until one connects.
+#include "server/upstream/ConnectionPacer.h"
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <cstdint>
+
+using namespace ws2api;
+
+namespace {
+/// `perSecond` answers of `latencyUs` each over one window starting at `t` (ms); returns the window's end.
+std::int64_t window(ConnectionPacer& p, std::int64_t t, double perSecond, std::int64_t latencyUs, bool waiting)
+{
+    const std::int64_t end = t + ConnectionPacer::kWindowMs;
+    const int answers = static_cast<int>(perSecond * ConnectionPacer::kWindowMs / 1000.0);
+    for (int i = 0; i < answers; ++i) {
+        if (waiting) p.noteWaiting();
+        p.onAnswer(latencyUs, t + (i + 1) * ConnectionPacer::kWindowMs / answers);
+    }
+    return end;
+}
+} // namespace
+
+class ConnectionPacerTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(ConnectionPacerTest);
+    CPPUNIT_TEST(testStartsAtItsInitialLimitWithinTheMaximum);
+    CPPUNIT_TEST(testGrowsAtMostTwicePerWindowWhileRequestsWait);
+    CPPUNIT_TEST(testSettlesAtLittlesLawWithHeadroom);
+    CPPUNIT_TEST(testAStallDoesNotMakeItGrow);
+    CPPUNIT_TEST(testSinksSlowlyWhenNothingWaits);
+    CPPUNIT_TEST(testFailuresHalveAndBackOffOneAttemptAtATime);
+    CPPUNIT_TEST(testNotAdaptiveMeansTheMaximum);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void testStartsAtItsInitialLimitWithinTheMaximum()
+    {
+        ConnectionPacer p(2048);
+        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+        CPPUNIT_ASSERT(p.mayOpen(15, 15, 0));
+        CPPUNIT_ASSERT(!p.mayOpen(16, 0, 0));
+        ConnectionPacer small(4);
+        CPPUNIT_ASSERT_EQUAL(4.0, small.limit());
+        CPPUNIT_ASSERT(!small.mayOpen(4, 0, 0));
+    }
+
+    void testGrowsAtMostTwicePerWindowWhileRequestsWait()
+    {
+        // A slow API under a queue: the target (2 x 10,000/s x 50 ms + 4) is far away, the limit doubles per window.
+        ConnectionPacer p(2048);
+        std::int64_t t = 0;
+        double expected = ConnectionPacer::kInitialLimit;
+        for (int w = 0; w < 5; ++w) {
+            t = window(p, t, 10000, 50000, true);
+            expected *= 2;
+            CPPUNIT_ASSERT_EQUAL(expected, p.limit());
+        }
+        // ... until it meets the target: 2 x 10,000/s x 50 ms + 4 = 1004.
+        for (int w = 0; w < 10; ++w) t = window(p, t, 10000, 50000, true);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(1004.0, p.limit(), 1.0);
+        // Never past the loop's share of upstream.max_connections.
+        ConnectionPacer capped(300);
+        for (int w = 0; w < 10; ++w) t = window(capped, t, 10000, 50000, true);
+        CPPUNIT_ASSERT_EQUAL(300.0, capped.limit());
+    }
+
+    void testSettlesAtLittlesLawWithHeadroom()
+    {
+        // A queue drained by an instant API: 12,000 answers/s of 0.3 ms need 3.6 busy connections;
+        // the limit stops at 2 x 3.6 + 4 = 11.2 (the floor of 16 holds it there) instead of growing with the queue.
+        ConnectionPacer p(2048);
+        std::int64_t t = 0;
+        for (int w = 0; w < 20; ++w) t = window(p, t, 12000, 300, true);
+        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+        // The API turns slow: answers of 50 ms, 1,000/s. Latency rose, so no growth at first...
+        for (int w = 0; w < 20; ++w) t = window(p, t, 1000, 50000, true);
+        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+        // ... until the base has caught up with the new latency (about a second): then
+        // Little's law, 2 x 1000 x 0.05 + 4 = 104.
+        for (int w = 0; w < 60; ++w) t = window(p, t, 1000, 50000, true);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(104.0, p.limit(), 1.0);
+    }
+
+    void testAStallDoesNotMakeItGrow()
+    {
+        // Requests that waited through a 2 s stall come back together with 2 s latencies:
+        // a queue and a huge latency x rate product, but not a reason for more connections.
+        ConnectionPacer p(2048);
+        std::int64_t t = 0;
+        for (int w = 0; w < 4; ++w) t = window(p, t, 3000, 300, false);
+        t = window(p, t + 2000, 1280, 2000000, true);
+        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+        // Fast answers again, the queue drained: nothing to grow for.
+        t = window(p, t, 3000, 300, false);
+        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+    }
+
+    void testSinksSlowlyWhenNothingWaits()
+    {
+        ConnectionPacer p(2048);
+        std::int64_t t = 0;
+        for (int w = 0; w < 3; ++w) t = window(p, t, 10000, 50000, true);
+        CPPUNIT_ASSERT_EQUAL(128.0, p.limit());
+        t = window(p, t, 400, 1000, false); // light load: the target is 4.8
+        CPPUNIT_ASSERT_EQUAL(96.0, p.limit());
+        for (int w = 0; w < 30; ++w) t = window(p, t, 400, 1000, false);
+        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+    }
+
+    void testFailuresHalveAndBackOffOneAttemptAtATime()
+    {
+        ConnectionPacer p(2048);
+        p.configure(true, 2048, 1000);
+        p.onFailure(1000); // refused
+        CPPUNIT_ASSERT_EQUAL(8.0, p.limit());
+        CPPUNIT_ASSERT(p.backingOff());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1000 + 25), p.retryAtMs());
+        CPPUNIT_ASSERT(!p.mayOpen(0, 0, 1024));
+        CPPUNIT_ASSERT(p.mayOpen(0, 0, 1025));
+        CPPUNIT_ASSERT(!p.mayOpen(1, 1, 1025)); // one attempt at a time
+        CPPUNIT_ASSERT(p.mayOpen(5, 0, 1025));  // busy ones do not count against the attempt
+        std::int64_t t = 1025;
+        std::int64_t backoff = 25;
+        for (int i = 0; i < 8; ++i) {
+            p.onFailure(t);
+            backoff = std::min<std::int64_t>(backoff * 2, 1000);
+            CPPUNIT_ASSERT_EQUAL(t + backoff, p.retryAtMs());
+            t += backoff;
+        }
+        CPPUNIT_ASSERT_EQUAL(1.0, p.limit()); // never below one
+        p.onConnected();                      // the API is back
+        CPPUNIT_ASSERT(!p.backingOff());
+        CPPUNIT_ASSERT(p.mayOpen(0, 3, t));
+        CPPUNIT_ASSERT(!p.mayOpen(1, 0, t)); // the limit grows from one, by what the API answers
+        p.noteWaiting();
+        p.onAnswer(300, t); // the first answer ends the window the failure began: x2 at most
+        CPPUNIT_ASSERT_EQUAL(2.0, p.limit());
+        t = window(p, t, 3000, 300, true);
+        CPPUNIT_ASSERT_EQUAL(4.0, p.limit());
+        // No pause at all with upstream.connect_backoff_ms = 0.
+        p.configure(true, 2048, 0);
+        p.onFailure(t);
+        CPPUNIT_ASSERT(p.mayOpen(0, 0, t));
+    }
+
+    void testNotAdaptiveMeansTheMaximum()
+    {
+        ConnectionPacer p(100);
+        p.configure(false, 100, 1000);
+        p.onFailure(0);
+        CPPUNIT_ASSERT_EQUAL(100.0, p.limit());
+        CPPUNIT_ASSERT(p.mayOpen(99, 50, 0));
+        CPPUNIT_ASSERT(!p.mayOpen(100, 0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), p.retryAtMs());
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(ConnectionPacerTest);
