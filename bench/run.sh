@@ -11,6 +11,9 @@
 #   bench/run.sh tls             # issue 12: wss:// natively vs HAProxy terminating TLS in front of ws2api
 #                                # (idle memory, closed-loop msg/s and CPU, handshakes/s; see the tls block)
 #   bench/run.sh tls-memory      # what OpenSSL keeps per idle wss:// connection (allocation hooks, no sockets)
+#   bench/run.sh soak            # issue 27: an hour of churn, pushes, API restarts, SIGHUP and live
+#                                # config changes (bench/soak.py); RSS, descriptors, upstream
+#                                # connections sampled into $RESULTS.soak.csv (see the soak block)
 #   bench/run.sh million         # issue 16: 100k..1M clients x 1 message / 30 s, many bridge processes
 #                                # (environment and steps: see the million block below)
 #   bench/run.sh upstream-tls    # closed loop (TLS_CLIENTS=1000, instant API): msg/s and bridge CPU per
@@ -561,6 +564,28 @@ HAPROXY
     stop_nginx
     echo "results appended to $RESULTS"
     exit 0
+fi
+
+if [ "${1:-}" = soak ]; then
+    # Issue 27: an hour of churn, pushes and API restarts against one bridge with its defaults
+    # (bench/soak.py: the API is its child process, killed every SOAK_OUTAGE_EVERY s for
+    # SOAK_OUTAGE_S s; SIGHUP every 5 min, a live key change every 10 min). Samples RSS,
+    # descriptors and upstream connections every 10 s into $RESULTS.soak.csv; one summary line.
+    #   SOAK_S (3600) SOAK_CLIENTS (500) SOAK_CHURN (10 reconnects/s) SOAK_PUSHES (200/s)
+    #   SOAK_OUTAGE_EVERY (60) SOAK_OUTAGE_S (2) SOAK_API_PORT (18180)
+    api_port=${SOAK_API_PORT:-18180}
+    "$BRIDGE" token create soak --db "$WORK/bridge-7101.db" > "$WORK/token"
+    UPSTREAM_BASE=http://127.0.0.1:$api_port start_bridge 7101 7102 # waits for its internal listener only
+    python3 "$ROOT/bench/soak.py" --bridge-pid "$BRIDGE_PID" --public 7101 --internal 7102 --api-port "$api_port" \
+        --api-log "$WORK/soak-api.log" --token "$(cat "$WORK/token")" --seconds "${SOAK_S:-3600}" \
+        --clients "${SOAK_CLIENTS:-500}" --churn "${SOAK_CHURN:-10}" --pushes "${SOAK_PUSHES:-200}" \
+        --outage-every "${SOAK_OUTAGE_EVERY:-60}" --outage-s "${SOAK_OUTAGE_S:-2}" \
+        --results "$RESULTS" && status=0 || status=$?
+    curl -s http://127.0.0.1:7102/metrics | grep -E '^(upstream_(connects|connect_failures|delete_retries|deletes_abandoned)|requests_(started|failed)|pushes_(delivered|failed|not_found))_total' \
+        | tr '\n' ' ' | tee -a "$RESULTS"; echo | tee -a "$RESULTS"
+    stop_bridge $BRIDGE_PID
+    echo "soak exit $status; results appended to $RESULTS (samples: $RESULTS.soak.csv)"
+    exit $status
 fi
 
 if [ "${1:-}" = million ]; then

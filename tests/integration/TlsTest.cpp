@@ -255,6 +255,8 @@ public:
         client.sendBinary(big);
         ASSERT_UPSTREAM_GOT(upstream, "POST", "/big", 1);
         CPPUNIT_ASSERT(upstream.requests("POST", "/big")[0].body == big);
+        // The echo is queued to the client (1 MiB back from the API takes a while on a loaded box).
+        CPPUNIT_ASSERT_EQUAL(1.0, waitForMetric(bridge.internalPort(), "messages_sent_total", 1));
         // Two pushes of 1 MiB while the client does not read: queued behind the echo.
         std::string push(1024 * 1024, 'p');
         for (int i = 0; i < 2; ++i)
