@@ -576,7 +576,7 @@ if [ "${1:-}" = soak ]; then
     api_port=${SOAK_API_PORT:-18180}
     "$BRIDGE" token create soak --db "$WORK/bridge-7101.db" > "$WORK/token"
     UPSTREAM_BASE=http://127.0.0.1:$api_port start_bridge 7101 7102 # waits for its internal listener only
-    python3 "$ROOT/bench/soak.py" --bridge-pid "$BRIDGE_PID" --public 7101 --internal 7102 --api-port "$api_port" \
+    /usr/bin/python3 "$ROOT/bench/soak.py" --bridge-pid "$BRIDGE_PID" --public 7101 --internal 7102 --api-port "$api_port" \
         --api-log "$WORK/soak-api.log" --token "$(cat "$WORK/token")" --seconds "${SOAK_S:-3600}" \
         --clients "${SOAK_CLIENTS:-500}" --churn "${SOAK_CHURN:-10}" --pushes "${SOAK_PUSHES:-200}" \
         --outage-every "${SOAK_OUTAGE_EVERY:-60}" --outage-s "${SOAK_OUTAGE_S:-2}" \
