@@ -6,16 +6,18 @@
 // a connect storm against an API at its weakest.
 //
 // - The limit follows Little's law: every window (25 ms of answers) it moves
-//   to 2 × answers/s × mean latency + 4 — twice the concurrency the API showed
-//   it serves, plus a few. While requests waited in that window (the limit
+//   to 2 × requests submitted/s × mean latency + 4 — twice the concurrency the
+//   demand needs at the latency the API shows, plus a few. Submitted, not
+//   answered: a backlog drained after an outage is answered fast, but it is
+//   not new demand. While requests waited in that window (the limit
 //   was binding) and the window's mean latency stayed near its lowest (at most
 //   2 × the base + 1 ms; the base is the lowest window mean, forgetting slowly),
 //   it grows at most ×2 per window, so a burst ramps up in tens of
 //   milliseconds but a queue drained by a few fast connections never opens
 //   hundreds, and answers that took long (an API that stalled, one that slows
-//   down under load) never make it grow. When nothing waited it sinks towards that target (×0.75 per
-//   window at most, never below 16 without failures); connections over it
-//   are not closed, they idle out.
+//   down under load) never make it grow. When nothing waited it only sinks,
+//   towards that target (×0.75 per window at most, not below 16 without
+//   failures); connections over it are not closed, they idle out.
 // - Failures of a fresh connection (refused, reset or timed out before any
 //   answer byte; a request timeout) halve the limit and start a backoff:
 //   connection attempts are then made one at a time, 25 ms apart, doubling to
@@ -64,6 +66,8 @@ public:
 
     /// A request found no connection and waits (the limit is binding).
     void noteWaiting() { waitedInWindow_ = true; }
+    /// A client's event became a job for the API (the demand).
+    void noteSubmitted() { ++submitted_; }
     /// A fresh connection is up (TCP, and TLS when https): the backoff ends.
     void onConnected() { failures_ = 0; }
     /// A fresh connection failed before any answer byte, or a request timed out.
@@ -79,24 +83,23 @@ public:
     /// An answer came back, `latencyUs` after the request went out.
     void onAnswer(std::int64_t latencyUs, std::int64_t nowMs)
     {
-        if (windowStartMs_ < 0) resetWindow(nowMs);
+        if (windowStartMs_ < 0) windowStartMs_ = nowMs; // the first window: what was submitted so far counts
         ++answers_;
         latencySumUs_ += std::max<std::int64_t>(0, latencyUs);
         const std::int64_t elapsed = nowMs - windowStartMs_;
         if (elapsed < kWindowMs) return;
-        const double perSecond = static_cast<double>(answers_) * 1000.0 / static_cast<double>(elapsed);
+        const double perSecond = static_cast<double>(submitted_) * 1000.0 / static_cast<double>(elapsed);
         const double latencyS = static_cast<double>(latencySumUs_) / static_cast<double>(answers_) / 1e6;
         const double target = 2 * perSecond * latencyS + kHeadroom;
         const double meanUs = latencyS * 1e6;
         // The base follows a lower mean at once and a higher one by 1/64 per window.
         baseUs_ = baseUs_ < 0 || meanUs < baseUs_ ? meanUs : baseUs_ + (meanUs - baseUs_) / 64;
         const bool calm = meanUs <= 2 * baseUs_ + 1000;
-        if (waitedInWindow_ && calm)
+        if (waitedInWindow_ && calm) // binding: grow towards the target, at most x2
             limit_ = std::min({std::max(target, limit_), 2 * limit_, max_});
-        else if (waitedInWindow_)
-            ; // latency rose: no growth (failures, not latency, make it shrink)
-        else
-            limit_ = std::min(std::max({target, 0.75 * limit_, kInitialLimit}), max_);
+        else if (!waitedInWindow_) // not binding: it may only sink
+            limit_ = std::min({limit_, std::max({target, 0.75 * limit_, kInitialLimit}), max_});
+        // (binding, but latency rose: it stays; failures, not latency, make it shrink)
         limit_ = std::max(1.0, limit_);
         resetWindow(nowMs);
     }
@@ -109,6 +112,7 @@ private:
     {
         windowStartMs_ = nowMs;
         answers_ = 0;
+        submitted_ = 0;
         latencySumUs_ = 0;
         waitedInWindow_ = false;
     }
@@ -121,6 +125,7 @@ private:
     std::int64_t retryAtMs_ = 0;
     std::int64_t windowStartMs_ = -1;
     std::uint64_t answers_ = 0;
+    std::uint64_t submitted_ = 0;
     std::int64_t latencySumUs_ = 0;
     bool waitedInWindow_ = false;
     double baseUs_ = -1; ///< the lowest window mean latency, forgetting slowly

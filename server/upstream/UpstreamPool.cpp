@@ -66,6 +66,7 @@ bool UpstreamPool::submitInLoop(const std::shared_ptr<ClientSession>& session, U
     } else {
         endpoint_.addJob();
     }
+    pacer_.noteSubmitted();
     auto job = std::make_unique<UpstreamJob>();
     job->kind = kind;
     job->binary = binary;

@@ -13,11 +13,15 @@
 using namespace ws2api;
 
 namespace {
-/// `perSecond` answers of `latencyUs` each over one window starting at `t` (ms); returns the window's end.
-std::int64_t window(ConnectionPacer& p, std::int64_t t, double perSecond, std::int64_t latencyUs, bool waiting)
+/// `perSecond` answers of `latencyUs` each over one window starting at `t` (ms), with `submitted`
+/// new requests per second (-1: as many as answered, a steady state); returns the window's end.
+std::int64_t window(ConnectionPacer& p, std::int64_t t, double perSecond, std::int64_t latencyUs, bool waiting,
+                    double submitted = -1)
 {
     const std::int64_t end = t + ConnectionPacer::kWindowMs;
     const int answers = static_cast<int>(perSecond * ConnectionPacer::kWindowMs / 1000.0);
+    const int arrivals = static_cast<int>((submitted < 0 ? perSecond : submitted) * ConnectionPacer::kWindowMs / 1000.0);
+    for (int i = 0; i < arrivals; ++i) p.noteSubmitted();
     for (int i = 0; i < answers; ++i) {
         if (waiting) p.noteWaiting();
         p.onAnswer(latencyUs, t + (i + 1) * ConnectionPacer::kWindowMs / answers);
@@ -71,15 +75,19 @@ public:
 
     void testSettlesAtLittlesLawWithHeadroom()
     {
-        // A queue drained by an instant API: 12,000 answers/s of 0.3 ms need 3.6 busy connections;
-        // the limit stops at 2 x 3.6 + 4 = 11.2 (the floor of 16 holds it there) instead of growing with the queue.
+        // A backlog drained by an instant API: 12,000 answers/s of 0.3 ms while 500 new requests a
+        // second come in. The demand needs 0.15 connections: the limit stays where it is instead of
+        // growing with the backlog.
         ConnectionPacer p(2048);
         std::int64_t t = 0;
-        for (int w = 0; w < 20; ++w) t = window(p, t, 12000, 300, true);
+        for (int w = 0; w < 20; ++w) t = window(p, t, 12000, 300, true, 500);
         CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+        // Closed loop (each answer brings the next request): the demand follows the answers, it grows.
+        t = window(p, t, 60000, 300, true);
+        CPPUNIT_ASSERT_EQUAL(2 * ConnectionPacer::kInitialLimit, p.limit());
         // The API turns slow: answers of 50 ms, 1,000/s. Latency rose, so no growth at first...
         for (int w = 0; w < 20; ++w) t = window(p, t, 1000, 50000, true);
-        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+        CPPUNIT_ASSERT_EQUAL(2 * ConnectionPacer::kInitialLimit, p.limit()); // (nor shrinking while requests wait)
         // ... until the base has caught up with the new latency (about a second): then
         // Little's law, 2 x 1000 x 0.05 + 4 = 104.
         for (int w = 0; w < 60; ++w) t = window(p, t, 1000, 50000, true);
@@ -93,7 +101,7 @@ public:
         ConnectionPacer p(2048);
         std::int64_t t = 0;
         for (int w = 0; w < 4; ++w) t = window(p, t, 3000, 300, false);
-        t = window(p, t + 2000, 1280, 2000000, true);
+        t = window(p, t + 2000, 1280, 2000000, true, 250);
         CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
         // Fast answers again, the queue drained: nothing to grow for.
         t = window(p, t, 3000, 300, false);
