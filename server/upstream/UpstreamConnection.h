@@ -53,6 +53,8 @@ public:
     int fd() const { return fd_; }
     State state() const { return state_; }
     void setState(State s) { state_ = s; }
+    /// Still connecting: TCP, or the TLS handshake after it.
+    bool connecting() const { return state_ == State::Connecting || state_ == State::Handshaking; }
     /// The connect finished: Done, or Failed with `error` set.
     Io finishConnect(std::string& error);
     /// Sends what is left of the request: Done (all out), Again (wait for EPOLLOUT) or Failed.

@@ -241,7 +241,7 @@ bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request, std::st
     endpoint_.metrics().upstreamConnections.fetch_add(1, std::memory_order_relaxed);
     ++connecting_; // until connectedInLoop or its close
     request->sentUs = steadyMicros();
-    const std::int64_t deadline = request->startedUs / 1000 + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs);
+    const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     armInLoop(conn, deadline);
     if (connected && conn.tls()) {
@@ -272,6 +272,12 @@ void UpstreamPool::handshakeInLoop(UpstreamConnection& conn)
     }
 }
 
+std::int64_t UpstreamPool::deadlineOf(const UpstreamRequest& request) const
+{
+    // Within upstream.timeout_ms of its start, the time it waited for a connection included.
+    return request.startedUs / 1000 + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs);
+}
+
 void UpstreamPool::connectedInLoop(UpstreamConnection& conn)
 {
     --connecting_;
@@ -282,8 +288,7 @@ void UpstreamPool::connectedInLoop(UpstreamConnection& conn)
 void UpstreamPool::sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request)
 {
     request->sentUs = steadyMicros();
-    // Within upstream.timeout_ms of its start, the time it waited for a connection included.
-    const std::int64_t deadline = request->startedUs / 1000 + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs);
+    const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     conn.setState(UpstreamConnection::State::Busy);
     armInLoop(conn, deadline);
@@ -458,14 +463,12 @@ void UpstreamPool::failInLoop(UpstreamConnection& conn, const std::string& error
     std::unique_ptr<UpstreamRequest> request = conn.takeRequest();
     const bool answerStarted = conn.parser().started();
     const bool reused = conn.requestsServed > 0;
-    const bool connecting = conn.state() == UpstreamConnection::State::Connecting ||
-                            conn.state() == UpstreamConnection::State::Handshaking;
     closeConnectionInLoop(conn);
     // What the API's state shows: a fresh connection that failed before any
     // answer byte (refused, reset, TLS failed) or a request that timed out. A
     // kept-alive one closed under a request is the usual keep-alive race.
     if (timedOut || (!reused && !answerStarted)) {
-        if (connecting || !reused) endpoint_.metrics().upstreamConnectFailures.fetch_add(1, std::memory_order_relaxed);
+        if (!reused) endpoint_.metrics().upstreamConnectFailures.fetch_add(1, std::memory_order_relaxed);
         pacer_.onFailure(loop_.nowMs());
         publishLimitInLoop();
     }
@@ -552,8 +555,7 @@ void UpstreamPool::closeConnectionInLoop(UpstreamConnection& conn)
             endpoint_.metrics().upstreamIdle.fetch_sub(1, std::memory_order_relaxed);
         }
     }
-    if (conn.state() == UpstreamConnection::State::Connecting || conn.state() == UpstreamConnection::State::Handshaking)
-        --connecting_;
+    if (conn.connecting()) --connecting_;
     disarmInLoop(conn);
     conn.close();
     endpoint_.descriptors().releaseUpstream();
@@ -616,7 +618,7 @@ int UpstreamPool::msUntilDeadlineInLoop(std::int64_t nowMs) const
     if (!idle_.empty())
         consider(idle_.front()->idleSinceMs + endpoint_.config().getInt(KeyId::UpstreamKeepAliveTimeoutMs));
     if (!waiting_.empty()) {
-        consider(waiting_.front()->startedUs / 1000 + endpoint_.config().getInt(KeyId::UpstreamTimeoutMs));
+        consider(deadlineOf(*waiting_.front()));
         if (std::int64_t retryAt = pacer_.retryAtMs()) consider(retryAt); // the next connection attempt
     }
     if (!retries_.empty()) consider(retries_.begin()->first);
@@ -635,8 +637,7 @@ void UpstreamPool::onTimeInLoop(std::int64_t nowMs)
     while (timedHead_ && timedHead_->deadlineMs <= nowMs) // never retried: the API may still be working on it
         failInLoop(*timedHead_, "timeout", false, true);
     // Requests that waited for a connection until their deadline.
-    const std::int64_t timeout = endpoint_.config().getInt(KeyId::UpstreamTimeoutMs);
-    while (!waiting_.empty() && waiting_.front()->startedUs / 1000 + timeout <= nowMs) {
+    while (!waiting_.empty() && deadlineOf(*waiting_.front()) <= nowMs) {
         auto request = std::move(waiting_.front());
         waiting_.pop_front();
         failUnsentInLoop(std::move(request), "timeout (no connection to the API within upstream.timeout_ms)");

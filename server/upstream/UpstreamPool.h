@@ -104,6 +104,8 @@ private:
     void completeInLoop(UpstreamConnection& conn);
     /// The request on conn failed; the connection is closed. May send a GET/DELETE again.
     void failInLoop(UpstreamConnection& conn, const std::string& error, bool retryable, bool timedOut = false);
+    /// Loop ms by which the request must be answered (upstream.timeout_ms from its start).
+    std::int64_t deadlineOf(const UpstreamRequest& request) const;
     /// conn finished connecting (TCP, and TLS for https://): the pacer's backoff ends.
     void connectedInLoop(UpstreamConnection& conn);
     /// A DELETE that never reached the API goes to the retry list: false when its bound is spent.
