@@ -282,7 +282,7 @@ void set(Config& config, const std::string& key, const std::string& value)
     // metrics: GET / renders every counter; nothing in it depends on the connections.
     const double m0 = threadCpuMs();
     std::size_t bytes = 0;
-    for (int i = 0; i < 100; ++i) bytes += metrics.renderOpenMetrics().size();
+    for (int i = 0; i < 100; ++i) bytes += metrics.render(MetricsFormat::OpenMetrics).size();
     out << " metrics_render_us=" << (threadCpuMs() - m0) * 10 << " metrics_bytes=" << bytes / 100;
 
     // find: a push's registry lookup at this size.

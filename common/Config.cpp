@@ -90,6 +90,10 @@ bool Config::validate(const KeyInfo& key, std::string_view value, std::string& e
             error = std::string(key.name) + ": must be message or close";
             return false;
         }
+        if (key.id == KeyId::UpstreamRefusal && value != "status" && value != "close") {
+            error = std::string(key.name) + ": must be status or close";
+            return false;
+        }
         if (key.id == KeyId::ClusterPeers) {
             std::vector<std::string> peers;
             if (!PeerList::parse(value, peers, error)) return false;

@@ -171,6 +171,10 @@ const KeyInfo kKeys[kKeyCount] = {
     {KeyId::UpstreamDeleteRetries, "upstream.delete_retries", KeyType::Int, 0, 1000, "8", true,
      "Most times one DELETE is sent again (upstream.delete_retry_ms); after that it is counted as "
      "upstream_deletes_abandoned_total (reconcile.interval_ms repairs the API's view)."},
+    {KeyId::UpstreamRefusal, "upstream.refusal", KeyType::String, 5, 6, "status", true,
+     "How a connect the API refused is answered: 'status' (403, or 502 when the API failed) or 'close' (the "
+     "upgrade completes and the connection is closed at once with 4403 and the API's answer as reason, 4000 + "
+     "its status for a 4xx, 4502 when it failed or was unreachable), so a browser's onclose can read why."},
 };
 } // namespace
 

@@ -67,6 +67,7 @@ enum class KeyId : int {
     UpstreamConnectBackoffMs,
     UpstreamDeleteRetryMs,
     UpstreamDeleteRetries,
+    UpstreamRefusal,
     Count
 };
 

@@ -16,6 +16,9 @@ set -eu
 #             xvfb xauth imagemagick fonts-dejavu-core (console screenshots)
 #   examples: php-fpm (examples/php behind nginx), python3-flask gunicorn
 #             (examples/python); ExamplesTest runs them, nodejs runs examples/node
+#   monitoring: prometheus (promtool and a real Prometheus: PrometheusTest),
+#             python3-prometheus-client (its strict OpenMetrics parser)
+#   browser:  chromium (RefusalTest: a real page's onclose sees the close reason)
 #   bench:    libnginx-mod-http-echo (an nginx API with a set latency)
 #   packages: rpm (rpmbuild, for the .rpm and packaging/check-rpm.sh)
 PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-dev libsqlite3-dev libhttp-parser-dev \
@@ -23,6 +26,7 @@ PACKAGES="build-essential cmake ninja-build pkg-config libpoco-dev libcppunit-de
   qt6-base-dev libqt6opengl6-dev qt6-websockets-dev qt6-charts-dev \
   haproxy nginx libnginx-mod-http-echo xvfb xauth imagemagick fonts-dejavu-core \
   php-fpm python3-flask gunicorn \
+  prometheus python3-prometheus-client chromium \
   rpm"
 
 SUDO=""

@@ -142,7 +142,7 @@ endif()
 
 # Documentation.
 set(_docs "${CMAKE_SOURCE_DIR}/README.md")
-foreach(_d TUNING.md API.md configuration.md architecture.md SECURITY.md SCALING.md)
+foreach(_d TUNING.md API.md configuration.md architecture.md SECURITY.md SCALING.md MONITORING.md)
   if(EXISTS "${CMAKE_SOURCE_DIR}/docs/${_d}")
     list(APPEND _docs "${CMAKE_SOURCE_DIR}/docs/${_d}")
   endif()
@@ -152,6 +152,12 @@ install(FILES "${_pkg_src}/examples/60-ws2api.conf" "${_pkg_src}/examples/haprox
               "${_pkg_src}/examples/internal-tls.conf"
               "${_pkg_src}/examples/nginx-ws2api.conf"
         DESTINATION "${WS2API_DOCDIR}/examples" COMPONENT server)
+
+# The monitoring kit (docs/MONITORING.md): Grafana dashboard, Prometheus alert
+# rules with their promtool unit tests, a scrape job to copy from.
+install(FILES "${CMAKE_SOURCE_DIR}/monitoring/ws2api-dashboard.json" "${CMAKE_SOURCE_DIR}/monitoring/ws2api-alerts.yml"
+              "${CMAKE_SOURCE_DIR}/monitoring/ws2api-alerts.test.yml" "${CMAKE_SOURCE_DIR}/monitoring/prometheus.yml"
+        DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/ws2api/monitoring" COMPONENT server)
 
 # Maintainer scripts: copied with the modes dpkg expects.
 foreach(_s postinst prerm postrm)

@@ -163,7 +163,11 @@ check "LoadCredential drop-in example (docs/SECURITY.md)" sh -c "grep -q '^LoadC
 check "man page" test -s "$ROOT/usr/share/man/man1/ws2api.1.gz"
 check "man page documents the CLI (token create, config set, stats)" \
     sh -c "chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'token create' && chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'config set' && chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'stats \[--minutes'"
-check "docs: API.md, TUNING.md" test -s "$ROOT/usr/share/doc/ws2api/API.md" -a -s "$ROOT/usr/share/doc/ws2api/TUNING.md"
+check "docs: API.md, TUNING.md, MONITORING.md" test -s "$ROOT/usr/share/doc/ws2api/API.md" -a -s "$ROOT/usr/share/doc/ws2api/TUNING.md" -a -s "$ROOT/usr/share/doc/ws2api/MONITORING.md"
+MON="$ROOT/usr/share/ws2api/monitoring"
+check "monitoring kit: dashboard, alert rules, their tests, scrape job" \
+    test -s "$MON/ws2api-dashboard.json" -a -s "$MON/ws2api-alerts.yml" -a -s "$MON/ws2api-alerts.test.yml" -a -s "$MON/prometheus.yml"
+check "monitoring kit: the packaged rules pass their unit tests (promtool test rules)" promtool test rules "$MON/ws2api-alerts.test.yml"
 check "binaries run" sh -c "chroot '$ROOT' ws2api --version | grep -q '^ws2api '"
 
 say "systemd-analyze verify (inside the root)"

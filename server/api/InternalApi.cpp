@@ -90,8 +90,10 @@ void InternalApi::handleInLoop(EventLoop& loop, HttpRequest&& request, HttpReply
     if (path == "/" || path == "/metrics") {
         if (method != "GET" && method != "HEAD") return reply.send(HttpResponse::text(405, "use GET\n"));
         HttpResponse r;
-        r.contentType = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-        r.body = bridge_.metrics().renderOpenMetrics();
+        const MetricsFormat format = negotiateMetricsFormat(request.get("Accept"));
+        r.contentType = metricsContentType(format);
+        r.set("Vary", "Accept");
+        r.body = bridge_.metrics().render(format);
         r.headOnly = method == "HEAD";
         return reply.send(std::move(r));
     }

@@ -11,7 +11,7 @@
 //   POST /groups/<group>  a group push (GroupHandler.h): fanned out to the
 //   POST /groups/*        loops with members (and the peers), answered when the
 //                         last of them is done.
-//   GET  /, /metrics      the counters (OpenMetrics).
+//   GET  /, /metrics      the counters (OpenMetrics if the Accept header asks, else Prometheus text 0.0.4).
 //   GET  /api/v1/events   the live event stream (a WebSocket served by the loop).
 //
 // With cluster.peers, a push for nobody here, the part of a batch nobody here

@@ -48,6 +48,7 @@ Reconciler::~Reconciler() { stop(); }
 
 void Reconciler::start(std::int64_t intervalMs)
 {
+    metrics_.reconcileIntervalMs.store(intervalMs, std::memory_order_relaxed);
     thread_ = std::thread([this, intervalMs] { run(intervalMs); });
 }
 
@@ -60,6 +61,7 @@ void Reconciler::stop()
     wake_.notify_all();
     client_->abort();
     if (thread_.joinable()) thread_.join();
+    metrics_.reconcileIntervalMs.store(0, std::memory_order_relaxed);
 }
 
 void Reconciler::run(std::int64_t intervalMs)
@@ -111,6 +113,7 @@ void Reconciler::report(const char* reason, std::int64_t intervalMs)
                                           "application/json", false, 64 * 1024);
     if (r.answered && r.status >= 200 && r.status < 300) {
         metrics_.reconcileReportsSent.fetch_add(1, std::memory_order_relaxed);
+        metrics_.reconcileLastReportUnix.store(static_cast<std::int64_t>(std::time(nullptr)), std::memory_order_relaxed);
         log().debug("live-set report %s #%s (%s): %z clients, API answered %d", nodeName_, std::to_string(seq_),
                     std::string(reason), ids.size(), r.status);
     } else {

@@ -27,6 +27,10 @@ constexpr std::uint16_t MessageTooBig = 1009;
 constexpr std::uint16_t InternalError = 1011;
 constexpr std::uint16_t TryAgainLater = 1013;
 constexpr std::uint16_t Replaced = 4000; ///< another connection with the same ClientId took over
+// upstream.refusal=close: a refused connect, upgraded and closed at once.
+constexpr std::uint16_t RefusedBase = 4000;    ///< + the API's 4xx status (4401, 4404, ...)
+constexpr std::uint16_t Refused = 4403;        ///< the API answered 200 with a body other than "ok"
+constexpr std::uint16_t ApiUnavailable = 4502; ///< the API answered 5xx, timed out or was unreachable
 } // namespace CloseCode
 
 /// True for codes a peer may put in a close frame (RFC 6455 7.4, IANA registry):

@@ -302,6 +302,69 @@ void Connection::rejectInLoop(int status, const std::string& message)
     sendRawInLoop(codec::Handshake::errorResponse(status, message), true);
 }
 
+namespace {
+// A close reason from the API's answer: trailing white space off, at most the
+// 123 bytes a close frame holds (cut at a character boundary), UTF-8 or the fallback.
+std::string closeReason(const std::string& body, const char* fallback)
+{
+    std::size_t n = body.size();
+    while (n > 0 && (body[n - 1] == '\n' || body[n - 1] == '\r' || body[n - 1] == ' ' || body[n - 1] == '\t')) --n;
+    if (n > 123) {
+        n = 123;
+        while (n > 0 && (static_cast<unsigned char>(body[n]) & 0xC0) == 0x80) --n;
+    }
+    codec::Utf8Validator v;
+    if (n == 0 || !v.feed(body.data(), n) || !v.complete()) return fallback;
+    return body.substr(0, n);
+}
+} // namespace
+
+void Connection::refuseConnectInLoop(const UpstreamResponse& response, bool apiRefused)
+{
+    const bool byClose = loop_.context().config.getString(KeyId::UpstreamRefusal) == "close";
+    if (apiRefused) {
+        if (byClose) return refuseByCloseInLoop(CloseCode::Refused, closeReason(response.body, "refused by the API"));
+        return rejectInLoop(403, "refused by the API");
+    }
+    const std::string failure = response.answered ? "upstream answered " + std::to_string(response.status)
+                                                  : "upstream unavailable: " + response.error;
+    if (!byClose) return rejectInLoop(502, failure);
+    if (response.answered && response.status >= 400 && response.status < 500)
+        return refuseByCloseInLoop(static_cast<std::uint16_t>(CloseCode::RefusedBase + response.status),
+                                   closeReason(response.body, failure.c_str()));
+    refuseByCloseInLoop(CloseCode::ApiUnavailable, closeReason(failure, "upstream unavailable"));
+}
+
+void Connection::refuseByCloseInLoop(std::uint16_t code, const std::string& reason)
+{
+    if (state_ == State::Closing || state_ == State::Closed) return;
+    LoopContext& ctx = loop_.context();
+    ctx.metrics.handshakesRejected.fetch_add(1, std::memory_order_relaxed);
+    ctx.metrics.refusalsClosed.fetch_add(1, std::memory_order_relaxed);
+    if (log().debug()) log().debug("client %s: refused with close %u: %s", peer_, unsigned{code}, reason);
+    // Not an open connection: no counters, no registry, no DELETE (the session
+    // ended as refused). Only the client's answering close frame is read.
+    setStateInLoop(State::Closing);
+    closeFrameSent_ = true;
+    closeDeadlineMs_ = loop_.nowMs() + ctx.config.getInt(KeyId::LimitsCloseTimeoutMs);
+    rearmTimerInLoop();
+    parser_ = std::make_unique<codec::FrameParser>(static_cast<std::size_t>(ctx.config.getInt(KeyId::LimitsMaxMessageBytes)));
+    std::string out = codec::Handshake::switchingProtocols(key_, std::string(), std::string());
+    std::string().swap(extensionsAnswer_);
+    std::string().swap(key_);
+    std::string().swap(offeredProtocols_);
+    out += FrameWriter::close(code, reason);
+    if (sendRawInLoop(std::move(out), true) == SendStatus::Closed) return;
+    if (!inbuf_.empty()) { // frames sent before the answer: perhaps already the close
+        std::string early;
+        early.swap(inbuf_);
+        feedInLoop(early.data(), early.size());
+    } else {
+        std::string().swap(inbuf_);
+    }
+    updateEventsInLoop();
+}
+
 void Connection::openInLoop(const std::string& protocol)
 {
     LoopContext& ctx = loop_.context();
@@ -502,12 +565,7 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
             return;
         }
         endSessionInLoop("refused");
-        if (result.ok())
-            rejectInLoop(403, "refused by the API");
-        else if (result.response.answered)
-            rejectInLoop(502, "upstream answered " + std::to_string(result.response.status));
-        else
-            rejectInLoop(502, "upstream unavailable: " + result.response.error);
+        refuseConnectInLoop(result.response, result.ok());
         return;
     }
     if (result.kind != UpstreamKind::Message) return;

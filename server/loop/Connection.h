@@ -184,6 +184,11 @@ private:
     void writeInLoop();
     void processHandshakeInLoop();
     void rejectInLoop(int status, const std::string& message);
+    /// The connect's refusal as upstream.refusal says: an HTTP status, or an
+    /// upgrade closed at once with a 4xxx code and reason (a browser cannot read
+    /// a refused upgrade's answer, but onclose sees the close frame).
+    void refuseConnectInLoop(const UpstreamResponse& response, bool apiRefused);
+    void refuseByCloseInLoop(std::uint16_t code, const std::string& reason);
     void openInLoop(const std::string& protocol);
     void feedInLoop(const char* data, std::size_t size);
     SendStatus sendRawInLoop(std::string&& bytes, bool force = false);

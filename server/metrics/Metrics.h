@@ -1,13 +1,29 @@
 #pragma once
-// The bridge's counters, rendered as OpenMetrics text for GET / and /metrics
-// on the internal listener. Counters are relaxed atomics: any thread bumps
+// The bridge's counters, rendered for GET / and /metrics on the internal
+// listener as OpenMetrics 1.0 or as Prometheus text format 0.0.4, whichever the
+// scraper's Accept header asks for (negotiate()). Counters are relaxed atomics: any thread bumps
 // them, readers get a consistent-enough snapshot for monitoring.
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <ctime>
 #include <string>
 
 namespace ws2api {
+
+/// The two exposition formats a scraper may ask for.
+enum class MetricsFormat {
+    Text004,     ///< text/plain; version=0.0.4: HELP/TYPE name the sample (counters end in _total)
+    OpenMetrics, ///< application/openmetrics-text; version=1.0.0: counter families without _total, UNIT, # EOF
+};
+
+/// The format for an Accept header, as the Prometheus client libraries choose
+/// it: OpenMetrics when the highest-ranked acceptable type that we serve is
+/// application/openmetrics-text (version 1.0.0, 0.0.1 or none), text 0.0.4
+/// otherwise (also for no header, */*, or only types we do not serve).
+MetricsFormat negotiateMetricsFormat(const std::string& accept);
+/// The Content-Type that goes with a format.
+const char* metricsContentType(MetricsFormat format);
 
 using Counter = std::atomic<std::uint64_t>;
 
@@ -24,7 +40,8 @@ public:
     /// `delta` (e.g. the difference of two buckets() snapshots), interpolated
     /// inside its bucket; 0 when empty.
     static double quantileMs(const Buckets& delta, double q);
-    void render(std::string& out, const char* name, const char* help) const;
+    /// A family named `name` (ending in _seconds, its unit) in `format`.
+    void render(std::string& out, MetricsFormat format, const char* name, const char* help) const;
 
 private:
     std::array<Counter, kBounds.size() + 1> buckets_{}; // last = +Inf
@@ -42,6 +59,7 @@ struct Metrics {
 
     // Client side.
     Counter handshakesRejected{0};  ///< upgrade refused with 4xx/5xx (bad request, 403, 502, ...)
+    Counter refusalsClosed{0};      ///< ... of them answered 101 + close 4xxx (upstream.refusal=close)
     Counter handshakeTimeouts{0};   ///< 408: upgrade request not complete in time
     Counter connectionsRefused{0};  ///< 503 at accept: server.max_connections reached
     Counter acceptErrors{0};        ///< accept() failed (EMFILE/ENFILE: descriptor limit)
@@ -84,6 +102,8 @@ struct Metrics {
     Counter forwardedPushesReceived{0}; ///< pushes received from a peer (never forwarded again)
     Counter reconcileReportsSent{0};   ///< live-set reports the API answered with 2xx
     Counter reconcileReportsFailed{0}; ///< ... not answered or not 2xx
+    std::atomic<std::int64_t> reconcileIntervalMs{0};   ///< gauge: reconcile.interval_ms while reports run (0: off)
+    std::atomic<std::int64_t> reconcileLastReportUnix{0}; ///< gauge: unix time of the last report the API accepted
     // TLS of the internal listener and to https:// peers (internal.tls.*).
     Counter internalTlsHandshakeFailures{0}; ///< clients of the internal listener whose TLS handshake failed
     Counter internalTlsPeerVerifyFailures{0}; ///< https:// peers whose certificate did not verify
@@ -133,9 +153,11 @@ struct Metrics {
     std::atomic<std::int64_t> tlsCertificateNotAfter{0}; ///< gauge: unix time the served certificate expires (0: no TLS)
 
     LatencyHistogram upstreamLatency;
+    /// process_start_time_seconds: when these counters started.
+    const std::int64_t startedAtUnix = static_cast<std::int64_t>(std::time(nullptr));
 
-    /// OpenMetrics text exposition, ending in "# EOF".
-    std::string renderOpenMetrics() const;
+    /// Every family in `format` (OpenMetrics ends in "# EOF").
+    std::string render(MetricsFormat format) const;
 };
 
 } // namespace ws2api

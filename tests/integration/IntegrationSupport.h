@@ -69,6 +69,24 @@ struct TempDir {
 };
 
 /// An upstream answer with this status and body, after delayMs.
+/// A whole file; fails the test when it cannot be read.
+inline std::string readTextFile(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in) CPPUNIT_FAIL("cannot read " + path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+/// Writes (replaces) a file; fails the test when it cannot.
+inline void writeTextFile(const std::string& path, const std::string& text)
+{
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) CPPUNIT_FAIL("cannot write " + path);
+}
+
 inline FakeReply replyWith(int status, const std::string& body, int delayMs = 0)
 {
     FakeReply reply;

@@ -481,7 +481,7 @@ public:
         CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 1.0, metricValue(m, "connections_open"));
         CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 3.0, metricValue(m, "requests_started_total"));
         CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 0.0, metricValue(m, "requests_failed_total"));
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 3.0, metricValue(m, "upstream_request_duration_count"));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 3.0, metricValue(m, "upstream_request_duration_seconds_count"));
 
         // A message, a refused connect, a push to a stranger, a push to "two".
         two.sendText("hello");
@@ -504,7 +504,7 @@ public:
         CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 1.0, metricValue(m, "pushes_delivered_total"));
         CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 0.0, metricValue(m, "error_messages_sent_total"));
         CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 0.0, metricValue(m, "protocol_errors_total"));
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 5.0, metricValue(m, "upstream_request_duration_count"));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 5.0, metricValue(m, "upstream_request_duration_seconds_count"));
 
         // A drop counts as a close too.
         two.abort();
@@ -528,7 +528,7 @@ public:
             client.sendText("m");
             CPPUNIT_ASSERT_EQUAL(std::string("Text:m"), show(client.nextMessage()));
         }
-        HttpAnswer a = httpRequest(bridge.internalPort(), "GET", "/metrics");
+        HttpAnswer a = httpRequest(bridge.internalPort(), "GET", "/metrics", "", "text/plain", "application/openmetrics-text");
         CPPUNIT_ASSERT_EQUAL(200, a.status);
         CPPUNIT_ASSERT_MESSAGE(a.contentType, a.contentType.rfind("application/openmetrics-text", 0) == 0);
         const std::string& m = a.body;
@@ -537,37 +537,40 @@ public:
 
         for (const char* sample :
              {"connections_opened_total", "connections_closed_total", "requests_started_total",
-              "requests_failed_total", "requests_succeeded_total", "connections_open", "upstream_request_duration_count",
-              "upstream_request_duration_sum", "handshakes_rejected_total", "messages_received_total",
+              "requests_failed_total", "requests_succeeded_total", "connections_open", "upstream_request_duration_seconds_count",
+              "upstream_request_duration_seconds_sum", "handshakes_rejected_total", "messages_received_total",
               "protocol_errors_total", "messages_too_big_total", "slow_clients_total", "idle_timeouts_total",
               "replaced_connections_total", "pushes_delivered_total", "pushes_not_found_total",
               "error_messages_sent_total"})
             CPPUNIT_ASSERT_MESSAGE(std::string(sample) + " missing:\n" + m, metricValue(m, sample) >= 0);
         CPPUNIT_ASSERT_MESSAGE(m, m.find("# TYPE connections_opened counter\n") != std::string::npos);
         CPPUNIT_ASSERT_MESSAGE(m, m.find("# TYPE connections_open gauge\n") != std::string::npos);
-        CPPUNIT_ASSERT_MESSAGE(m, m.find("# TYPE upstream_request_duration histogram\n") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(m, m.find("# TYPE upstream_request_duration_seconds histogram\n") != std::string::npos);
 
         // Histogram: cumulative buckets, +Inf equals the count, the sum holds the 3 x 30 ms replies.
-        double count = metricValue(m, "upstream_request_duration_count");
+        double count = metricValue(m, "upstream_request_duration_seconds_count");
         CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 4.0, count); // GET + 3 POSTs
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(m, count, metricValue(m, "upstream_request_duration_bucket{le=\"+Inf\"}"));
-        double sum = metricValue(m, "upstream_request_duration_sum");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(m, count, metricValue(m, "upstream_request_duration_seconds_bucket{le=\"+Inf\"}"));
+        double sum = metricValue(m, "upstream_request_duration_seconds_sum");
         CPPUNIT_ASSERT_MESSAGE(m, sum >= 0.09 && sum < 5.0);
         std::istringstream in(m);
         std::string line;
         double previous = 0;
         int buckets = 0;
         while (std::getline(in, line)) {
-            if (line.rfind("upstream_request_duration_bucket{le=\"", 0) != 0) continue;
+            if (line.rfind("upstream_request_duration_seconds_bucket{le=\"", 0) != 0) continue;
             double v = std::stod(line.substr(line.rfind(' ') + 1));
             CPPUNIT_ASSERT_MESSAGE("not cumulative at " + line + "\n" + m, v >= previous);
             previous = v;
             ++buckets;
         }
         CPPUNIT_ASSERT_MESSAGE(m, buckets >= 3);
-        // GET / serves the same page.
+        // GET / serves the same counters; without an Accept header as Prometheus text 0.0.4.
         HttpAnswer root = httpRequest(bridge.internalPort(), "GET", "/");
         CPPUNIT_ASSERT_EQUAL(200, root.status);
+        CPPUNIT_ASSERT_EQUAL(std::string("text/plain; version=0.0.4; charset=utf-8"), root.contentType);
+        CPPUNIT_ASSERT_MESSAGE(root.body, root.body.find("# TYPE connections_opened_total counter\n") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(root.body, root.body.find("# EOF") == std::string::npos);
         CPPUNIT_ASSERT_MESSAGE(root.body, root.body.find("connections_opened_total 1\n") != std::string::npos);
     }
 };

@@ -28,22 +28,6 @@ namespace {
 const char* const kHaproxy = "/usr/sbin/haproxy";
 const char* const kNginx = "/usr/sbin/nginx";
 
-std::string readFile(const std::string& path)
-{
-    std::ifstream in(path);
-    if (!in) CPPUNIT_FAIL("cannot read " + path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-void writeFile(const std::string& path, const std::string& text)
-{
-    std::ofstream out(path);
-    out << text;
-    if (!out) CPPUNIT_FAIL("cannot write " + path);
-}
-
 std::string replaceAll(std::string text, const std::string& from, const std::string& to)
 {
     std::size_t n = 0;
@@ -87,7 +71,7 @@ struct Bridges {
 /// ports = {public, push, stats}, quick checks.
 std::string shippedHaproxyConfig(const Bridges& bridges, const std::vector<unsigned short>& ports)
 {
-    std::string cfg = readFile(std::string(WS2API_SOURCE_DIR) + "/packaging/examples/haproxy-ws2api.cfg");
+    std::string cfg = readTextFile(std::string(WS2API_SOURCE_DIR) + "/packaging/examples/haproxy-ws2api.cfg");
     for (const char* unprivileged : {"    log /dev/log local0\n", "    chroot /var/lib/haproxy\n",
                                      "    user haproxy\n", "    group haproxy\n", "    daemon\n"})
         cfg = replaceAll(cfg, unprivileged, "");
@@ -283,7 +267,7 @@ public:
         Bridges bridges(upstream, true);
         TempDir dir;
         std::vector<unsigned short> ports = freePorts(3); // public, push, stats
-        writeFile(dir.file("haproxy.cfg"), shippedHaproxyConfig(bridges, ports));
+        writeTextFile(dir.file("haproxy.cfg"), shippedHaproxyConfig(bridges, ports));
         BridgeProcess haproxy({"-db", "-f", dir.file("haproxy.cfg")}, false, kHaproxy);
         OutputOnFailure dumpHaproxy(haproxy, "haproxy");
         std::map<std::string, std::string> allUp;
@@ -343,7 +327,7 @@ public:
         // The shipped example, on loopback.
         TempDir dir;
         std::vector<unsigned short> ports = freePorts(3); // public, push, stats
-        writeFile(dir.file("haproxy.cfg"), shippedHaproxyConfig(bridges, ports));
+        writeTextFile(dir.file("haproxy.cfg"), shippedHaproxyConfig(bridges, ports));
 
         BridgeProcess check({"-c", "-f", dir.file("haproxy.cfg")}, false, kHaproxy);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(check.output(), 0, check.waitExit(10000));
@@ -518,7 +502,7 @@ public:
         Bridges bridges(upstream, true); // nginx balances pushes round-robin: the bridges forward them
         TempDir dir;
         std::vector<unsigned short> ports = freePorts(2);
-        std::string site = readFile(std::string(WS2API_SOURCE_DIR) + "/packaging/examples/nginx-ws2api.conf");
+        std::string site = readTextFile(std::string(WS2API_SOURCE_DIR) + "/packaging/examples/nginx-ws2api.conf");
         site = replaceAll(site, "listen 443 ssl;", "listen " + local(ports[0]) + ";");
         site = replaceAll(site, "    ssl_certificate     /etc/nginx/certs/ws.example.com.crt;\n", "");
         site = replaceAll(site, "    ssl_certificate_key /etc/nginx/certs/ws.example.com.key;\n", "");
@@ -527,9 +511,9 @@ public:
             site = replaceAll(site, "10.0.0.1" + std::to_string(i + 1) + ":7001", local(bridges.nodes[i]->publicPort()));
             site = replaceAll(site, "10.0.0.1" + std::to_string(i + 1) + ":7002", local(bridges.nodes[i]->internalPort()));
         }
-        writeFile(dir.file("ws2api.conf"), site);
+        writeTextFile(dir.file("ws2api.conf"), site);
         const std::string t = dir.path + "/";
-        writeFile(dir.file("nginx.conf"), "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + t +
+        writeTextFile(dir.file("nginx.conf"), "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + t +
                                               "nginx.pid;\nerror_log stderr warn;\nevents { worker_connections 1024; }\n"
                                               "http {\n  access_log off;\n  client_body_temp_path " + t +
                                               "body;\n  proxy_temp_path " + t + "proxy;\n  fastcgi_temp_path " + t +

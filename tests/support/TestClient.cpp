@@ -315,7 +315,7 @@ void TestClient::abort()
 }
 
 HttpAnswer httpRequest(unsigned short port, const std::string& method, const std::string& path,
-                       const std::string& body, const std::string& contentType)
+                       const std::string& body, const std::string& contentType, const std::string& accept)
 {
     Poco::Net::HTTPClientSession session("127.0.0.1", port);
     session.setTimeout(Poco::Timespan(10, 0));
@@ -324,6 +324,7 @@ HttpAnswer httpRequest(unsigned short port, const std::string& method, const std
         req.setContentType(contentType);
         req.setContentLength(static_cast<std::streamsize>(body.size()));
     }
+    if (!accept.empty()) req.set("Accept", accept);
     session.sendRequest(req) << body;
     Poco::Net::HTTPResponse resp;
     std::istream& in = session.receiveResponse(resp);

@@ -118,7 +118,8 @@ struct HttpAnswer {
     std::string contentType;
 };
 HttpAnswer httpRequest(unsigned short port, const std::string& method, const std::string& path,
-                       const std::string& body = "", const std::string& contentType = "text/plain; charset=utf-8");
+                       const std::string& body = "", const std::string& contentType = "text/plain; charset=utf-8",
+                       const std::string& accept = "");
 
 /// Value of an OpenMetrics sample line ("name value"), -1 if absent.
 double metricValue(const std::string& text, const std::string& sample);
