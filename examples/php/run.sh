@@ -34,7 +34,7 @@ stop() {
 }
 trap stop EXIT
 trap 'exit 0' INT TERM
-"$FPM" --nodaemonize --fpm-config "$RUN/php-fpm.conf" $FPM_ROOT &
+"$FPM" --nodaemonize --force-stderr --fpm-config "$RUN/php-fpm.conf" $FPM_ROOT &
 FPM_PID=$!
 for _ in $(seq 100); do [ -S "$RUN/php-fpm.sock" ] && break; sleep 0.1; done # nginx only once PHP answers
 [ -S "$RUN/php-fpm.sock" ] || { echo "run.sh: php-fpm did not start" >&2; exit 1; }

@@ -46,8 +46,12 @@ $("join").onsubmit = (e) => {
   ws.onopen = () => { $("status").textContent = `in ${$("room").value} as ${clientId}`; };
   ws.onmessage = (ev) => { try { show(JSON.parse(ev.data)); } catch (_) { line("error", ev.data); } };
   ws.onclose = (ev) => {
-    // A refused connect (the API did not answer "ok") shows up here as code 1006.
-    $("status").textContent = ev.code === 1006 ? "refused or unreachable" : `closed (${ev.code})`;
+    // With upstream.refusal=close (examples/README.md) a refused connect closes
+    // with 4403 and the API's answer as reason ("refused: room must be ...");
+    // 4502: the API failed or was unreachable. Without it a browser sees only 1006.
+    if (ev.code === 4403 || (ev.code > 4400 && ev.code < 4500)) $("status").textContent = ev.reason || "refused";
+    else if (ev.code === 4502) $("status").textContent = "the chat server is not answering: " + ev.reason;
+    else $("status").textContent = ev.code === 1006 ? "refused or unreachable" : `closed (${ev.code})`;
   };
 };
 

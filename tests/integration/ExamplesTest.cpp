@@ -66,11 +66,11 @@ std::string members(unsigned short internalPort, const std::string& group)
 /// stopped with SIGTERM (run.sh stops what it started) when the test ends.
 class Example {
 public:
-    Example(const std::string& runtime, unsigned short port, unsigned short bridgeInternalPort)
-        : process_({"PORT=" + std::to_string(port), "WS2API_INTERNAL_URL=http://" + local(bridgeInternalPort),
-                    std::string("WS2API_PUSH_TOKEN=") + kToken, "PHP_WORKERS=4", "WORKERS=2",
-                    std::string(WS2API_SOURCE_DIR) + "/examples/" + runtime + "/run.sh"},
-                   false, "/usr/bin/env"),
+    /// output: how run.sh's stdout and stderr are connected: "pipe" (to the test) or
+    /// "socket" (a Unix socket, as under a unit logging to the journal; tests/clients/stderr_socket.py).
+    Example(const std::string& runtime, unsigned short port, unsigned short bridgeInternalPort,
+            const std::string& output = "pipe")
+        : process_(command(runtime, port, bridgeInternalPort, output), false, "/usr/bin/env"),
           dump_(process_, runtime.c_str()), port_(port)
     {
         try {
@@ -84,7 +84,19 @@ public:
     Example(const Example&) = delete;
     Example& operator=(const Example&) = delete;
 
+    const BridgeProcess& process() const { return process_; }
+
 private:
+    static std::vector<std::string> command(const std::string& runtime, unsigned short port,
+                                            unsigned short bridgeInternalPort, const std::string& output)
+    {
+        std::vector<std::string> c = {"PORT=" + std::to_string(port), "WS2API_INTERNAL_URL=http://" + local(bridgeInternalPort),
+                                      std::string("WS2API_PUSH_TOKEN=") + kToken, "PHP_WORKERS=4", "WORKERS=2"};
+        if (output == "socket") c.push_back(std::string(WS2API_SOURCE_DIR) + "/tests/clients/stderr_socket.py");
+        c.push_back(std::string(WS2API_SOURCE_DIR) + "/examples/" + runtime + "/run.sh");
+        return c;
+    }
+
     /// Ready when it serves the chat page and its script (the runtime may take a second to start).
     void waitUntilReady(const std::string& runtime)
     {
@@ -101,9 +113,14 @@ private:
             30000);
         CPPUNIT_ASSERT_MESSAGE(runtime + " example did not start:\n" + process_.output(), up && page.status == 200);
         CPPUNIT_ASSERT_MESSAGE("the chat page: " + page.body, page.body.find("chat.js") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(runtime + ": chat.html as " + page.contentType, page.contentType.rfind("text/html", 0) == 0);
         HttpAnswer script = httpRequest(port_, "GET", "/chat.js");
         CPPUNIT_ASSERT_EQUAL_MESSAGE(script.body, 200, script.status);
         CPPUNIT_ASSERT(script.body.find("new WebSocket") != std::string::npos);
+        // A browser runs a script only with a JavaScript MIME type (and nosniff would refuse text/plain).
+        CPPUNIT_ASSERT_MESSAGE(runtime + ": chat.js as " + script.contentType,
+                               script.contentType.rfind("application/javascript", 0) == 0 ||
+                                   script.contentType.rfind("text/javascript", 0) == 0);
     }
 
     BridgeProcess process_;
@@ -159,7 +176,8 @@ void nothingElseFor(Chatter& c)
 void chatScenario(const std::string& runtime)
 {
     const unsigned short apiPort = freePorts(1)[0];
-    BridgeProcess bridge(bridgeArgs("http://" + local(apiPort) + "/ws/", {"--set", std::string("push.token=") + kToken}));
+    BridgeProcess bridge(bridgeArgs("http://" + local(apiPort) + "/ws/", {"--set", std::string("push.token=") + kToken,
+                                                                         "--set", "upstream.refusal=close"}));
     OutputOnFailure dumpBridge(bridge);
     Example example(runtime, apiPort, bridge.internalPort());
     const unsigned short pub = bridge.publicPort();
@@ -185,11 +203,19 @@ void chatScenario(const std::string& runtime)
     CPPUNIT_ASSERT_EQUAL(std::string("alice,bob"), members(internal, "room:red"));
     CPPUNIT_ASSERT_EQUAL(std::string("carol,dave"), members(internal, "room:blue"));
 
-    // Refused connects: the API answers something else than "ok", the bridge says 403.
-    for (const std::string target : {"/eve?room=Red%20Room&name=Eve", "/eve?room=red", "/eve?name=Eve",
-                                     "/eve?room=red&name=123456789012345678901234567890123"}) {
+    // Refused connects: the API answers something else than "ok"; with upstream.refusal=close
+    // (what examples/README.md runs) the page's onclose gets 4403 and the API's reason.
+    const std::string badRoom = "refused: room must be 1-32 of a-z 0-9 -";
+    const std::string badName = "refused: name must be 1-32 characters";
+    for (const auto& [target, reason] : std::vector<std::pair<std::string, std::string>>{
+             {"/eve?room=Red%20Room&name=Eve", badRoom}, {"/eve?room=red", badName}, {"/eve?name=Eve", badRoom},
+             {"/eve?room=red&name=123456789012345678901234567890123", badName}}) {
         TestClient eve;
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(target + ": " + eve.responseBody(), 403, eve.connect(pub, target));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(target + ": " + eve.responseBody(), 101, eve.connect(pub, target));
+        WsEvent closed = eve.next();
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(target + ": " + show(closed), WsEvent::Close, closed.type);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(target, std::uint16_t{4403}, closed.code);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(target, reason, closed.payload);
     }
 
     // A message reaches its room: the others get it, the sender gets its copy as the answer.
@@ -250,12 +276,38 @@ void chatScenario(const std::string& runtime)
 class ExamplesTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(ExamplesTest);
     CPPUNIT_TEST(testPhpFpm);
+    CPPUNIT_TEST(testEachStartsWithItsOutputOnASocket);
     CPPUNIT_TEST(testPythonFlask);
     CPPUNIT_TEST(testNode);
     CPPUNIT_TEST_SUITE_END();
 
 public:
     void testPhpFpm() { chatScenario("php"); }
+    /// Under a systemd unit (journal) or a supervisor, run.sh's output is a socket:
+    /// each example still starts, serves the page and answers the bridge.
+    void testEachStartsWithItsOutputOnASocket()
+    {
+        for (const std::string runtime : {"php", "python", "node"}) {
+            const unsigned short apiPort = freePorts(1)[0];
+            BridgeProcess bridge(bridgeArgs("http://" + local(apiPort) + "/ws/", {"--set", std::string("push.token=") + kToken}));
+            OutputOnFailure dumpBridge(bridge);
+            Example example(runtime, apiPort, bridge.internalPort(), "socket");
+            Chatter sam;
+            sam.id = "sam";
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(runtime, 101, sam.ws.connect(bridge.publicPort(), "/sam?room=red&name=Sam"));
+            say(sam, "over a socket");
+            expectNext(sam, {"message", "sam", "over a socket", ""});
+            sam.ws.sendClose(1000, "bye");
+            CPPUNIT_ASSERT_EQUAL(1.0, waitForMetric(bridge.internalPort(), "connections_closed_total", 1));
+            // The runtime's own log came through the socket (PHP-FPM's with --force-stderr).
+            const std::string logged = runtime == "php"      ? "NOTICE: ready to handle connections"
+                                       : runtime == "python" ? "Listening at: http://"
+                                                             : "chat example (node)";
+            CPPUNIT_ASSERT_MESSAGE(example.process().output(), waitUntil([&] {
+                return example.process().output().find(logged) != std::string::npos;
+            }, 10000));
+        }
+    }
     void testPythonFlask() { chatScenario("python"); }
     void testNode() { chatScenario("node"); }
 };
