@@ -150,8 +150,12 @@ endforeach()
 install(FILES ${_docs} DESTINATION "${WS2API_DOCDIR}" COMPONENT server)
 install(FILES "${_pkg_src}/examples/60-ws2api.conf" "${_pkg_src}/examples/haproxy-ws2api.cfg"
               "${_pkg_src}/examples/internal-tls.conf"
-              "${_pkg_src}/examples/nginx-ws2api.conf"
+              "${_pkg_src}/examples/nginx-ws2api.conf" "${_pkg_src}/examples/ws2api-chat-example.service"
         DESTINATION "${WS2API_DOCDIR}/examples" COMPONENT server)
+# The chat examples (examples/README.md), runnable where they land: each run.sh
+# finds its files next to itself.
+install(DIRECTORY "${CMAKE_SOURCE_DIR}/examples/" DESTINATION "${WS2API_DOCDIR}/examples/chat" COMPONENT server
+        USE_SOURCE_PERMISSIONS PATTERN "__pycache__" EXCLUDE)
 
 # The monitoring kit (docs/MONITORING.md): Grafana dashboard, Prometheus alert
 # rules with their promtool unit tests, a scrape job to copy from.

@@ -164,6 +164,12 @@ check "man page" test -s "$ROOT/usr/share/man/man1/ws2api.1.gz"
 check "man page documents the CLI (token create, config set, stats)" \
     sh -c "chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'token create' && chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'config set' && chroot '$ROOT' man -P cat ws2api 2>/dev/null | grep -q 'stats \[--minutes'"
 check "docs: API.md, TUNING.md, MONITORING.md" test -s "$ROOT/usr/share/doc/ws2api/API.md" -a -s "$ROOT/usr/share/doc/ws2api/TUNING.md" -a -s "$ROOT/usr/share/doc/ws2api/MONITORING.md"
+CHAT="$ROOT/usr/share/doc/ws2api/examples/chat"
+check "chat examples: PHP, Python, Node and the page, run.sh executable" \
+    test -x "$CHAT/php/run.sh" -a -x "$CHAT/python/run.sh" -a -x "$CHAT/node/run.sh" -a -s "$CHAT/php/index.php" \
+    -a -s "$CHAT/python/app.py" -a -s "$CHAT/node/server.js" -a -s "$CHAT/web/chat.js" -a -s "$CHAT/README.md"
+check "chat example unit (ws2api-chat-example.service) runs the packaged PHP example" \
+    sh -c "grep -qx 'ExecStart=/usr/share/doc/ws2api/examples/chat/php/run.sh' '$ROOT/usr/share/doc/ws2api/examples/ws2api-chat-example.service'"
 MON="$ROOT/usr/share/ws2api/monitoring"
 check "monitoring kit: dashboard, alert rules, their tests, scrape job" \
     test -s "$MON/ws2api-dashboard.json" -a -s "$MON/ws2api-alerts.yml" -a -s "$MON/ws2api-alerts.test.yml" -a -s "$MON/prometheus.yml"
@@ -174,6 +180,9 @@ say "systemd-analyze verify (inside the root)"
 # (man-db is installed: verify runs `man ws2api` for Documentation=man:ws2api(1))
 inroot systemd-analyze verify /lib/systemd/system/ws2api.service && ok "verify: no output above = clean" || bad "systemd-analyze verify"
 inroot systemd-analyze verify ws2api@1.service && ok "verify ws2api@1: no output above = clean" || bad "systemd-analyze verify ws2api@1.service"
+cp "$ROOT/usr/share/doc/ws2api/examples/ws2api-chat-example.service" "$ROOT/etc/systemd/system/"
+inroot systemd-analyze verify /etc/systemd/system/ws2api-chat-example.service && ok "verify the chat example unit: no output above = clean" || bad "systemd-analyze verify ws2api-chat-example.service"
+rm -f "$ROOT/etc/systemd/system/ws2api-chat-example.service"
 say "systemd-analyze security --offline (exposure, informational)"
 inroot systemd-analyze security --offline=yes /lib/systemd/system/ws2api.service 2>&1 | tail -1 || true
 
