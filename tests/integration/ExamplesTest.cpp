@@ -10,13 +10,17 @@
 // the example sent it by mistake was queued on its connection before that
 // answer existed, so it would come first.
 #include "tests/integration/ClusterSupport.h"
+#include "tests/support/ClientSwarm.h"
 
 #include <Poco/File.h>
 #include <Poco/JSON/Parser.h>
 
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <atomic>
 #include <csignal>
+#include <iostream>
+#include <thread>
 #include <map>
 
 using namespace ws2api::test;
@@ -68,9 +72,10 @@ class Example {
 public:
     /// output: how run.sh's stdout and stderr are connected: "pipe" (to the test) or
     /// "socket" (a Unix socket, as under a unit logging to the journal; tests/clients/stderr_socket.py).
+    /// env: more VAR=value for run.sh (later ones win).
     Example(const std::string& runtime, unsigned short port, unsigned short bridgeInternalPort,
-            const std::string& output = "pipe")
-        : process_(command(runtime, port, bridgeInternalPort, output), false, "/usr/bin/env"),
+            const std::string& output = "pipe", const std::vector<std::string>& env = {})
+        : process_(command(runtime, port, bridgeInternalPort, output, env), false, "/usr/bin/env"),
           dump_(process_, runtime.c_str()), port_(port)
     {
         try {
@@ -88,10 +93,12 @@ public:
 
 private:
     static std::vector<std::string> command(const std::string& runtime, unsigned short port,
-                                            unsigned short bridgeInternalPort, const std::string& output)
+                                            unsigned short bridgeInternalPort, const std::string& output,
+                                            const std::vector<std::string>& env)
     {
         std::vector<std::string> c = {"PORT=" + std::to_string(port), "WS2API_INTERNAL_URL=http://" + local(bridgeInternalPort),
                                       std::string("WS2API_PUSH_TOKEN=") + kToken, "PHP_WORKERS=4", "WORKERS=2"};
+        c.insert(c.end(), env.begin(), env.end());
         if (output == "socket") c.push_back(std::string(WS2API_SOURCE_DIR) + "/tests/clients/stderr_socket.py");
         c.push_back(std::string(WS2API_SOURCE_DIR) + "/examples/" + runtime + "/run.sh");
         return c;
@@ -277,6 +284,7 @@ class ExamplesTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(ExamplesTest);
     CPPUNIT_TEST(testPhpFpm);
     CPPUNIT_TEST(testEachStartsWithItsOutputOnASocket);
+    CPPUNIT_TEST(testPhpFpmRestartedUnderLoadRecovers);
     CPPUNIT_TEST(testPythonFlask);
     CPPUNIT_TEST(testNode);
     CPPUNIT_TEST_SUITE_END();
@@ -308,6 +316,117 @@ public:
             }, 10000));
         }
     }
+    /// The example's own stack (nginx + PHP-FPM, 16 workers) restarted under
+    /// 400 messages/s: while it is down messages wait (or, past
+    /// upstream.timeout_ms, get the error message); once it is back the bridge
+    /// opens a few connections paced by the answers, not one per waiting
+    /// message, so PHP-FPM's 16 workers are not swamped: no 502s from nginx,
+    /// every message answered once and in order, a few dozen connections at most.
+    void testPhpFpmRestartedUnderLoadRecovers()
+    {
+        const unsigned short apiPort = freePorts(1)[0];
+        BridgeProcess bridge(bridgeArgs("http://" + local(apiPort) + "/ws/",
+                                        {"--set", std::string("push.token=") + kToken, "--set", "server.loops=2",
+                                         "--set", "upstream.max_connections=4096"}));
+        OutputOnFailure dumpBridge(bridge);
+        const std::vector<std::string> fpm16 = {"PHP_WORKERS=16", "PHP_PM=static"};
+        auto example = std::make_unique<Example>("php", apiPort, bridge.internalPort(), "pipe", fpm16);
+
+        constexpr std::size_t kClients = 100;
+        constexpr int kEach = 30;            // 3,000 messages
+        constexpr long long kPeriodMs = 250; // each client 4/s: 400/s together, for 7.5 s
+        constexpr long long kStopAtMs = 2000, kDownMs = 2000;
+        std::vector<std::string> ids, names;
+        for (std::size_t i = 0; i < kClients; ++i) {
+            names.push_back("fpm-" + std::to_string(i));
+            // Everyone alone in a room: a message's one answer is its sender's copy.
+            ids.push_back(names.back() + "?room=r" + std::to_string(i) + "&name=n");
+        }
+        ClientSwarm swarm(ids);
+        std::vector<std::size_t> all;
+        for (std::size_t i = 0; i < kClients; ++i) all.push_back(i);
+        CPPUNIT_ASSERT_EQUAL(kClients, swarm.connect(bridge.publicPort(), all, 30000));
+        // The connect burst (100 GETs at once, each joining its room through the
+        // bridge) rightly needed more connections: they idle out before the load starts.
+        CPPUNIT_ASSERT_EQUAL(0.0, waitForMetric(bridge.internalPort(), "upstream_connections", 0, 15000));
+
+        // The restart runs beside the load: SIGTERM (run.sh stops nginx and PHP-FPM), 2 s down, start again.
+        std::atomic<long long> backAtMs{-1};
+        std::string restartError;
+        const auto begin = Clock::now();
+        std::thread restarter([&] {
+            try {
+                sleepMs(static_cast<int>(kStopAtMs));
+                example.reset();
+                sleepMs(static_cast<int>(kDownMs));
+                example = std::make_unique<Example>("php", apiPort, bridge.internalPort(), "pipe", fpm16);
+                backAtMs.store(msSince(begin));
+            } catch (const std::exception& e) {
+                restartError = e.what();
+            } catch (...) {
+                restartError = "the example did not start again";
+            }
+        });
+        std::vector<int> sent(kClients, 0);
+        double maxOpen = 0, failedWhenBack = -1;
+        auto lastSample = begin;
+        bool more = true;
+        while (more && msSince(begin) < 60000) {
+            const long long t = msSince(begin);
+            more = false;
+            for (std::size_t i = 0; i < kClients; ++i) {
+                const long long due = static_cast<long long>(i) * kPeriodMs / kClients + sent[i] * kPeriodMs;
+                if (sent[i] < kEach && t >= due) {
+                    swarm.sendText(i, "{\"text\":\"" + names[i] + ":" + std::to_string(sent[i]) + "\"}");
+                    ++sent[i];
+                }
+                more = more || sent[i] < kEach;
+            }
+            if (msSince(lastSample) >= 100) {
+                lastSample = Clock::now();
+                const std::string m = metricsText(bridge.internalPort());
+                maxOpen = std::max(maxOpen, metricValue(m, "upstream_connections"));
+                if (failedWhenBack < 0 && backAtMs.load() >= 0) failedWhenBack = metricValue(m, "requests_failed_total");
+            }
+            swarm.runUntil([] { return false; }, 5);
+        }
+        restarter.join();
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(restartError, std::string(), restartError);
+        CPPUNIT_ASSERT_MESSAGE("the load ended before the example was back", failedWhenBack >= 0);
+        // Every message answered once, in order: its copy, or (waiting past upstream.timeout_ms) the error message.
+        const bool answered = swarm.runUntil(
+            [&] {
+                for (std::size_t i = 0; i < kClients; ++i)
+                    if (swarm[i].messages.size() < static_cast<std::size_t>(kEach)) return false;
+                return true;
+            },
+            30000);
+        std::size_t errors = 0, nginx502 = 0;
+        for (std::size_t i = 0; i < kClients; ++i) {
+            const auto& got = swarm[i].messages;
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(names[i] + " got " + std::to_string(got.size()), static_cast<std::size_t>(kEach), got.size());
+            for (int k = 0; k < kEach; ++k) {
+                const std::string& m = got[static_cast<std::size_t>(k)];
+                if (m.find("\"error\":\"upstream unavailable\"") != std::string::npos) {
+                    ++errors;
+                    nginx502 += m.find("\"status\":502") != std::string::npos;
+                    continue;
+                }
+                const std::string text = "\"text\":\"" + names[i] + ":" + std::to_string(k) + "\"";
+                CPPUNIT_ASSERT_MESSAGE(names[i] + " answer " + std::to_string(k) + ": " + m, m.find(text) != std::string::npos);
+            }
+        }
+        CPPUNIT_ASSERT(answered);
+        const std::string m = metricsText(bridge.internalPort());
+        const std::string figures = "errors " + std::to_string(errors) + " (502: " + std::to_string(nginx502) +
+                                    "), failed before back " + std::to_string(failedWhenBack) + ", peak connections " +
+                                    std::to_string(maxOpen) + "\n" + m;
+        // No 502 storm: once PHP-FPM is back, nothing fails.
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(figures, failedWhenBack, metricValue(m, "requests_failed_total"));
+        CPPUNIT_ASSERT_MESSAGE(figures, maxOpen <= 48);
+        std::cout << "\n  PHP-FPM restart: " << figures.substr(0, figures.find('\n')) << std::flush;
+    }
+
     void testPythonFlask() { chatScenario("python"); }
     void testNode() { chatScenario("node"); }
 };
