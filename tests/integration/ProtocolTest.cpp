@@ -508,11 +508,17 @@ public:
         client.sendText("one");
         CPPUNIT_ASSERT_EQUAL(std::string("Text:one"), show(client.nextMessage()));
 
-        for (const char* path : {"/", "/metrics"}) {
-            HttpAnswer a = httpRequest(bridge.internalPort(), "GET", path);
+        // OpenMetrics when asked for (Prometheus does), else Prometheus text 0.0.4: the same samples.
+        for (const auto& [path, accept] : std::vector<std::pair<std::string, std::string>>{
+                 {"/", "application/openmetrics-text"}, {"/metrics", "application/openmetrics-text"}, {"/", ""}, {"/metrics", ""}}) {
+            HttpAnswer a = httpRequest(bridge.internalPort(), "GET", path, "", "text/plain", accept);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(path, 200, a.status);
-            CPPUNIT_ASSERT_MESSAGE(a.contentType, a.contentType.rfind("application/openmetrics-text", 0) == 0);
-            CPPUNIT_ASSERT_MESSAGE(a.body, a.body.size() >= 6 && a.body.compare(a.body.size() - 6, 6, "# EOF\n") == 0);
+            if (accept.empty()) {
+                CPPUNIT_ASSERT_EQUAL(std::string("text/plain; version=0.0.4; charset=utf-8"), a.contentType);
+            } else {
+                CPPUNIT_ASSERT_MESSAGE(a.contentType, a.contentType.rfind("application/openmetrics-text", 0) == 0);
+                CPPUNIT_ASSERT_MESSAGE(a.body, a.body.size() >= 6 && a.body.compare(a.body.size() - 6, 6, "# EOF\n") == 0);
+            }
             CPPUNIT_ASSERT_EQUAL_MESSAGE(a.body, 1.0, metricValue(a.body, "connections_opened_total"));
             CPPUNIT_ASSERT_EQUAL_MESSAGE(a.body, 0.0, metricValue(a.body, "connections_closed_total"));
             CPPUNIT_ASSERT_EQUAL_MESSAGE(a.body, 1.0, metricValue(a.body, "connections_open"));
