@@ -237,11 +237,14 @@ def metrics(port):
 
 
 def sample(args):
+    # VmRSS counts the pages of the binary and libraries once touched (code paths first
+    # taken late: a reload, a config change); RssAnon is the process's own memory.
     with open("/proc/%d/status" % args.bridge_pid) as f:
-        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        status = {line.split(":")[0]: line.split()[1] for line in f if line.startswith(("VmRSS:", "RssAnon:"))}
+    rss, anon = int(status["VmRSS"]), int(status["RssAnon"])
     fds = len(os.listdir("/proc/%d/fd" % args.bridge_pid))
     m = metrics(args.internal)
-    return {"rss_kb": rss, "fds": fds, "upstream": m.get("upstream_connections", -1),
+    return {"rss_kb": rss, "anon_kb": anon, "fds": fds, "upstream": m.get("upstream_connections", -1),
             "upstream_idle": m.get("upstream_connections_idle", -1),
             "limit": m.get("upstream_connection_limit", -1), "clients": m.get("connections_open", -1)}
 
@@ -266,7 +269,7 @@ async def main_async(args):
     csv.write("# soak %s clients=%d churn=%s pushes=%s outage=%ss every %ss\n" % (
         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), args.clients, args.churn, args.pushes,
         args.outage_s, args.outage_every))
-    csv.write("t_s,rss_kb,fds,upstream,upstream_idle,limit,clients\n")
+    csv.write("t_s,rss_kb,fds,upstream,upstream_idle,limit,clients,anon_kb\n")
     baseline = sample(args)
     error_text = args.error_prefix
     tasks = [asyncio.ensure_future(client("soak-%d" % i, args, stats, stop, pushes_due, pushes_seen, open_set,
@@ -287,8 +290,8 @@ async def main_async(args):
             s = sample(args)
             s["t"] = t
             samples.append(s)
-            csv.write("%.0f,%d,%d,%d,%d,%d,%d\n" % (t, s["rss_kb"], s["fds"], s["upstream"], s["upstream_idle"],
-                                                  s["limit"], s["clients"]))
+            csv.write("%.0f,%d,%d,%d,%d,%d,%d,%d\n" % (t, s["rss_kb"], s["fds"], s["upstream"], s["upstream_idle"],
+                                                     s["limit"], s["clients"], s["anon_kb"]))
             next_sample += args.sample_s
         if t >= next_outage:
             api.kill()
@@ -330,13 +333,15 @@ async def main_async(args):
     api.kill()
     warm = [s for s in samples if s["t"] >= args.warmup_s] or samples
     rss_growth = 100.0 * (warm[-1]["rss_kb"] - warm[0]["rss_kb"]) / warm[0]["rss_kb"]
+    anon_growth = 100.0 * (warm[-1]["anon_kb"] - warm[0]["anon_kb"]) / warm[0]["anon_kb"]
     push_lost = len(pushes_due - pushes_seen)
     line = ("soak: seconds=%d clients=%d churn_per_s=%s pushes_per_s=%s outages=%d outage_s=%s hups=%d config_changes=%d "
             "sessions=%d refused=%d sent=%d echoes=%d error_replies=%d wrong=%d missing=%d "
             "pushes_ok=%d pushes_not_ok=%d pushes_received=%d push_dupes=%d pushes_lost=%d "
             "api_gets=%d api_deletes=%d deletes_missing=%d deletes_extra=%d "
             "delete_retries=%d deletes_abandoned=%d connect_failures=%d requests_failed=%d "
-            "rss_kb_warm=%d rss_kb_end=%d rss_growth_pct=%.2f rss_kb_max=%d "
+            "rss_kb_warm=%d rss_kb_end=%d rss_growth_pct=%.2f rss_kb_max=%d anon_kb_warm=%d anon_kb_end=%d "
+            "anon_growth_pct=%.2f "
             "fds_before=%d fds_max=%d fds_idle=%d upstream_max=%d upstream_idle_end=%d upstream_end=%d" % (
                 args.seconds, args.clients, args.churn, args.pushes, outages, args.outage_s, hups, configs,
                 stats.sessions, stats.refused, stats.sent, stats.echoes, stats.error_replies, stats.wrong,
@@ -345,6 +350,7 @@ async def main_async(args):
                 m.get("upstream_delete_retries_total", -1), m.get("upstream_deletes_abandoned_total", -1),
                 m.get("upstream_connect_failures_total", -1), m.get("requests_failed_total", -1),
                 warm[0]["rss_kb"], warm[-1]["rss_kb"], rss_growth, max(s["rss_kb"] for s in samples),
+                warm[0]["anon_kb"], warm[-1]["anon_kb"], anon_growth,
                 baseline["fds"], max(s["fds"] for s in samples), idle["fds"], max(s["upstream"] for s in samples),
                 idle["upstream_idle"], idle["upstream"]))
     print(line)
