@@ -349,13 +349,19 @@ void Connection::refuseByCloseInLoop(std::uint16_t code, const std::string& reas
     closeDeadlineMs_ = loop_.nowMs() + ctx.config.getInt(KeyId::LimitsCloseTimeoutMs);
     rearmTimerInLoop();
     parser_ = std::make_unique<codec::FrameParser>(static_cast<std::size_t>(ctx.config.getInt(KeyId::LimitsMaxMessageBytes)));
-    std::string out = codec::Handshake::switchingProtocols(key_, std::string(), std::string());
+    // No subprotocol, no extensions: the close frame is all that follows.
+    sendUpgradeInLoop(std::string(), std::string(), FrameWriter::close(code, reason));
+}
+
+void Connection::sendUpgradeInLoop(const std::string& protocol, const std::string& extensions, std::string&& after)
+{
+    std::string response = codec::Handshake::switchingProtocols(key_, protocol, extensions); // before the frees below
+    response += after;
     std::string().swap(extensionsAnswer_);
     std::string().swap(key_);
     std::string().swap(offeredProtocols_);
-    out += FrameWriter::close(code, reason);
-    if (sendRawInLoop(std::move(out), true) == SendStatus::Closed) return;
-    if (!inbuf_.empty()) { // frames sent before the answer: perhaps already the close
+    if (sendRawInLoop(std::move(response), true) == SendStatus::Closed) return;
+    if (!inbuf_.empty()) { // frames the client sent before the answer
         std::string early;
         early.swap(inbuf_);
         feedInLoop(early.data(), early.size());
@@ -397,19 +403,7 @@ void Connection::openInLoop(const std::string& protocol)
     }
     lastReadMs_ = loop_.nowMs();
     rearmTimerInLoop();
-    std::string response = codec::Handshake::switchingProtocols(key_, chosen, extensionsAnswer_);
-    std::string().swap(extensionsAnswer_);
-    std::string().swap(key_);
-    std::string().swap(offeredProtocols_);
-    if (sendRawInLoop(std::move(response), true) == SendStatus::Closed) return;
-    if (!inbuf_.empty()) {
-        std::string early;
-        early.swap(inbuf_);
-        feedInLoop(early.data(), early.size());
-    } else {
-        std::string().swap(inbuf_);
-    }
-    updateEventsInLoop();
+    sendUpgradeInLoop(chosen, extensionsAnswer_, std::string()); // read before it is freed
 }
 
 void Connection::feedInLoop(const char* data, std::size_t size)

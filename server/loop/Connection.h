@@ -189,6 +189,9 @@ private:
     /// a refused upgrade's answer, but onclose sees the close frame).
     void refuseConnectInLoop(const UpstreamResponse& response, bool apiRefused);
     void refuseByCloseInLoop(std::uint16_t code, const std::string& reason);
+    /// The 101 (then `after`: a close frame, or nothing), the handshake's strings
+    /// freed, and the bytes the client sent early parsed as frames.
+    void sendUpgradeInLoop(const std::string& protocol, const std::string& extensions, std::string&& after);
     void openInLoop(const std::string& protocol);
     void feedInLoop(const char* data, std::size_t size);
     SendStatus sendRawInLoop(std::string&& bytes, bool force = false);
