@@ -179,10 +179,7 @@ public:
     Exposition(std::string& out, MetricsFormat format) : out_(out), format_(format) {}
     void counter(const char* name, const Counter& c, const char* help)
     {
-        std::string sample = std::string(name) + "_total";
-        familyHeader(out_, format_, format_ == MetricsFormat::OpenMetrics ? std::string(name) : sample, "counter",
-                     help);
-        out_ += sample + ' ' + std::to_string(c.load(std::memory_order_relaxed)) + '\n';
+        out_ += counterHeader(name, help, nullptr) + ' ' + std::to_string(c.load(std::memory_order_relaxed)) + '\n';
     }
     void gauge(const char* name, std::int64_t value, const char* help)
     {
@@ -200,10 +197,7 @@ public:
     }
     void counterSeconds(const char* name, double value, const char* help)
     {
-        std::string sample = std::string(name) + "_total";
-        familyHeader(out_, format_, format_ == MetricsFormat::OpenMetrics ? std::string(name) : sample, "counter",
-                     help, format_ == MetricsFormat::OpenMetrics ? "seconds" : nullptr);
-        append(sample.c_str(), value);
+        append(counterHeader(name, help, "seconds").c_str(), value);
     }
     void histogram(const LatencyHistogram& h, const char* name, const char* help) { h.render(out_, format_, name, help); }
     void end()
@@ -212,6 +206,14 @@ public:
     }
 
 private:
+    /// A counter's metadata lines; returns its sample name (name_total).
+    std::string counterHeader(const char* name, const char* help, const char* unit)
+    {
+        std::string sample = std::string(name) + "_total";
+        familyHeader(out_, format_, format_ == MetricsFormat::OpenMetrics ? std::string(name) : sample, "counter",
+                     help, unit);
+        return sample;
+    }
     void append(const char* sample, double value)
     {
         char line[128];

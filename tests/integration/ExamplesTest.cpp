@@ -395,13 +395,7 @@ public:
         CPPUNIT_ASSERT_EQUAL_MESSAGE(restartError, std::string(), restartError);
         CPPUNIT_ASSERT_MESSAGE("the load ended before the example was back", failedWhenBack >= 0);
         // Every message answered once, in order: its copy, or (waiting past upstream.timeout_ms) the error message.
-        const bool answered = swarm.runUntil(
-            [&] {
-                for (std::size_t i = 0; i < kClients; ++i)
-                    if (swarm[i].messages.size() < static_cast<std::size_t>(kEach)) return false;
-                return true;
-            },
-            30000);
+        const bool answered = swarm.runUntil([&] { return swarm.eachHas(kEach); }, 30000);
         std::size_t errors = 0, nginx502 = 0;
         for (std::size_t i = 0; i < kClients; ++i) {
             const auto& got = swarm[i].messages;

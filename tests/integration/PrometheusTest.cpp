@@ -35,8 +35,7 @@ const char* const kPrometheusAccept = "application/openmetrics-text;version=1.0.
 
 std::string monitoringFile(const std::string& name) { return std::string(WS2API_SOURCE_DIR) + "/monitoring/" + name; }
 
-/// The sample lines of an exposition (no comments), sorted, values dropped
-/// for the families that change between two scrapes (process_*, durations).
+/// The sample names (with labels) of an exposition, values and comments dropped.
 std::set<std::string> sampleNames(const std::string& text)
 {
     std::set<std::string> names;
@@ -103,7 +102,7 @@ struct PrometheusServer {
         HttpAnswer a;
         try {
             a = httpRequest(port, "GET", "/api/v1/" + call);
-        } catch (const std::exception& e) {
+        } catch (const std::exception&) { // not listening yet
             return Poco::Dynamic::Var();
         }
         if (a.status != 200) return Poco::Dynamic::Var();

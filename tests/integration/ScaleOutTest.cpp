@@ -383,14 +383,7 @@ public:
             CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i] + ": " + answers[i].body, 200, answers[i].status);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], nodeOf[i], answers[i].node);
         }
-        auto everyoneHas = [&](std::size_t count) {
-            return [&, count] {
-                for (std::size_t i = 0; i < kClients; ++i)
-                    if (swarm[i].messages.size() < count) return false;
-                return true;
-            };
-        };
-        swarm.runUntil(everyoneHas(1), 60000);
+        swarm.runUntil([&] { return swarm.eachHas(1); }, 60000);
         for (std::size_t i = 0; i < kClients; ++i) {
             CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), std::size_t(1), swarm[i].messages.size());
             CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), "first " + ids[i], swarm[i].messages[0]);
@@ -480,7 +473,7 @@ public:
             CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i] + ": " + answers[i].body, 200, answers[i].status);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(ids[i], nodeOf[i], answers[i].node);
         }
-        swarm.runUntil(everyoneHas(1), 60000);
+        swarm.runUntil([&] { return swarm.eachHas(1); }, 60000);
         for (std::size_t i = 0; i < kClients; ++i) {
             CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), std::size_t(1), swarm[i].messages.size());
             CPPUNIT_ASSERT_EQUAL_MESSAGE(describe(swarm[i]), "second " + ids[i], swarm[i].messages[0]);

@@ -126,13 +126,7 @@ public:
             hung.store(false);
             if (down) upstream.restart();
             // Every message answered once, in order (the 2 s outage is well within upstream.timeout_ms).
-            const bool answered = swarm.runUntil(
-                [&] {
-                    for (std::size_t i = 0; i < kClients; ++i)
-                        if (swarm[i].messages.size() < static_cast<std::size_t>(kEach)) return false;
-                    return true;
-                },
-                20000);
+            const bool answered = swarm.runUntil([&] { return swarm.eachHas(kEach); }, 20000);
             for (std::size_t i = 0; i < kClients; ++i) {
                 // k-th answer: the k-th echo, or (only when the API was killed) the error message.
                 std::string got, want;

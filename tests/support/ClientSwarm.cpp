@@ -210,6 +210,13 @@ void ClientSwarm::pump(int waitMs)
     for (int k = 0; k < n; ++k) onEvent(static_cast<std::size_t>(events[k].data.u64), events[k].events);
 }
 
+bool ClientSwarm::eachHas(std::size_t count) const
+{
+    for (const Client& c : clients_)
+        if (c.messages.size() < count) return false;
+    return true;
+}
+
 bool ClientSwarm::runUntil(const std::function<bool()>& done, int timeoutMs)
 {
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);

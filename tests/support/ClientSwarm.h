@@ -45,6 +45,8 @@ public:
     /// Drives the sockets (reads messages, answers pings and closes) until
     /// done() is true or timeoutMs passes; returns done().
     bool runUntil(const std::function<bool()>& done, int timeoutMs);
+    /// True when every client has received at least `count` messages.
+    bool eachHas(std::size_t count) const;
     /// Forgets what the clients received (messages, close) before the next step.
     void clearMessages();
     /// Sends a text message from open client i (written as the socket takes it).
