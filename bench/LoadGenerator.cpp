@@ -342,7 +342,11 @@ void LoadGenerator::openClient(Client& c)
     ++done_;
     ++counters_.opened;
     std::string().swap(c.in);
-    if (options_.mode == BenchOptions::Mode::Ramp) {
+    if (options_.mode == BenchOptions::Mode::Ramp && options_.fromOpen) {
+        // The first message now (onReadable sends it), the next one interval later.
+        c.nextSendUs = nowUs_ + options_.intervalMs * 1000LL;
+        timers_.schedule(c, c.nextSendUs / 1000);
+    } else if (options_.mode == BenchOptions::Mode::Ramp) {
         // Spread the first message over one interval so the load is even.
         c.nextSendUs = nowUs_ + static_cast<std::int64_t>((first_ + c.index) * 7919 % static_cast<std::size_t>(
                                                               std::max(1, options_.intervalMs))) * 1000;
@@ -379,7 +383,9 @@ void LoadGenerator::onReadable(std::size_t i)
             }
             std::string rest = c.in.substr(end + 4);
             openClient(c);
-            if (options_.mode == BenchOptions::Mode::Closed && inWindow_) sendMessage(i);
+            if ((options_.mode == BenchOptions::Mode::Closed && inWindow_) ||
+                (options_.mode == BenchOptions::Mode::Ramp && options_.fromOpen))
+                sendMessage(i);
             if (!rest.empty()) c.parser.feed(rest.data(), rest.size(), c);
             continue;
         }
@@ -459,7 +465,14 @@ void LoadGenerator::run(const std::function<void()>& onRamped, const std::functi
     const std::int64_t startUs = nowUs_;
     const std::int64_t hardEndUs = startUs + static_cast<std::int64_t>(options_.maxRunS) * 1000000;
     std::size_t nextToStart = 0;
-    bool ramped = false, gateOpen = options_.gateFd < 0;
+    // --from-open: the window is the whole run (the ramp's messages count); no
+    // gate, each process starts at once (its clients' first messages go at their open).
+    const bool fromOpen = options_.fromOpen && options_.mode == BenchOptions::Mode::Ramp;
+    bool ramped = false, gateOpen = options_.gateFd < 0 || fromOpen;
+    if (fromOpen) {
+        startWindow();
+        windowEndUs_ = hardEndUs; // set when the ramp is done
+    }
     std::vector<epoll_event> events(1024);
 
     while (nowUs_ < hardEndUs) {
@@ -479,7 +492,10 @@ void LoadGenerator::run(const std::function<void()>& onRamped, const std::functi
                 windowStartUs_ = nowUs_;
                 break;
             }
-            if (gateOpen) startWindow();
+            if (fromOpen)
+                windowEndUs_ = nowUs_ + static_cast<std::int64_t>(options_.durationS) * 1000000;
+            else if (gateOpen)
+                startWindow();
         }
         if (ramped && !gateOpen) {
             // Every generator process ramped: the parent says go (a single 'G').

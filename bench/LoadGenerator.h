@@ -23,6 +23,12 @@ struct BenchOptions {
     double rampRate = 0;         ///< new connections per second, 0 = as fast as allowed
     int maxConnecting = 1000;    ///< handshakes in flight at once
     int durationS = 30;          ///< traffic time after the ramp
+    /// Ramp: each client sends its first message as soon as its upgrade is
+    /// answered (as the Go original's wsclient does), and the window starts
+    /// with the run: the ramp's messages count, in competition with the
+    /// handshakes still under way. Off: first messages spread over one
+    /// interval, only the traffic after the ramp counts.
+    bool fromOpen = false;
     int sources = 8;             ///< source addresses 127.0.0.1 .. 127.0.0.<sources>
     std::size_t messageBytes = 32;
     std::string expect;          ///< expected reply ("" = any non-empty)

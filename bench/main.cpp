@@ -38,6 +38,10 @@ void usage()
                  "       [--label NAME] [--results FILE] [--max-run S] [--procs N] [--late-ms T]\n"
                  "       [--error-prefix TEXT] [--api-pid PID[,PID...]] [--deflate OFFER] [--compressed-messages]\n"
                  "       [--spread hash|even] [--min-free-mb M] [--query Q] [--message TEXT] [--tls CAFILE]\n"
+                 "       [--from-open]\n"
+                 "--from-open (ramp mode): each client sends its first message as soon as it is open (as the Go\n"
+                 "original's wsclient does) and the figures count from the run's start, ramp included; the\n"
+                 "bridge's CPU per message too (window_s = ramp + --duration).\n"
                  "--tls: wss:// (TLS 1.2+), the server's certificate verified against CAFILE for the name localhost.\n"
                  "--spread: how a client picks its target: consistent hashing of its id (default), or client\n"
                  "number modulo the targets (equal shares). --min-free-mb: stop the run (ramp and traffic) when\n"
@@ -227,6 +231,7 @@ int main(int argc, char** argv)
             else if (a == "--error-prefix") o.errorPrefix = value();
             else if (a == "--deflate") o.deflateOffer = value();
             else if (a == "--compressed-messages") o.compressMessages = true;
+            else if (a == "--from-open") o.fromOpen = true;
             else if (a == "--spread") {
                 std::string m = value();
                 o.spread = m == "hash" ? BenchOptions::Spread::Hash
@@ -271,6 +276,8 @@ int main(int argc, char** argv)
         std::min(o.clients, std::max(minProcs, (o.clients + perProcess - 1) / perProcess));
 
     ProcSample before = sample(bridgePids, true);
+    const ProcSample apiBefore = sample(apiPids);
+    const auto startWall = std::chrono::steady_clock::now();
     const HostSample hostBefore = hostSample();
     std::vector<pid_t> children;
     std::vector<int> pipes, gates;
@@ -413,9 +420,11 @@ int main(int argc, char** argv)
     peakRssKb = std::max({peakRssKb, atRamp.rssKb, atEnd.rssKb});
 
     const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    double windowWall = std::chrono::duration<double>(endWall - rampWall).count();
-    double bridgeCpuS = (atEnd.cpuTicks - atRamp.cpuTicks) / tick;
-    double apiCpuS = (apiAtEnd.cpuTicks - apiAtRamp.cpuTicks) / tick;
+    // The traffic window: after the ramp, or (--from-open) the whole run.
+    const bool fromOpen = o.fromOpen && o.mode == BenchOptions::Mode::Ramp;
+    double windowWall = std::chrono::duration<double>(endWall - (fromOpen ? startWall : rampWall)).count();
+    double bridgeCpuS = (atEnd.cpuTicks - (fromOpen ? before : atRamp).cpuTicks) / tick;
+    double apiCpuS = (apiAtEnd.cpuTicks - (fromOpen ? apiBefore : apiAtRamp).cpuTicks) / tick;
     double cpuPct = bridgePids.empty() || windowWall <= 0 ? 0 : bridgeCpuS / windowWall * 100;
     double apiCpuPct = apiPids.empty() || windowWall <= 0 ? 0 : apiCpuS / windowWall * 100;
     double msgs = static_cast<double>(total.receivedInWindow);
@@ -453,6 +462,7 @@ int main(int argc, char** argv)
                   total.opened ? (atRamp.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0, peakFds,
                   peakThreads, apiCpuPct, apiPids.empty() || msgs <= 0 ? 0 : apiCpuS * 1e6 / msgs, generatorCpuS);
     std::string line = buf;
+    if (fromOpen) line += " from_open=1";
     {
         // The host's share: CPU by kind over the traffic window (in cores, so 2.00 = the whole
         // 2-core box), generator CPU in the same window, kernel memory, and the memory floor.

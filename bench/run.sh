@@ -26,6 +26,11 @@
 #     c10000-50ms   10,000 clients closed loop, 50 ms API (2 generator processes)
 #     c1000-instant  1,000 clients closed loop, instant API
 #     r19000-50ms   19,000 clients x 1 message per 10 s, 50 ms API (2 generator processes)
+#     r19000-open-50ms  the same in the Go original's own test shape (issue 26): each client sends its
+#                   first message as soon as it is open, and every reply counts, the ramp's included
+#                   (--from-open), so messages compete with the 19,000 handshakes still under way
+#   ws2api's line also says where its time went: stage_<name>_{n,p50_ms,p99_ms,max_le_ms} for each
+#   of its latency histograms over the run (bench/stages.py; docs/MONITORING.md "Latency by stage").
 #   bench/run.sh compare c2000-50ms r19000-50ms   # some of them
 #   One key=value line per side: label, side=ours|go, msg/s, p50/p99, errors by kind
 #   (error_replies, empty frames, unexpected, missing, late > 5 s), ramp time,
@@ -75,7 +80,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD=${BUILD:-$ROOT/build}
 BENCH=$BUILD/bench/ws2api-bench
-BRIDGE=$BUILD/server/ws2api
+BRIDGE=${BRIDGE_BIN:-$BUILD/server/ws2api} # BRIDGE_BIN: another ws2api binary (an A/B of two builds)
 SCENARIOS=${*:-closed ramp connect limit multi}
 WORK=$(mktemp -d /tmp/ws2api-bench.XXXXXX)
 RESULTS=${RESULTS:-$ROOT/bench/results/$(date +%Y-%m-%d).txt}
@@ -181,16 +186,21 @@ compare_side() {
     fi
     workers=${API_PIDS:-$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ',' | sed 's/^,//;s/,$//')}
     echo "[$label $side] $(awk '/MemAvailable/ {printf "mem_available_mb=%d", $2/1024}' /proc/meminfo) bridge_pid=$BRIDGE_PID"
+    curl -s --max-time 5 "$metrics" > "$WORK/metrics-before" || true
     out=$("$BENCH" --target "$target" --expect pong --bridge-pid "$BRIDGE_PID" ${workers:+--api-pid "$workers"} \
         --label "$label" --max-run 300 "$@" 2>&1) || true
-    failed=$(curl -s --max-time 5 "$metrics" | awk '/^requests_failed(_total)? / {print $2; exit}')
+    curl -s --max-time 5 "$metrics" > "$WORK/metrics-after" || true
+    failed=$(awk '/^requests_failed(_total)? / {print $2; exit}' "$WORK/metrics-after")
+    # ws2api: where the time went, stage by stage, over the bench's whole run (its latency histograms).
+    stages=""
+    [ "$side" = ours ] && stages=" $(/usr/bin/python3 "$ROOT/bench/stages.py" "$WORK/metrics-before" "$WORK/metrics-after")"
     emfile=$(grep -ci 'too many open files' "$logfile" 2>/dev/null || true)
     stop_bridge "$BRIDGE_PID"
     line="$(printf '%s\n' "$out" | grep "^$label: " | tail -1)"
     if [ -z "$line" ]; then
         line="$label: bench_failed=1"; printf '%s\n' "$out" | tail -5
     fi
-    line="$line side=$side api_ms=$api_ms bridge_requests_failed=${failed:-?} bridge_log_emfile=${emfile:-0}$(side_keys)"
+    line="$line side=$side api_ms=$api_ms bridge_requests_failed=${failed:-?} bridge_log_emfile=${emfile:-0}$(side_keys)$stages"
     echo "$line" | tee -a "$RESULTS"
     sleep 2 # let the sockets of this side wind down
 }
@@ -418,6 +428,8 @@ if [ "${1:-}" = compare ]; then
         c1000-instant) compare_scenario "$s" 0 --clients 1000 --mode closed --duration "$DURATION" ;;
         r19000-50ms) compare_scenario "$s" 50 --clients 19000 --mode ramp --interval-ms 10000 --ramp-rate 5000 \
             --duration "$DURATION" --procs 2 ;;
+        r19000-open-50ms) compare_scenario "$s" 50 --clients 19000 --mode ramp --interval-ms 10000 --ramp-rate 5000 \
+            --duration "$DURATION" --procs 2 --from-open ;;
         *) echo "unknown compare scenario $s"; exit 64 ;;
         esac
     done

@@ -555,6 +555,7 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
         if (state_ != State::Upgrading || result.skipped) return;
         if (session_->accepted.load()) {
             openInLoop(result.response.protocol);
+            ctx.metrics.handshakeLatency.observeMicros(sinceMicros(result.submittedUs));
             if (state_ == State::Open) applyGroupHeadersInLoop(result.response);
             return;
         }
@@ -579,6 +580,13 @@ void Connection::onUpstreamResultInLoop(UpstreamResult&& result)
         ctx.metrics.repliesDropped.fetch_add(1, std::memory_order_relaxed);
         return;
     }
+    replyInLoop(result);
+    // Read to answered (written, queued, or nothing to send), whatever the answer was.
+    ctx.metrics.messageLatency.observeMicros(sinceMicros(result.submittedUs));
+}
+
+void Connection::replyInLoop(const UpstreamResult& result)
+{
     if (!result.ok()) {
         if (result.response.answered)
             sendErrorMessageInLoop(result.response.status, "upstream answered " + std::to_string(result.response.status));

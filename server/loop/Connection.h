@@ -202,6 +202,8 @@ private:
     /// Ws2api-Groups / Ws2api-Groups-Leave of an API answer.
     void applyGroupHeadersInLoop(const UpstreamResponse& response);
     void sendErrorMessageInLoop(int status, const std::string& reason);
+    /// A message's upstream result to the client: its reply, nothing, or the error message.
+    void replyInLoop(const UpstreamResult& result);
     void endSessionInLoop(const std::string& cause);
     void dropInLoop(const std::string& cause);
     void closeSocketInLoop();

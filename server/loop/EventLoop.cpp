@@ -148,7 +148,8 @@ void EventLoop::run()
                          watchTimers_.msUntilNext(nowMs_), upstream_->msUntilDeadlineInLoop(nowMs_)})
             if (next >= 0 && (timeout < 0 || next < timeout)) timeout = next;
         int n = ::epoll_wait(epollFd_, events, kMaxEvents, timeout);
-        nowMs_ = monotonicMs();
+        const std::int64_t turnStartUs = steadyMicros(); // the steady clock, as monotonicMs()
+        nowMs_ = turnStartUs / 1000;
         turns_.fetch_add(1, std::memory_order_relaxed);
         if (n < 0 && errno != EINTR) {
             Poco::Logger::get("ws2api").error("loop %d: epoll_wait: %s", index_, std::string(std::strerror(errno)));
@@ -192,6 +193,7 @@ void EventLoop::run()
         for (std::uint64_t id : httpReleased_) httpConnections_.erase(id);
         httpReleased_.clear();
         upstream_->collectInLoop();
+        context_.metrics.loopTurnLatency.observeMicros(sinceMicros(turnStartUs));
     }
     runTasksInLoop(); // answer waiting pushes before the connections go away
     // Watchers still at work (a forward to a peer) end now; each gives up all its descriptors.
@@ -268,14 +270,17 @@ void EventLoop::acceptInLoop()
         int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         std::string peer = peerHost(addr);
+        const std::int64_t acceptedUs = steadyMicros();
         // Round robin over the loops: epoll wakes the same idle loop for most
         // new clients (EPOLLEXCLUSIVE), which would leave the other cores idle.
         const std::size_t n = context_.loops.size();
         EventLoop* target = n > 1 ? context_.loops[context_.nextLoop.fetch_add(1, std::memory_order_relaxed) % n] : this;
         if (target == this) {
-            adoptInLoop(fd, std::move(peer));
+            adoptInLoop(fd, std::move(peer), acceptedUs);
         } else {
-            target->post([target, fd, peer = std::move(peer)]() mutable { target->adoptInLoop(fd, std::move(peer)); });
+            target->post([target, fd, peer = std::move(peer), acceptedUs]() mutable {
+                target->adoptInLoop(fd, std::move(peer), acceptedUs);
+            });
         }
     }
 }
@@ -428,8 +433,9 @@ bool EventLoop::takeClientDescriptorInLoop()
     return taken;
 }
 
-void EventLoop::adoptInLoop(int fd, std::string peer)
+void EventLoop::adoptInLoop(int fd, std::string peer, std::int64_t acceptedUs)
 {
+    context_.metrics.acceptLatency.observeMicros(sinceMicros(acceptedUs));
     if (listenFd_ < 0) { // shutting down since it was accepted
         context_.upstream.descriptors().releaseClient();
         refuse(fd, codec::Handshake::errorResponse(503, "server is shutting down"));

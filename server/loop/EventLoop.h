@@ -202,8 +202,8 @@ private:
     void acceptInternalInLoop();
     /// Takes over an internal-listener socket accepted by this or another loop.
     void adoptHttpInLoop(int fd, std::string peer);
-    /// Takes over a client socket accepted by this or another loop.
-    void adoptInLoop(int fd, std::string peer);
+    /// Takes over a client socket accepted (at acceptedUs, steadyMicros) by this or another loop.
+    void adoptInLoop(int fd, std::string peer, std::int64_t acceptedUs);
     void runTasksInLoop();
     /// A limits.*_timeout_ms or ping_interval_ms value changed: every
     /// connection re-arms (once per change; a shorter limit must not wait for

@@ -13,20 +13,31 @@
 
 namespace ws2api {
 
+namespace {
+/// This thread's shard: threads take them in turn at their first observation.
+std::size_t shardOfThisThread(std::size_t shards)
+{
+    static std::atomic<std::size_t> next{0};
+    thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed);
+    return mine % shards;
+}
+} // namespace
+
 void LatencyHistogram::observeMicros(std::uint64_t micros)
 {
     double seconds = static_cast<double>(micros) / 1e6;
     std::size_t i = 0;
     while (i < kBounds.size() && seconds > kBounds[i]) ++i;
-    buckets_[i].fetch_add(1, std::memory_order_relaxed);
-    sumMicros_.fetch_add(micros, std::memory_order_relaxed);
-    count_.fetch_add(1, std::memory_order_relaxed);
+    Shard& s = shards_[shardOfThisThread(kShards)];
+    s.buckets[i].fetch_add(1, std::memory_order_relaxed);
+    s.sumMicros.fetch_add(micros, std::memory_order_relaxed);
 }
 
 LatencyHistogram::Buckets LatencyHistogram::buckets() const
 {
     Buckets b{};
-    for (std::size_t i = 0; i < b.size(); ++i) b[i] = buckets_[i].load(std::memory_order_relaxed);
+    for (const Shard& s : shards_)
+        for (std::size_t i = 0; i < b.size(); ++i) b[i] += s.buckets[i].load(std::memory_order_relaxed);
     return b;
 }
 
@@ -156,17 +167,19 @@ void LatencyHistogram::render(std::string& out, MetricsFormat format, const char
 {
     char line[160];
     familyHeader(out, format, name, "histogram", help, "seconds");
+    const Buckets b = buckets();
+    std::uint64_t sumMicros = 0;
+    for (const Shard& s : shards_) sumMicros += s.sumMicros.load(std::memory_order_relaxed);
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kBounds.size(); ++i) {
-        cumulative += buckets_[i].load(std::memory_order_relaxed);
+        cumulative += b[i];
         std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name, kBounds[i],
                       static_cast<unsigned long long>(cumulative));
         out += line;
     }
-    cumulative += buckets_[kBounds.size()].load(std::memory_order_relaxed);
+    cumulative += b[kBounds.size()];
     std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
-                  static_cast<unsigned long long>(cumulative), name,
-                  static_cast<double>(sumMicros_.load(std::memory_order_relaxed)) / 1e6, name,
+                  static_cast<unsigned long long>(cumulative), name, static_cast<double>(sumMicros) / 1e6, name,
                   static_cast<unsigned long long>(cumulative));
     out += line;
 }
@@ -262,7 +275,7 @@ void processFamilies(Exposition& out, std::int64_t startedAtUnix)
 std::string Metrics::render(MetricsFormat format) const
 {
     std::string text;
-    text.reserve(format == MetricsFormat::OpenMetrics ? 16000 : 17000);
+    text.reserve(format == MetricsFormat::OpenMetrics ? 24000 : 25000);
     Exposition out(text, format);
     out.counter("connections_opened", connectionsOpened, "WebSocket upgrades completed.");
     out.counter("connections_closed", connectionsClosed, "Opened connections that ended.");
@@ -276,7 +289,20 @@ std::string Metrics::render(MetricsFormat format) const
     out.gauge("connections_open", opened >= closed ? static_cast<std::int64_t>(opened - closed) : 0,
               "Open WebSocket connections.");
 
-    out.histogram(upstreamLatency, "upstream_request_duration_seconds", "Time from sending an upstream request to its answer.");
+    out.histogram(upstreamLatency, "upstream_request_duration_seconds",
+                  "Time from an upstream request getting its connection (a new one's connect included) to its answer.");
+    out.histogram(upstreamQueueLatency, "upstream_queue_duration_seconds",
+                  "Time an upstream request waited for a connection to the API (idle, or one the pacer lets open).");
+    out.histogram(strandLatency, "upstream_strand_duration_seconds",
+                  "Time a client's request waited behind that client's earlier request (one at a time, in order).");
+    out.histogram(messageLatency, "message_duration_seconds",
+                  "Time from reading a client's message to handing its reply (or the error message) to the socket.");
+    out.histogram(handshakeLatency, "handshake_duration_seconds",
+                  "Time from reading an upgrade request to handing its 101 to the socket (the connect GET included).");
+    out.histogram(acceptLatency, "accept_handoff_duration_seconds",
+                  "Time from accepting a client's socket to the loop that owns it taking it over.");
+    out.histogram(loopTurnLatency, "loop_turn_duration_seconds",
+                  "Time an event loop spent on one turn's events and timers (between two epoll_wait calls).");
     out.counter("upstream_connects", upstreamConnects,
             "Connections opened to the API (the rest of the requests reused kept-alive ones).");
     out.gauge("upstream_connections", upstreamConnections, "Open connections to the API, idle or busy.");

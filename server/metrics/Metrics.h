@@ -5,6 +5,7 @@
 // them, readers get a consistent-enough snapshot for monitoring.
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <string>
@@ -27,7 +28,24 @@ const char* metricsContentType(MetricsFormat format);
 
 using Counter = std::atomic<std::uint64_t>;
 
-/// Upstream request latency histogram (seconds buckets, as Prometheus expects).
+/// The clock of the latency histograms: steady, in microseconds.
+inline std::int64_t steadyMicros()
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+/// Microseconds from `startUs` (steadyMicros) to now; 0 for a start in the future.
+inline std::uint64_t sinceMicros(std::int64_t startUs)
+{
+    const std::int64_t d = steadyMicros() - startUs;
+    return d > 0 ? static_cast<std::uint64_t>(d) : 0;
+}
+
+/// A latency histogram (seconds buckets, as Prometheus expects). Written from
+/// the loop threads on every message, so the counts are sharded: each thread
+/// adds to its own cache line (threads take shards in turn), and readers sum
+/// the shards. Two loops counting into one line made it bounce between the
+/// cores on every observation.
 class LatencyHistogram {
 public:
     static constexpr std::array<double, 15> kBounds = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -44,9 +62,12 @@ public:
     void render(std::string& out, MetricsFormat format, const char* name, const char* help) const;
 
 private:
-    std::array<Counter, kBounds.size() + 1> buckets_{}; // last = +Inf
-    Counter sumMicros_{0};
-    Counter count_{0};
+    static constexpr std::size_t kShards = 8;
+    struct alignas(64) Shard {
+        std::array<Counter, kBounds.size() + 1> buckets{}; // last = +Inf
+        Counter sumMicros{0};
+    };
+    std::array<Shard, kShards> shards_{};
 };
 
 struct Metrics {
@@ -152,7 +173,14 @@ struct Metrics {
     Counter tlsReloadFailures{0};     ///< reloads refused (bad or unreadable file): the old certificate stays
     std::atomic<std::int64_t> tlsCertificateNotAfter{0}; ///< gauge: unix time the served certificate expires (0: no TLS)
 
-    LatencyHistogram upstreamLatency;
+    // Where a message's time goes (docs/MONITORING.md, "Latency by stage"), each from the loop that owns it.
+    LatencyHistogram upstreamLatency;      ///< an upstream request given its connection -> its answer (the API's time)
+    LatencyHistogram upstreamQueueLatency; ///< a request started -> given a connection (waited for one)
+    LatencyHistogram strandLatency;        ///< a job queued -> started (waited behind its client's earlier request)
+    LatencyHistogram messageLatency;       ///< a client's message read -> its reply handed to the socket
+    LatencyHistogram handshakeLatency;     ///< an upgrade request read -> its 101 handed to the socket (connect GET included)
+    LatencyHistogram acceptLatency;        ///< a client socket accepted -> adopted by the loop that owns it
+    LatencyHistogram loopTurnLatency;      ///< one loop turn: the work between two epoll_wait calls
     /// process_start_time_seconds: when these counters started.
     const std::int64_t startedAtUnix = static_cast<std::int64_t>(std::time(nullptr));
 

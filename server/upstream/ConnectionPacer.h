@@ -12,10 +12,13 @@
 //   not new demand. While requests waited in that window (the limit
 //   was binding) and the window's mean latency stayed near its lowest (at most
 //   2 × the base + 1 ms; the base is the lowest window mean, forgetting slowly),
-//   it grows at most ×2 per window, so a burst ramps up in tens of
-//   milliseconds but a queue drained by a few fast connections never opens
-//   hundreds, and answers that took long (an API that stalled, one that slows
-//   down under load) never make it grow. When nothing waited it only sinks,
+//   it grows at most ×2 per window. Latency is judged per kind of request
+//   (connect GET, message POST, DELETE), each against its own base: an API
+//   answers a GET in a fraction of the time it takes for a POST, and a ramp's
+//   mix (GETs first, then the clients' messages) is not an API slowing down.
+//   So a burst ramps up in tens of milliseconds but a queue drained by a few
+//   fast connections never opens hundreds, and answers that took long (an API
+//   that stalled, one that slows down under load) never make it grow. When nothing waited it only sinks,
 //   towards that target (×0.75 per window at most, not below 16 without
 //   failures); connections over it are not closed, they idle out.
 // - Failures of a fresh connection (refused, reset or timed out before any
@@ -26,6 +29,7 @@
 // Pure arithmetic on loop milliseconds, no sockets (unit-tested alone).
 // Thread rules: owned by one UpstreamPool, used on its loop's thread only.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -80,21 +84,34 @@ public:
         retryAtMs_ = nowMs + backoff;
         resetWindow(nowMs);
     }
-    /// An answer came back, `latencyUs` after the request went out.
-    void onAnswer(std::int64_t latencyUs, std::int64_t nowMs)
+    /// Kinds of request whose latencies are judged apart (UpstreamKind's values).
+    static constexpr std::size_t kKinds = 3;
+
+    /// An answer to a request of `kind` (< kKinds) came back, `latencyUs` after it went out.
+    void onAnswer(std::int64_t latencyUs, std::int64_t nowMs, std::size_t kind = 0)
     {
         if (windowStartMs_ < 0) windowStartMs_ = nowMs; // the first window: what was submitted so far counts
-        ++answers_;
-        latencySumUs_ += std::max<std::int64_t>(0, latencyUs);
+        kind = std::min(kind, kKinds - 1);
+        ++answers_[kind];
+        latencySumUs_[kind] += std::max<std::int64_t>(0, latencyUs);
         const std::int64_t elapsed = nowMs - windowStartMs_;
         if (elapsed < kWindowMs) return;
+        std::uint64_t answers = 0;
+        std::int64_t latencySumUs = 0;
+        bool calm = true;
+        for (std::size_t k = 0; k < kKinds; ++k) {
+            if (answers_[k] == 0) continue;
+            answers += answers_[k];
+            latencySumUs += latencySumUs_[k];
+            const double meanUs = static_cast<double>(latencySumUs_[k]) / static_cast<double>(answers_[k]);
+            // The base follows a lower mean at once and a higher one by 1/64 per window.
+            double& base = baseUs_[k];
+            base = base < 0 || meanUs < base ? meanUs : base + (meanUs - base) / 64;
+            if (meanUs > 2 * base + 1000) calm = false;
+        }
         const double perSecond = static_cast<double>(submitted_) * 1000.0 / static_cast<double>(elapsed);
-        const double latencyS = static_cast<double>(latencySumUs_) / static_cast<double>(answers_) / 1e6;
+        const double latencyS = static_cast<double>(latencySumUs) / static_cast<double>(answers) / 1e6;
         const double target = 2 * perSecond * latencyS + kHeadroom;
-        const double meanUs = latencyS * 1e6;
-        // The base follows a lower mean at once and a higher one by 1/64 per window.
-        baseUs_ = baseUs_ < 0 || meanUs < baseUs_ ? meanUs : baseUs_ + (meanUs - baseUs_) / 64;
-        const bool calm = meanUs <= 2 * baseUs_ + 1000;
         if (waitedInWindow_ && calm) // binding: grow towards the target, at most x2
             limit_ = std::min({std::max(target, limit_), 2 * limit_, max_});
         else if (!waitedInWindow_) // not binding: it may only sink
@@ -111,9 +128,9 @@ private:
     void resetWindow(std::int64_t nowMs)
     {
         windowStartMs_ = nowMs;
-        answers_ = 0;
+        answers_.fill(0);
         submitted_ = 0;
-        latencySumUs_ = 0;
+        latencySumUs_.fill(0);
         waitedInWindow_ = false;
     }
 
@@ -124,11 +141,11 @@ private:
     int failures_ = 0; ///< consecutive failures of fresh connections
     std::int64_t retryAtMs_ = 0;
     std::int64_t windowStartMs_ = -1;
-    std::uint64_t answers_ = 0;
+    std::array<std::uint64_t, kKinds> answers_{};
     std::uint64_t submitted_ = 0;
-    std::int64_t latencySumUs_ = 0;
+    std::array<std::int64_t, kKinds> latencySumUs_{};
     bool waitedInWindow_ = false;
-    double baseUs_ = -1; ///< the lowest window mean latency, forgetting slowly
+    std::array<double, kKinds> baseUs_{-1, -1, -1}; ///< per kind: the lowest window mean latency, forgetting slowly
 };
 
 } // namespace ws2api

@@ -2,13 +2,13 @@
 
 #include "server/loop/EventLoop.h"
 #include "server/loop/Registry.h"
+#include "server/metrics/Metrics.h"
 
 #include <Poco/Logger.h>
 #include <Poco/String.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -17,12 +17,6 @@ namespace ws2api {
 
 namespace {
 Poco::Logger& log() { return Poco::Logger::get("ws2api"); }
-
-std::int64_t steadyMicros()
-{
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
 } // namespace
 
 UpstreamPool::UpstreamPool(EventLoop& loop, UpstreamEndpoint& endpoint, Registry& registry, std::uint64_t idBase,
@@ -71,6 +65,7 @@ bool UpstreamPool::submitInLoop(const std::shared_ptr<ClientSession>& session, U
     job->kind = kind;
     job->binary = binary;
     job->body = std::move(body);
+    job->submittedUs = steadyMicros();
     UpstreamJob* raw = job.get();
     if (session->jobsTail)
         session->jobsTail->next = std::move(job);
@@ -122,8 +117,10 @@ void UpstreamPool::startStrandInLoop(const std::shared_ptr<ClientSession>& s)
         auto request = std::make_unique<UpstreamRequest>();
         request->session = s;
         request->bytes = endpoint_.buildRequest(*s, *job);
-        request->job = std::move(job);
         request->startedUs = steadyMicros();
+        endpoint_.metrics().strandLatency.observeMicros(
+            static_cast<std::uint64_t>(std::max<std::int64_t>(0, request->startedUs - job->submittedUs)));
+        request->job = std::move(job);
         s->busy = true;
         endpoint_.metrics().requestsStarted.fetch_add(1, std::memory_order_relaxed);
         waiting_.push_back(std::move(request));
@@ -241,6 +238,7 @@ bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request, std::st
     endpoint_.metrics().upstreamConnections.fetch_add(1, std::memory_order_relaxed);
     ++connecting_; // until connectedInLoop or its close
     request->sentUs = steadyMicros();
+    observeQueuedInLoop(*request);
     const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     armInLoop(conn, deadline);
@@ -285,9 +283,16 @@ void UpstreamPool::connectedInLoop(UpstreamConnection& conn)
     conn.setState(UpstreamConnection::State::Busy);
 }
 
+void UpstreamPool::observeQueuedInLoop(const UpstreamRequest& request)
+{
+    endpoint_.metrics().upstreamQueueLatency.observeMicros(
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, request.sentUs - request.startedUs)));
+}
+
 void UpstreamPool::sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request)
 {
     request->sentUs = steadyMicros();
+    observeQueuedInLoop(*request);
     const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     conn.setState(UpstreamConnection::State::Busy);
@@ -435,7 +440,7 @@ void UpstreamPool::completeInLoop(UpstreamConnection& conn)
     if (!p.keepAlive() || conn.writing()) conn.reusable = false; // answered before it read the whole request
     ++conn.requestsServed;
     std::unique_ptr<UpstreamRequest> request = conn.takeRequest();
-    pacer_.onAnswer(steadyMicros() - request->sentUs, loop_.nowMs());
+    pacer_.onAnswer(steadyMicros() - request->sentUs, loop_.nowMs(), static_cast<std::size_t>(request->job->kind));
     publishLimitInLoop();
     disarmInLoop(conn);
     releaseConnectionInLoop(conn);
@@ -521,12 +526,13 @@ void UpstreamPool::finishInLoop(std::unique_ptr<UpstreamRequest> request, Upstre
     // next message on the reply must not find this one still counted.
     endpoint_.jobDone();
     Metrics& m = endpoint_.metrics();
-    if (response.answered)
+    if (response.answered && request->sentUs > 0) // the API's time: from the write that got this answer
         m.upstreamLatency.observeMicros(
-            static_cast<std::uint64_t>(std::max<std::int64_t>(0, steadyMicros() - request->startedUs)));
+            static_cast<std::uint64_t>(std::max<std::int64_t>(0, steadyMicros() - request->sentUs)));
     UpstreamResult result;
     result.kind = request->job->kind;
     result.binary = request->job->binary;
+    result.submittedUs = request->job->submittedUs;
     result.response = std::move(response);
     if (result.ok())
         m.requestsSucceeded.fetch_add(1, std::memory_order_relaxed);

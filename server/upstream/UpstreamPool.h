@@ -99,6 +99,8 @@ private:
     /// https://: drives the TLS handshake; when done, the request goes out.
     void handshakeInLoop(UpstreamConnection& conn);
     void sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request);
+    /// The time `request` waited for a connection, into the queue histogram (once it is written).
+    void observeQueuedInLoop(const UpstreamRequest& request);
     void writeInLoop(UpstreamConnection& conn);
     void readInLoop(UpstreamConnection& conn);
     void completeInLoop(UpstreamConnection& conn);

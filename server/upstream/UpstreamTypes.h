@@ -13,6 +13,7 @@ struct UpstreamJob {
     UpstreamKind kind = UpstreamKind::Message;
     bool binary = false;
     std::string body; ///< message, or DELETE cause
+    std::int64_t submittedUs = 0; ///< steady clock, when it was queued (the stage histograms)
     std::unique_ptr<UpstreamJob> next; ///< the session's queue (ClientSession::jobsHead)
 };
 
@@ -30,6 +31,7 @@ struct UpstreamResult {
     UpstreamKind kind = UpstreamKind::Message;
     bool binary = false;  ///< Message: the client's message was binary (reply uses the same frame type)
     bool skipped = false; ///< not sent (connection already ended, or session already deleted)
+    std::int64_t submittedUs = 0; ///< the job's submittedUs: when the client's event was read
     UpstreamResponse response;
     bool ok() const { return response.answered && response.status >= 200 && response.status < 300; }
 };

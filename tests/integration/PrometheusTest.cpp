@@ -137,9 +137,59 @@ class PrometheusTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testBothFormatsPassTheirParsers);
     CPPUNIT_TEST(testAlertRulesPassPromtool);
     CPPUNIT_TEST(testPrometheusScrapesTheBridgeAndEveryDashboardQueryHasData);
+    CPPUNIT_TEST(testLatencyStagesShowWhereTheTimeWent);
     CPPUNIT_TEST_SUITE_END();
 
 public:
+    void testLatencyStagesShowWhereTheTimeWent()
+    {
+        // An API that takes 150 ms per message, one connection to it, one loop. Client a sends
+        // two messages at once (the second waits behind the first in a's strand), client b one
+        // (it and a's first want the one connection: one of them waits in the queue).
+        FakeUpstream upstream;
+        upstream.setBehaviour([](const RecordedRequest& r) {
+            FakeReply reply = FakeUpstream::defaultReply(r);
+            if (r.method == "POST") reply.delayMs = 150;
+            return reply;
+        });
+        BridgeProcess bridge(bridgeArgs(upstream, {"--set", "server.loops=1", "--set", "upstream.max_connections=1"}));
+        OutputOnFailure dump(bridge);
+        const std::string before = metricsText(bridge.internalPort());
+        TestClient a, b;
+        CPPUNIT_ASSERT_EQUAL(101, a.connect(bridge.publicPort(), "/a"));
+        CPPUNIT_ASSERT_EQUAL(101, b.connect(bridge.publicPort(), "/b"));
+        a.sendText("one");
+        a.sendText("two");
+        b.sendText("three");
+        CPPUNIT_ASSERT_EQUAL(std::string("Text:one"), show(a.nextMessage()));
+        CPPUNIT_ASSERT_EQUAL(std::string("Text:two"), show(a.nextMessage()));
+        CPPUNIT_ASSERT_EQUAL(std::string("Text:three"), show(b.nextMessage()));
+        const std::string text = metricsText(bridge.internalPort());
+        // Observations of a family, and how many of them were over `seconds` (a bucket bound).
+        auto count = [&](const std::string& family) { return metricValue(text, family + "_duration_seconds_count"); };
+        auto over = [&](const std::string& family, const char* seconds) {
+            return count(family) - metricValue(text, family + "_duration_seconds_bucket{le=\"" + seconds + "\"}");
+        };
+        // The replies: each at least the API's 150 ms; "two" also waited for "one" (>= 300 ms).
+        CPPUNIT_ASSERT_EQUAL(3.0, count("message"));
+        CPPUNIT_ASSERT_EQUAL(3.0, over("message", "0.1"));
+        CPPUNIT_ASSERT(over("message", "0.25") >= 1);
+        // The API's time: two GETs, three POSTs of 150 ms.
+        CPPUNIT_ASSERT_EQUAL(5.0, count("upstream_request"));
+        CPPUNIT_ASSERT_EQUAL(3.0, over("upstream_request", "0.1"));
+        // Waiting: "two" behind "one" in a's strand; one of "one" and "three" for the connection.
+        CPPUNIT_ASSERT_EQUAL(5.0, count("upstream_strand"));
+        CPPUNIT_ASSERT(over("upstream_strand", "0.1") >= 1);
+        CPPUNIT_ASSERT_EQUAL(5.0, count("upstream_queue"));
+        CPPUNIT_ASSERT(over("upstream_queue", "0.1") >= 1);
+        // Two upgrades, their sockets taken over, and the loop's turns.
+        CPPUNIT_ASSERT_EQUAL(2.0, count("handshake"));
+        CPPUNIT_ASSERT_EQUAL(2.0, count("accept_handoff"));
+        CPPUNIT_ASSERT(count("loop_turn") > metricValue(before, "loop_turn_duration_seconds_count"));
+        // A histogram's sum is its observations' total: the replies took at least 150 + 300 + 150 ms.
+        CPPUNIT_ASSERT(metricValue(text, "message_duration_seconds_sum") >= 0.6);
+    }
+
     void testNegotiatesTheFormatAsTheClientLibrariesDo()
     {
         const std::map<std::string, MetricsFormat> cases = {

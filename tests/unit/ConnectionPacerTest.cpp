@@ -36,6 +36,7 @@ class ConnectionPacerTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testGrowsAtMostTwicePerWindowWhileRequestsWait);
     CPPUNIT_TEST(testSettlesAtLittlesLawWithHeadroom);
     CPPUNIT_TEST(testAStallDoesNotMakeItGrow);
+    CPPUNIT_TEST(testFastGetsThenSlowPostsAreNotASlowdown);
     CPPUNIT_TEST(testSinksSlowlyWhenNothingWaits);
     CPPUNIT_TEST(testFailuresHalveAndBackOffOneAttemptAtATime);
     CPPUNIT_TEST(testNotAdaptiveMeansTheMaximum);
@@ -106,6 +107,47 @@ public:
         // Fast answers again, the queue drained: nothing to grow for.
         t = window(p, t, 3000, 300, false);
         CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+    }
+
+    void testFastGetsThenSlowPostsAreNotASlowdown()
+    {
+        // A ramp: clients connect (connect GETs answered in 0.2 ms), then each sends its first
+        // message (POSTs answered in 50 ms) while more connect. The POSTs' latency is that
+        // kind's own, not a slowdown of the GETs: the limit doubles per window to the target.
+        ConnectionPacer p(2048);
+        std::int64_t t = 0;
+        const std::size_t get = 0, post = 1;
+        for (int w = 0; w < 4; ++w) {
+            for (int i = 0; i < 100; ++i) {
+                p.noteSubmitted();
+                p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 100, get);
+            }
+            t += ConnectionPacer::kWindowMs;
+        }
+        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit()); // nothing waited
+        double expected = ConnectionPacer::kInitialLimit;
+        for (int w = 0; w < 4; ++w) {
+            // 5,000 GETs/s and 5,000 POSTs/s come in; every POST slot is taken, requests wait.
+            for (int i = 0; i < 125; ++i) {
+                p.noteSubmitted();
+                p.noteSubmitted();
+                p.noteWaiting();
+                p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
+                p.onAnswer(50000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, post);
+            }
+            t += ConnectionPacer::kWindowMs;
+            expected *= 2;
+            CPPUNIT_ASSERT_EQUAL(expected, p.limit());
+        }
+        // The GETs slowing down is still a slowdown: x10 their latency, no growth.
+        const double before = p.limit();
+        for (int i = 0; i < 125; ++i) {
+            p.noteSubmitted();
+            p.noteWaiting();
+            p.onAnswer(20000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
+            p.onAnswer(50000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, post);
+        }
+        CPPUNIT_ASSERT_EQUAL(before, p.limit());
     }
 
     void testSinksSlowlyWhenNothingWaits()
