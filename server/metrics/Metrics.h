@@ -34,12 +34,13 @@ inline std::int64_t steadyMicros()
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
-/// Microseconds from `startUs` (steadyMicros) to now; 0 for a start in the future.
-inline std::uint64_t sinceMicros(std::int64_t startUs)
+/// Microseconds from `fromUs` to `toUs` (steadyMicros stamps); 0 when `toUs` is earlier.
+inline std::uint64_t microsBetween(std::int64_t fromUs, std::int64_t toUs)
 {
-    const std::int64_t d = steadyMicros() - startUs;
-    return d > 0 ? static_cast<std::uint64_t>(d) : 0;
+    return toUs > fromUs ? static_cast<std::uint64_t>(toUs - fromUs) : 0;
 }
+/// Microseconds from `startUs` (steadyMicros) to now; 0 for a start in the future.
+inline std::uint64_t sinceMicros(std::int64_t startUs) { return microsBetween(startUs, steadyMicros()); }
 
 /// A latency histogram (seconds buckets, as Prometheus expects). Written from
 /// the loop threads on every message, so the counts are sharded: each thread

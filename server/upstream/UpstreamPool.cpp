@@ -118,8 +118,7 @@ void UpstreamPool::startStrandInLoop(const std::shared_ptr<ClientSession>& s)
         request->session = s;
         request->bytes = endpoint_.buildRequest(*s, *job);
         request->startedUs = steadyMicros();
-        endpoint_.metrics().strandLatency.observeMicros(
-            static_cast<std::uint64_t>(std::max<std::int64_t>(0, request->startedUs - job->submittedUs)));
+        endpoint_.metrics().strandLatency.observeMicros(microsBetween(job->submittedUs, request->startedUs));
         request->job = std::move(job);
         s->busy = true;
         endpoint_.metrics().requestsStarted.fetch_add(1, std::memory_order_relaxed);
@@ -237,8 +236,7 @@ bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request, std::st
     endpoint_.metrics().upstreamConnects.fetch_add(1, std::memory_order_relaxed);
     endpoint_.metrics().upstreamConnections.fetch_add(1, std::memory_order_relaxed);
     ++connecting_; // until connectedInLoop or its close
-    request->sentUs = steadyMicros();
-    observeQueuedInLoop(*request);
+    markSentInLoop(*request);
     const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     armInLoop(conn, deadline);
@@ -283,16 +281,15 @@ void UpstreamPool::connectedInLoop(UpstreamConnection& conn)
     conn.setState(UpstreamConnection::State::Busy);
 }
 
-void UpstreamPool::observeQueuedInLoop(const UpstreamRequest& request)
+void UpstreamPool::markSentInLoop(UpstreamRequest& request)
 {
-    endpoint_.metrics().upstreamQueueLatency.observeMicros(
-        static_cast<std::uint64_t>(std::max<std::int64_t>(0, request.sentUs - request.startedUs)));
+    request.sentUs = steadyMicros();
+    endpoint_.metrics().upstreamQueueLatency.observeMicros(microsBetween(request.startedUs, request.sentUs));
 }
 
 void UpstreamPool::sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request)
 {
-    request->sentUs = steadyMicros();
-    observeQueuedInLoop(*request);
+    markSentInLoop(*request);
     const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     conn.setState(UpstreamConnection::State::Busy);
@@ -527,8 +524,7 @@ void UpstreamPool::finishInLoop(std::unique_ptr<UpstreamRequest> request, Upstre
     endpoint_.jobDone();
     Metrics& m = endpoint_.metrics();
     if (response.answered && request->sentUs > 0) // the API's time: from the write that got this answer
-        m.upstreamLatency.observeMicros(
-            static_cast<std::uint64_t>(std::max<std::int64_t>(0, steadyMicros() - request->sentUs)));
+        m.upstreamLatency.observeMicros(sinceMicros(request->sentUs));
     UpstreamResult result;
     result.kind = request->job->kind;
     result.binary = request->job->binary;

@@ -99,8 +99,8 @@ private:
     /// https://: drives the TLS handshake; when done, the request goes out.
     void handshakeInLoop(UpstreamConnection& conn);
     void sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request);
-    /// The time `request` waited for a connection, into the queue histogram (once it is written).
-    void observeQueuedInLoop(const UpstreamRequest& request);
+    /// `request` got its connection now: its sentUs, and the time it waited into the queue histogram.
+    void markSentInLoop(UpstreamRequest& request);
     void writeInLoop(UpstreamConnection& conn);
     void readInLoop(UpstreamConnection& conn);
     void completeInLoop(UpstreamConnection& conn);
