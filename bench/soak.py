@@ -23,6 +23,10 @@ Run by `bench/run.sh soak` (which starts the bridge); on its own:
 - Every --sample-s seconds: the bridge's RSS, open descriptors, upstream
   connections (idle/busy), its connection limit, open clients; written to
   <results>.soak.csv and summarised at the end.
+- Around each outage (from the kill to --fine-for-s after the restart) the
+  upstream gauges and counters every --fine-s seconds into
+  <results>.soak-fine.csv: what a 10 s sample misses (a burst of
+  connections opened and idle again between two samples).
 
 At the end the load stops, the keep-alive time passes, and the idle baseline
 is taken: descriptors and upstream connections must be back to what they were
@@ -55,6 +59,10 @@ def run_api(port, log_path):
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY: the handler writes the headers and the body in two sends; with
+        # Nagle the body waits for the bridge's delayed ACK, and every answer took
+        # 44 ms (soak runs 1-3 measured that API, not an instant one).
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):
             pass
@@ -250,6 +258,29 @@ def sample(args):
             "limit": m.get("upstream_connection_limit", -1), "clients": m.get("connections_open", -1)}
 
 
+FINE_KEYS = ("upstream_connections", "upstream_connections_idle", "upstream_connection_limit",
+             "upstream_connects_total", "upstream_connect_failures_total", "requests_started_total",
+             "connections_open", "handshakes_rejected_total", "upstream_delete_retries_total")
+
+
+def fine_sampler(args, began, windows, stop):
+    """Every --fine-s while an outage window is open: the upstream gauges and counters, one csv row."""
+    out = open(args.results + ".soak-fine.csv", "a", buffering=1)
+    out.write("# soak fine samples %s every %ss\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), args.fine_s))
+    out.write("t_s,outage," + ",".join(FINE_KEYS) + "\n")
+    while not stop.is_set():
+        t = time.monotonic() - began
+        current = [n for n, (a, b) in enumerate(windows) if a <= t <= b]
+        if current:
+            try:
+                m = metrics(args.internal)
+            except Exception:
+                m = {}
+            out.write("%.2f,%d,%s\n" % (t, current[0] + 1, ",".join("%d" % m.get(k, -1) for k in FINE_KEYS)))
+        time.sleep(args.fine_s)
+    out.close()
+
+
 def set_config(args, value):
     c = http.client.HTTPConnection("127.0.0.1", args.internal, timeout=10)
     c.request("PUT", "/api/v1/config/upstream.keepalive_timeout_ms", body=json.dumps({"value": str(value)}),
@@ -286,6 +317,12 @@ async def main_async(args):
     pt = threading.Thread(target=pusher, args=(args, stats, stop_flag, open_set, pushes_due), daemon=True)
     pt.start()
     began = time.monotonic()
+    # Outage windows for the fine sampler: [kill, restart + fine_for_s], in seconds since `began`.
+    windows = [] if args.fine_s <= 0 else [
+        (k * args.outage_every, k * args.outage_every + args.outage_s + 2 + args.fine_for_s)
+        for k in range(1, int(args.seconds // args.outage_every) + 1)]
+    ft = threading.Thread(target=fine_sampler, args=(args, began, windows, stop_flag), daemon=True)
+    ft.start()
     samples = []
     next_sample = next_outage = next_hup = next_config = 0.0
     next_outage, next_hup, next_config = args.outage_every, args.hup_every, args.config_every
@@ -388,6 +425,8 @@ def main():
     p.add_argument("--hup-every", type=float, default=300.0)
     p.add_argument("--config-every", type=float, default=600.0)
     p.add_argument("--sample-s", type=float, default=10.0)
+    p.add_argument("--fine-s", type=float, default=0.1, help="sample period around outages (0: none)")
+    p.add_argument("--fine-for-s", type=float, default=8.0, help="fine samples go on this long after a restart")
     p.add_argument("--warmup-s", type=float, default=300.0)
     p.add_argument("--idle-wait-s", type=float, default=8.0)
     p.add_argument("--error-prefix", default='{"error":"upstream unavailable"')
