@@ -159,8 +159,9 @@ const KeyInfo kKeys[kKeyCount] = {
      "Largest body of a batch push (POST /push/batch, many messages for many clients in one request); over "
      "it: 413. Each message in it is bounded by limits.max_message_bytes."},
     {KeyId::UpstreamAdaptiveConnections, "upstream.adaptive_connections", KeyType::Bool, 0, 1, "true", true,
-     "Pace new connections to the API by what it answers: each loop keeps about 2 x answers/s x latency + 4 "
-     "busy, growing at most x2 every 25 ms while requests wait, halving on failures (docs/TUNING.md). false: "
+     "Pace new connections to the API by what it answers: each loop keeps about 2 x requests/s x latency + 4 "
+     "busy (per kind of request), going there at once while requests wait and latency stays near its lowest "
+     "(x2 every 25 ms after failures), halving on failures (docs/TUNING.md). false: "
      "a waiting request opens a connection whenever upstream.max_connections allows."},
     {KeyId::UpstreamConnectBackoffMs, "upstream.connect_backoff_ms", KeyType::Int, 0, 60000, "1000", true,
      "After a new connection to the API was refused, reset or timed out: one attempt at a time, 25 ms apart, "

@@ -49,8 +49,11 @@ inline std::uint64_t sinceMicros(std::int64_t startUs) { return microsBetween(st
 /// cores on every observation.
 class LatencyHistogram {
 public:
-    static constexpr std::array<double, 15> kBounds = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                       0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
+    // 60, 75 and 150 ms between Prometheus' usual bounds: a 50 ms API's tail (issue 26's
+    // "p99 <= 60 ms") would otherwise fall in one 50..100 ms bucket, where any quantile is a guess.
+    static constexpr std::array<double, 18> kBounds = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                       0.025,   0.05,   0.06,  0.075,  0.1,   0.15,
+                                                       0.25,    0.5,    1.0,   2.5,    5.0,   10.0};
     using Buckets = std::array<std::uint64_t, kBounds.size() + 1>;
     void observeMicros(std::uint64_t micros);
     /// Per-bucket counts (not cumulative); the last is +Inf.

@@ -60,7 +60,7 @@ bool UpstreamPool::submitInLoop(const std::shared_ptr<ClientSession>& session, U
     } else {
         endpoint_.addJob();
     }
-    pacer_.noteSubmitted();
+    pacer_.noteSubmitted(loop_.nowMs(), static_cast<std::size_t>(kind));
     auto job = std::make_unique<UpstreamJob>();
     job->kind = kind;
     job->binary = binary;

@@ -1,6 +1,7 @@
 // The upstream connection pacer (server/upstream/ConnectionPacer): the limit
-// follows what the API answers (Little's law with headroom), grows at most x2
-// per window while requests wait, sinks slowly when nothing waits, halves on
+// follows what the API answers (Little's law with headroom, per kind of
+// request), goes to it at once while requests wait and latency is calm (x2 per
+// window after failures), sinks slowly when nothing waits, halves on
 // failures, and after a failure attempts go one at a time with a doubling
 // backoff until one connects.
 #include "server/upstream/ConnectionPacer.h"
@@ -21,7 +22,7 @@ std::int64_t window(ConnectionPacer& p, std::int64_t t, double perSecond, std::i
     const std::int64_t end = t + ConnectionPacer::kWindowMs;
     const int answers = static_cast<int>(perSecond * ConnectionPacer::kWindowMs / 1000.0);
     const int arrivals = static_cast<int>((submitted < 0 ? perSecond : submitted) * ConnectionPacer::kWindowMs / 1000.0);
-    for (int i = 0; i < arrivals; ++i) p.noteSubmitted();
+    for (int i = 0; i < arrivals; ++i) p.noteSubmitted(t);
     for (int i = 0; i < answers; ++i) {
         if (waiting) p.noteWaiting();
         p.onAnswer(latencyUs, t + (i + 1) * ConnectionPacer::kWindowMs / answers);
@@ -33,7 +34,8 @@ std::int64_t window(ConnectionPacer& p, std::int64_t t, double perSecond, std::i
 class ConnectionPacerTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(ConnectionPacerTest);
     CPPUNIT_TEST(testStartsAtItsInitialLimitWithinTheMaximum);
-    CPPUNIT_TEST(testGrowsAtMostTwicePerWindowWhileRequestsWait);
+    CPPUNIT_TEST(testGoesToLittlesLawAtOnceWhileRequestsWait);
+    CPPUNIT_TEST(testABurstAfterAPauseIsMeasuredAtItsOwnRate);
     CPPUNIT_TEST(testSettlesAtLittlesLawWithHeadroom);
     CPPUNIT_TEST(testAStallDoesNotMakeItGrow);
     CPPUNIT_TEST(testFastGetsThenSlowPostsAreNotASlowdown);
@@ -54,24 +56,33 @@ public:
         CPPUNIT_ASSERT(!small.mayOpen(4, 0, 0));
     }
 
-    void testGrowsAtMostTwicePerWindowWhileRequestsWait()
+    void testGoesToLittlesLawAtOnceWhileRequestsWait()
     {
-        // A slow API under a queue: the target (2 x 10,000/s x 50 ms + 4) is far away, the limit doubles per window.
+        // A burst against a slow API: 10,000 requests/s of 50 ms need 500 connections. While
+        // requests wait and latency stays at its base, one window takes the limit to the target,
+        // 2 x 10,000/s x 50 ms + 4 = 1004 (issue 26: doubling from 16 kept thousands queued).
         ConnectionPacer p(2048);
-        std::int64_t t = 0;
-        double expected = ConnectionPacer::kInitialLimit;
-        for (int w = 0; w < 5; ++w) {
-            t = window(p, t, 10000, 50000, true);
-            expected *= 2;
-            CPPUNIT_ASSERT_EQUAL(expected, p.limit());
-        }
-        // ... until it meets the target: 2 x 10,000/s x 50 ms + 4 = 1004.
+        std::int64_t t = window(p, 0, 10000, 50000, true);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(1004.0, p.limit(), 1.0);
+        // It stays there while the demand does.
         for (int w = 0; w < 10; ++w) t = window(p, t, 10000, 50000, true);
         CPPUNIT_ASSERT_DOUBLES_EQUAL(1004.0, p.limit(), 1.0);
         // Never past the loop's share of upstream.max_connections.
         ConnectionPacer capped(300);
-        for (int w = 0; w < 10; ++w) t = window(capped, t, 10000, 50000, true);
+        t = window(capped, t, 10000, 50000, true);
         CPPUNIT_ASSERT_EQUAL(300.0, capped.limit());
+    }
+
+    void testABurstAfterAPauseIsMeasuredAtItsOwnRate()
+    {
+        // Quiet: a few answers, then nothing for 8 s. The burst after it (10,000/s of 50 ms) is
+        // measured from its first request, not averaged over the 8 quiet seconds (which would
+        // make it look like 30 requests a second, and the target 7).
+        ConnectionPacer p(2048);
+        std::int64_t t = window(p, 0, 400, 50000, false);
+        t += 8000;
+        t = window(p, t, 10000, 50000, true);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(1004.0, p.limit(), 1.0);
     }
 
     void testSettlesAtLittlesLawWithHeadroom()
@@ -83,12 +94,13 @@ public:
         std::int64_t t = 0;
         for (int w = 0; w < 20; ++w) t = window(p, t, 12000, 300, true, 500);
         CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
-        // Closed loop (each answer brings the next request): the demand follows the answers, it grows.
-        t = window(p, t, 60000, 300, true);
-        CPPUNIT_ASSERT_EQUAL(2 * ConnectionPacer::kInitialLimit, p.limit());
+        // Closed loop (each answer brings the next request): the demand follows the answers, it
+        // grows, to 2 x 100,000/s x 0.3 ms + 4 = 64.
+        t = window(p, t, 100000, 300, true);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(64.0, p.limit(), 0.5);
         // The API turns slow: answers of 50 ms, 1,000/s. Latency rose, so no growth at first...
         for (int w = 0; w < 20; ++w) t = window(p, t, 1000, 50000, true);
-        CPPUNIT_ASSERT_EQUAL(2 * ConnectionPacer::kInitialLimit, p.limit()); // (nor shrinking while requests wait)
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(64.0, p.limit(), 0.5); // (nor shrinking while requests wait)
         // ... until the base has caught up with the new latency (about a second): then
         // Little's law, 2 x 1000 x 0.05 + 4 = 104.
         for (int w = 0; w < 60; ++w) t = window(p, t, 1000, 50000, true);
@@ -113,39 +125,70 @@ public:
     {
         // A ramp: clients connect (connect GETs answered in 0.2 ms), then each sends its first
         // message (POSTs answered in 50 ms) while more connect. The POSTs' latency is that
-        // kind's own, not a slowdown of the GETs: the limit doubles per window to the target.
+        // kind's own, not a slowdown of the GETs, and each kind's demand counts at its own
+        // latency: 2 x (5,000/s x 0.2 ms + 5,000/s x 50 ms) + 4 = 506.
         ConnectionPacer p(2048);
         std::int64_t t = 0;
         const std::size_t get = 0, post = 1;
         for (int w = 0; w < 4; ++w) {
             for (int i = 0; i < 100; ++i) {
-                p.noteSubmitted();
+                p.noteSubmitted(t, get);
                 p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 100, get);
             }
             t += ConnectionPacer::kWindowMs;
         }
         CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit()); // nothing waited
-        double expected = ConnectionPacer::kInitialLimit;
+        // The first POSTs are out, none answered yet, their latency unknown: GETs alone (target 6).
+        for (int i = 0; i < 125; ++i) {
+            p.noteSubmitted(t, get);
+            p.noteSubmitted(t, post);
+            p.noteWaiting();
+            p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
+        }
+        t += ConnectionPacer::kWindowMs;
+        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
         for (int w = 0; w < 4; ++w) {
             // 5,000 GETs/s and 5,000 POSTs/s come in; every POST slot is taken, requests wait.
             for (int i = 0; i < 125; ++i) {
-                p.noteSubmitted();
-                p.noteSubmitted();
+                p.noteSubmitted(t, get);
+                p.noteSubmitted(t, post);
                 p.noteWaiting();
                 p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
                 p.onAnswer(50000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, post);
             }
             t += ConnectionPacer::kWindowMs;
-            expected *= 2;
-            CPPUNIT_ASSERT_EQUAL(expected, p.limit());
+            CPPUNIT_ASSERT_DOUBLES_EQUAL(506.0, p.limit(), 1.0);
         }
-        // The GETs slowing down is still a slowdown: x10 their latency, no growth.
+        // A window with POSTs still out and none answered counts them at their base: no sinking
+        // below what they need just because this window's answers were all GETs.
+        for (int i = 0; i < 125; ++i) {
+            p.noteSubmitted(t, get);
+            p.noteSubmitted(t, post);
+            p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
+        }
+        t += ConnectionPacer::kWindowMs;
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(506.0, p.limit(), 1.0);
+        // GETs rising to 2 ms beside the POSTs (a busy box's connect time) are not a slowdown: the
+        // demand grows (10,000 GETs/s), the limit follows, 2 x (10,000 x 2 ms + 5,000 x 50 ms) + 4 = 544.
+        for (int i = 0; i < 125; ++i) {
+            p.noteSubmitted(t, get);
+            p.noteSubmitted(t, get);
+            p.noteSubmitted(t, post);
+            p.noteWaiting();
+            p.onAnswer(2000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
+            p.onAnswer(50000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, post);
+        }
+        t += ConnectionPacer::kWindowMs;
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(544.0, p.limit(), 1.0);
+        // The POSTs, which hold the connections, taking 3 x as long is: no growth, though the
+        // demand x latency product tripled.
         const double before = p.limit();
         for (int i = 0; i < 125; ++i) {
-            p.noteSubmitted();
+            p.noteSubmitted(t, get);
+            p.noteSubmitted(t, post);
             p.noteWaiting();
-            p.onAnswer(20000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
-            p.onAnswer(50000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, post);
+            p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
+            p.onAnswer(150000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, post);
         }
         CPPUNIT_ASSERT_EQUAL(before, p.limit());
     }
@@ -154,10 +197,10 @@ public:
     {
         ConnectionPacer p(2048);
         std::int64_t t = 0;
-        for (int w = 0; w < 3; ++w) t = window(p, t, 10000, 50000, true);
-        CPPUNIT_ASSERT_EQUAL(128.0, p.limit());
-        t = window(p, t, 400, 1000, false); // light load: the target is 4.8
-        CPPUNIT_ASSERT_EQUAL(96.0, p.limit());
+        t = window(p, t, 2000, 50000, true); // 2 x 2,000/s x 50 ms + 4
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(204.0, p.limit(), 0.5);
+        t = window(p, t, 400, 1000, false); // light load: the target is 4.8, x0.75 at most
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(153.0, p.limit(), 0.5);
         for (int w = 0; w < 30; ++w) t = window(p, t, 400, 1000, false);
         CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
     }
@@ -190,8 +233,16 @@ public:
         p.noteWaiting();
         p.onAnswer(300, t); // the first answer ends the window the failure began: x2 at most
         CPPUNIT_ASSERT_EQUAL(2.0, p.limit());
-        t = window(p, t, 3000, 300, true);
-        CPPUNIT_ASSERT_EQUAL(4.0, p.limit());
+        // A slow start back: x2 per window towards the target (2 x 20,000/s x 1 ms + 4 = 44) ...
+        for (double expected : {4.0, 8.0, 16.0, 32.0}) {
+            t = window(p, t, 20000, 1000, true);
+            CPPUNIT_ASSERT_EQUAL(expected, p.limit());
+        }
+        // ... and once it met its target, the target at once again.
+        t = window(p, t, 20000, 1000, true);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(44.0, p.limit(), 0.5);
+        t = window(p, t, 40000, 1000, true);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(84.0, p.limit(), 0.5);
         // No pause at all with upstream.connect_backoff_ms = 0.
         p.configure(true, 2048, 0);
         p.onFailure(t);
