@@ -69,6 +69,7 @@ struct LoadGenerator::Client : codec::FrameHandler, TimerWheel::Entry {
     // Replies come back in order (the bridge guarantees it), so a ring of
     // send times matches them.
     std::int64_t sentAt[8]{};
+    std::uint32_t replies = 0; ///< replies to this session's messages so far
     std::uint8_t head = 0, outstanding = 0;
 
     void onMessage(bool, std::string& payload) override { gen->onReply(*this, payload); }
@@ -315,8 +316,10 @@ void LoadGenerator::onReply(Client& c, const std::string& payload)
         if (latency > options_.lateMs * 1000LL) ++counters_.late;
         if (inWindow_) {
             latency_.add(latency);
+            (c.replies == 0 ? firstLatency_ : laterLatency_).add(latency);
             ++counters_.receivedInWindow;
         }
+        ++c.replies;
     } else {
         ++counters_.unexpected; // a message we did not ask for
     }
@@ -341,6 +344,7 @@ void LoadGenerator::openClient(Client& c)
     --connecting_;
     ++done_;
     ++counters_.opened;
+    c.replies = 0;
     std::string().swap(c.in);
     if (options_.mode == BenchOptions::Mode::Ramp && options_.fromOpen) {
         // The first message now (onReadable sends it), the next one interval later.

@@ -75,6 +75,10 @@ public:
     void run(const std::function<void()>& onRamped, const std::function<void()>& onWindowEnd);
     const BenchCounters& counters() const { return counters_; }
     const LatencyHistogram& latency() const { return latency_; }
+    /// In the window: replies to each session's first message, and to the rest
+    /// (--from-open: the first ones compete with the ramp's handshakes).
+    const LatencyHistogram& firstLatency() const { return firstLatency_; }
+    const LatencyHistogram& laterLatency() const { return laterLatency_; }
 
     struct Client; // defined in LoadGenerator.cpp
 
@@ -105,7 +109,7 @@ private:
     std::vector<std::unique_ptr<Client>> clients_;
     int epollFd_ = -1;
     BenchCounters counters_;
-    LatencyHistogram latency_;
+    LatencyHistogram latency_, firstLatency_, laterLatency_;
     std::vector<std::pair<std::uint32_t, std::size_t>> ring_; ///< consistent-hash ring: (point, target)
     std::string message_;
     bool inWindow_ = false;

@@ -303,7 +303,8 @@ int main(int argc, char** argv)
                     std::fputs("E\n", out);
                     std::fflush(out);
                 });
-            std::fprintf(out, "%s\nH %s\n", counterLine(gen.counters()).c_str(), gen.latency().serialize().c_str());
+            std::fprintf(out, "%s\nH %s\nF %s\nL %s\n", counterLine(gen.counters()).c_str(), gen.latency().serialize().c_str(),
+                         gen.firstLatency().serialize().c_str(), gen.laterLatency().serialize().c_str());
             std::fclose(out);
             ::_exit(0);
         }
@@ -316,7 +317,7 @@ int main(int argc, char** argv)
 
     // Parent: wait for every child's "ramped" mark, sample the bridge then and at the end.
     BenchCounters total;
-    LatencyHistogram latency;
+    LatencyHistogram latency, firstLatency, laterLatency; // all; each session's first reply; the rest
     std::vector<std::string> buffers(pipes.size());
     std::size_t ramped = 0, ended = 0, finished = 0;
     ProcSample atRamp, atEnd, apiAtRamp, apiAtEnd, genAtRamp, genAtEnd;
@@ -407,6 +408,10 @@ int main(int argc, char** argv)
                     mergeCounters(total, line);
                 } else if (line.rfind("H ", 0) == 0) {
                     latency.merge(line.substr(2));
+                } else if (line.rfind("F ", 0) == 0) {
+                    firstLatency.merge(line.substr(2));
+                } else if (line.rfind("L ", 0) == 0) {
+                    laterLatency.merge(line.substr(2));
                 }
             }
         }
@@ -462,7 +467,15 @@ int main(int argc, char** argv)
                   total.opened ? (atRamp.rssKb - before.rssKb) / static_cast<double>(total.opened) : 0, peakFds,
                   peakThreads, apiCpuPct, apiPids.empty() || msgs <= 0 ? 0 : apiCpuS * 1e6 / msgs, generatorCpuS);
     std::string line = buf;
-    if (fromOpen) line += " from_open=1";
+    if (fromOpen) {
+        // Where the tail is: the first messages (sent at open, during the ramp's handshakes) or the rest.
+        char split[256];
+        std::snprintf(split, sizeof split, " from_open=1 first_n=%llu first_p50_ms=%.2f first_p99_ms=%.2f later_n=%llu "
+                      "later_p50_ms=%.2f later_p99_ms=%.2f", u(firstLatency.total()), ms(firstLatency.quantile(0.5)),
+                      ms(firstLatency.quantile(0.99)), u(laterLatency.total()), ms(laterLatency.quantile(0.5)),
+                      ms(laterLatency.quantile(0.99)));
+        line += split;
+    }
     {
         // The host's share: CPU by kind over the traffic window (in cores, so 2.00 = the whole
         // 2-core box), generator CPU in the same window, kernel memory, and the memory floor.
