@@ -293,6 +293,9 @@ std::string Metrics::render(MetricsFormat format) const
                   "Time from an upstream request getting its connection (a new one's connect included) to its answer.");
     out.histogram(upstreamQueueLatency, "upstream_queue_duration_seconds",
                   "Time an upstream request waited for a connection to the API (idle, or one the pacer lets open).");
+    out.histogram(upstreamConnectLatency, "upstream_connect_duration_seconds",
+                  "Time a new connection to the API took to connect (TCP, and the TLS handshake for https://); "
+                  "part of upstream_request_duration.");
     out.histogram(strandLatency, "upstream_strand_duration_seconds",
                   "Time a client's request waited behind that client's earlier request (one at a time, in order).");
     out.histogram(messageLatency, "message_duration_seconds",

@@ -180,6 +180,7 @@ struct Metrics {
     // Where a message's time goes (docs/MONITORING.md, "Latency by stage"), each from the loop that owns it.
     LatencyHistogram upstreamLatency;      ///< an upstream request given its connection -> its answer (the API's time)
     LatencyHistogram upstreamQueueLatency; ///< a request started -> given a connection (waited for one)
+    LatencyHistogram upstreamConnectLatency; ///< a new connection to the API: opened -> connected (TLS included)
     LatencyHistogram strandLatency;        ///< a job queued -> started (waited behind its client's earlier request)
     LatencyHistogram messageLatency;       ///< a client's message read -> its reply handed to the socket
     LatencyHistogram handshakeLatency;     ///< an upgrade request read -> its 101 handed to the socket (connect GET included)

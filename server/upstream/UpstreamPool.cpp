@@ -277,6 +277,8 @@ std::int64_t UpstreamPool::deadlineOf(const UpstreamRequest& request) const
 void UpstreamPool::connectedInLoop(UpstreamConnection& conn)
 {
     --connecting_;
+    if (const UpstreamRequest* r = conn.request()) // its sentUs is when this connection was opened for it
+        endpoint_.metrics().upstreamConnectLatency.observeMicros(sinceMicros(r->sentUs));
     pacer_.onConnected();
     conn.setState(UpstreamConnection::State::Busy);
 }

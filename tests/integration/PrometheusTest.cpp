@@ -182,6 +182,9 @@ public:
         CPPUNIT_ASSERT(over("upstream_strand", "0.1") >= 1);
         CPPUNIT_ASSERT_EQUAL(5.0, count("upstream_queue"));
         CPPUNIT_ASSERT(over("upstream_queue", "0.1") >= 1);
+        // Every new connection to the API timed once, its connect (here one, kept alive).
+        CPPUNIT_ASSERT(count("upstream_connect") >= 1);
+        CPPUNIT_ASSERT_EQUAL(metricValue(text, "upstream_connects_total"), count("upstream_connect"));
         // Two upgrades, their sockets taken over, and the loop's turns.
         CPPUNIT_ASSERT_EQUAL(2.0, count("handshake"));
         CPPUNIT_ASSERT_EQUAL(2.0, count("accept_handoff"));
