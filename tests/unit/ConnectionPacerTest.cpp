@@ -9,6 +9,7 @@
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <algorithm>
 #include <cstdint>
 
 using namespace ws2api;
@@ -28,6 +29,28 @@ std::int64_t window(ConnectionPacer& p, std::int64_t t, double perSecond, std::i
         p.onAnswer(latencyUs, t + (i + 1) * ConnectionPacer::kWindowMs / answers);
     }
     return end;
+}
+
+/// One window of connect GETs and message POSTs: `gets` and `posts` submitted, each GET
+/// answered after getUs; the POSTs answered after postUs when postsAnswered (else still out).
+struct Mix {
+    int gets, posts;
+    std::int64_t getUs, postUs;
+    bool waiting, postsAnswered;
+};
+std::int64_t mixedWindow(ConnectionPacer& p, std::int64_t t, const Mix& m)
+{
+    constexpr std::size_t get = 0, post = 1;
+    const int steps = std::max(m.gets, m.posts);
+    for (int i = 0; i < steps; ++i) {
+        const std::int64_t at = t + (i + 1) * ConnectionPacer::kWindowMs / steps;
+        if (i < m.gets) p.noteSubmitted(t, get);
+        if (i < m.posts) p.noteSubmitted(t, post);
+        if (m.waiting) p.noteWaiting();
+        if (i < m.gets) p.onAnswer(m.getUs, at, get);
+        if (i < m.posts && m.postsAnswered) p.onAnswer(m.postUs, at, post);
+    }
+    return t + ConnectionPacer::kWindowMs;
 }
 } // namespace
 
@@ -129,67 +152,28 @@ public:
         // latency: 2 x (5,000/s x 0.2 ms + 5,000/s x 50 ms) + 4 = 506.
         ConnectionPacer p(2048);
         std::int64_t t = 0;
-        const std::size_t get = 0, post = 1;
-        for (int w = 0; w < 4; ++w) {
-            for (int i = 0; i < 100; ++i) {
-                p.noteSubmitted(t, get);
-                p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 100, get);
-            }
-            t += ConnectionPacer::kWindowMs;
-        }
+        for (int w = 0; w < 4; ++w) t = mixedWindow(p, t, {100, 0, 200, 0, false, true}); // 4,000 GETs/s
         CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit()); // nothing waited
         // The first POSTs are out, none answered yet, their latency unknown: GETs alone (target 6).
-        for (int i = 0; i < 125; ++i) {
-            p.noteSubmitted(t, get);
-            p.noteSubmitted(t, post);
-            p.noteWaiting();
-            p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
-        }
-        t += ConnectionPacer::kWindowMs;
+        t = mixedWindow(p, t, {125, 125, 200, 0, true, false});
         CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
         for (int w = 0; w < 4; ++w) {
             // 5,000 GETs/s and 5,000 POSTs/s come in; every POST slot is taken, requests wait.
-            for (int i = 0; i < 125; ++i) {
-                p.noteSubmitted(t, get);
-                p.noteSubmitted(t, post);
-                p.noteWaiting();
-                p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
-                p.onAnswer(50000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, post);
-            }
-            t += ConnectionPacer::kWindowMs;
+            t = mixedWindow(p, t, {125, 125, 200, 50000, true, true});
             CPPUNIT_ASSERT_DOUBLES_EQUAL(506.0, p.limit(), 1.0);
         }
         // A window with POSTs still out and none answered counts them at their base: no sinking
         // below what they need just because this window's answers were all GETs.
-        for (int i = 0; i < 125; ++i) {
-            p.noteSubmitted(t, get);
-            p.noteSubmitted(t, post);
-            p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
-        }
-        t += ConnectionPacer::kWindowMs;
+        t = mixedWindow(p, t, {125, 125, 200, 0, false, false});
         CPPUNIT_ASSERT_DOUBLES_EQUAL(506.0, p.limit(), 1.0);
         // GETs rising to 2 ms beside the POSTs (a busy box's connect time) are not a slowdown: the
         // demand grows (10,000 GETs/s), the limit follows, 2 x (10,000 x 2 ms + 5,000 x 50 ms) + 4 = 544.
-        for (int i = 0; i < 125; ++i) {
-            p.noteSubmitted(t, get);
-            p.noteSubmitted(t, get);
-            p.noteSubmitted(t, post);
-            p.noteWaiting();
-            p.onAnswer(2000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
-            p.onAnswer(50000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, post);
-        }
-        t += ConnectionPacer::kWindowMs;
+        t = mixedWindow(p, t, {250, 125, 2000, 50000, true, true});
         CPPUNIT_ASSERT_DOUBLES_EQUAL(544.0, p.limit(), 1.0);
         // The POSTs, which hold the connections, taking 3 x as long is: no growth, though the
         // demand x latency product tripled.
         const double before = p.limit();
-        for (int i = 0; i < 125; ++i) {
-            p.noteSubmitted(t, get);
-            p.noteSubmitted(t, post);
-            p.noteWaiting();
-            p.onAnswer(200, t + (i + 1) * ConnectionPacer::kWindowMs / 125, get);
-            p.onAnswer(150000, t + (i + 1) * ConnectionPacer::kWindowMs / 125, post);
-        }
+        mixedWindow(p, t, {125, 125, 200, 150000, true, true});
         CPPUNIT_ASSERT_EQUAL(before, p.limit());
     }
 
