@@ -321,8 +321,8 @@ async def main_async(args):
     windows = [] if args.fine_s <= 0 else [
         (k * args.outage_every, k * args.outage_every + args.outage_s + 2 + args.fine_for_s)
         for k in range(1, int(args.seconds // args.outage_every) + 1)]
-    ft = threading.Thread(target=fine_sampler, args=(args, began, windows, stop_flag), daemon=True)
-    ft.start()
+    if windows:
+        threading.Thread(target=fine_sampler, args=(args, began, windows, stop_flag), daemon=True).start()
     samples = []
     next_sample = next_outage = next_hup = next_config = 0.0
     next_outage, next_hup, next_config = args.outage_every, args.hup_every, args.config_every
