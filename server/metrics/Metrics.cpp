@@ -165,23 +165,25 @@ const char* metricsContentType(MetricsFormat format)
 
 void LatencyHistogram::render(std::string& out, MetricsFormat format, const char* name, const char* help) const
 {
-    char line[160];
+    // Built as strings: a fixed line buffer cut long family names short (the +Inf, _sum and
+    // _count lines of a 48-character name did not fit 160 bytes, and the text did not parse).
     familyHeader(out, format, name, "histogram", help, "seconds");
     const Buckets b = buckets();
     std::uint64_t sumMicros = 0;
     for (const Shard& s : shards_) sumMicros += s.sumMicros.load(std::memory_order_relaxed);
+    const std::string family = name;
     std::uint64_t cumulative = 0;
+    char number[352]; // %g of a bound, %.6f of the sum: any double fits
     for (std::size_t i = 0; i < kBounds.size(); ++i) {
         cumulative += b[i];
-        std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name, kBounds[i],
-                      static_cast<unsigned long long>(cumulative));
-        out += line;
+        std::snprintf(number, sizeof number, "%g", kBounds[i]);
+        out += family + "_bucket{le=\"" + number + "\"} " + std::to_string(cumulative) + '\n';
     }
     cumulative += b[kBounds.size()];
-    std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
-                  static_cast<unsigned long long>(cumulative), name, static_cast<double>(sumMicros) / 1e6, name,
-                  static_cast<unsigned long long>(cumulative));
-    out += line;
+    std::snprintf(number, sizeof number, "%.6f", static_cast<double>(sumMicros) / 1e6);
+    out += family + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + '\n';
+    out += family + "_sum " + number + '\n';
+    out += family + "_count " + std::to_string(cumulative) + '\n';
 }
 
 namespace {
@@ -229,9 +231,9 @@ private:
     }
     void append(const char* sample, double value)
     {
-        char line[128];
-        std::snprintf(line, sizeof line, "%s %.6f\n", sample, value);
-        out_ += line;
+        char number[352]; // %.6f of any double fits
+        std::snprintf(number, sizeof number, "%.6f", value);
+        out_ += std::string(sample) + ' ' + number + '\n';
     }
     std::string& out_;
     MetricsFormat format_;
@@ -296,6 +298,9 @@ std::string Metrics::render(MetricsFormat format) const
     out.histogram(upstreamConnectLatency, "upstream_connect_duration_seconds",
                   "Time a new connection to the API took to connect (TCP, and the TLS handshake for https://); "
                   "part of upstream_request_duration.");
+    out.histogram(upstreamNewConnectionLatency, "upstream_new_connection_request_duration_seconds",
+                  "upstream_request_duration of the requests sent on a connection opened for them: their connect, "
+                  "and the time the API took to accept it, included.");
     out.histogram(strandLatency, "upstream_strand_duration_seconds",
                   "Time a client's request waited behind that client's earlier request (one at a time, in order).");
     out.histogram(messageLatency, "message_duration_seconds",

@@ -181,6 +181,7 @@ struct Metrics {
     LatencyHistogram upstreamLatency;      ///< an upstream request given its connection -> its answer (the API's time)
     LatencyHistogram upstreamQueueLatency; ///< a request started -> given a connection (waited for one)
     LatencyHistogram upstreamConnectLatency; ///< a new connection to the API: opened -> connected (TLS included)
+    LatencyHistogram upstreamNewConnectionLatency; ///< upstreamLatency of the requests sent on a connection opened for them
     LatencyHistogram strandLatency;        ///< a job queued -> started (waited behind its client's earlier request)
     LatencyHistogram messageLatency;       ///< a client's message read -> its reply handed to the socket
     LatencyHistogram handshakeLatency;     ///< an upgrade request read -> its 101 handed to the socket (connect GET included)

@@ -29,6 +29,7 @@ struct UpstreamRequest {
     std::int64_t startedUs = 0;  ///< steady clock: the strand started it (upstream latency, its deadline)
     std::int64_t sentUs = 0;     ///< steady clock: it got a connection (ConnectionPacer's latency)
     bool retried = false;        ///< already sent again once on a fresh connection
+    bool onNewConnection = false; ///< sent on a connection opened for it (its connect and the API's accept in its time)
     bool written = false;        ///< bytes of it went to an established connection (it may have reached the API)
     int deleteRetries = 0;       ///< a DELETE sent again after the API was unreachable (upstream.delete_retries)
     std::int64_t firstTryMs = 0; ///< loop clock of its first try (upstream.delete_retry_ms)

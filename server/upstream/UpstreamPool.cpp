@@ -236,6 +236,7 @@ bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request, std::st
     endpoint_.metrics().upstreamConnects.fetch_add(1, std::memory_order_relaxed);
     endpoint_.metrics().upstreamConnections.fetch_add(1, std::memory_order_relaxed);
     ++connecting_; // until connectedInLoop or its close
+    request->onNewConnection = true;
     markSentInLoop(*request);
     const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
@@ -291,6 +292,7 @@ void UpstreamPool::markSentInLoop(UpstreamRequest& request)
 
 void UpstreamPool::sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request)
 {
+    request->onNewConnection = false;
     markSentInLoop(*request);
     const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
@@ -525,8 +527,11 @@ void UpstreamPool::finishInLoop(std::unique_ptr<UpstreamRequest> request, Upstre
     // next message on the reply must not find this one still counted.
     endpoint_.jobDone();
     Metrics& m = endpoint_.metrics();
-    if (response.answered && request->sentUs > 0) // the API's time: from the write that got this answer
-        m.upstreamLatency.observeMicros(sinceMicros(request->sentUs));
+    if (response.answered && request->sentUs > 0) { // the API's time: from the write that got this answer
+        const std::uint64_t us = sinceMicros(request->sentUs);
+        m.upstreamLatency.observeMicros(us);
+        if (request->onNewConnection) m.upstreamNewConnectionLatency.observeMicros(us);
+    }
     UpstreamResult result;
     result.kind = request->job->kind;
     result.binary = request->job->binary;

@@ -185,6 +185,9 @@ public:
         // Every new connection to the API timed once, its connect (here one, kept alive).
         CPPUNIT_ASSERT(count("upstream_connect") >= 1);
         CPPUNIT_ASSERT_EQUAL(metricValue(text, "upstream_connects_total"), count("upstream_connect"));
+        // The requests that went out on those new connections (the first, a's GET), apart from the rest.
+        CPPUNIT_ASSERT(count("upstream_new_connection_request") >= 1);
+        CPPUNIT_ASSERT(count("upstream_new_connection_request") <= count("upstream_connect"));
         // Two upgrades, their sockets taken over, and the loop's turns.
         CPPUNIT_ASSERT_EQUAL(2.0, count("handshake"));
         CPPUNIT_ASSERT_EQUAL(2.0, count("accept_handoff"));
