@@ -419,14 +419,19 @@ bool EventLoop::takeClientDescriptorInLoop()
     bool taken = budget.tryTakeClient(maxClients());
     if (budget.crowded() && budget.upstreamConnections() > 0) {
         // Clients grow into descriptors that upstream connections hold, many of
-        // them idle after a burst (a burst of handshakes opens one per GET):
-        // clients come first. This loop closes its idle ones now, the others
-        // when they get to it (asked at most every 100 ms).
-        upstream_->closeIdleInLoop();
-        if (nowMs_ - lastIdleTrimMs_ >= 100) {
+        // them idle after a burst: clients come first. Only as many go as the
+        // clients need, plus kIdleTrimSlack (so not every accept trims), the
+        // longest idle first: the rest stay warm for the traffic (closing all of
+        // them in a ramp made every burst reopen its connections, and wait in the
+        // API's accept queue: issue 26). This loop closes its share now; what it
+        // lacks, the others close when they get to it (asked at most every 100 ms).
+        const std::size_t need = budget.overClientLimit() + kIdleTrimSlack;
+        const std::size_t closed = upstream_->closeIdleInLoop(need);
+        if (closed < need && nowMs_ - lastIdleTrimMs_ >= 100) {
             lastIdleTrimMs_ = nowMs_;
+            const std::size_t rest = need - closed;
             for (EventLoop* other : context_.loops)
-                if (other != this) other->post([other] { other->upstream().closeIdleInLoop(); });
+                if (other != this) other->post([other, rest] { other->upstream().closeIdleInLoop(rest); });
         }
         if (!taken) taken = budget.tryTakeClient(maxClients());
     }

@@ -266,6 +266,8 @@ private:
     std::int64_t acceptPausedUntilMs_ = 0; ///< listening socket taken out of epoll until then (0 = watched)
     std::int64_t lastAcceptLogMs_ = -1000000;
     std::int64_t lastIdleTrimMs_ = -1000000;
+    /// Idle upstream connections closed beyond what a crowding client needs (fewer, larger trims).
+    static constexpr std::size_t kIdleTrimSlack = 16;
     std::uint64_t suppressedAcceptLogs_ = 0;
     std::int64_t lastGroupLogMs_ = -1000000;
     std::uint64_t suppressedGroupLogs_ = 0;

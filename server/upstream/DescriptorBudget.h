@@ -11,7 +11,7 @@ namespace ws2api {
 /// upstream connections may use what clients leave free plus `upstreamExtra`
 /// (part of server.fd_reserve), so a bridge full of clients still reaches its
 /// API. When clients grow into descriptors that idle upstream connections hold,
-/// the loops close idle ones (crowded()).
+/// the loops close as many idle ones as the clients need, plus a few (crowded()).
 class DescriptorBudget {
 public:
     void configure(std::size_t clientLimit, std::size_t upstreamExtra)
@@ -36,6 +36,12 @@ public:
     bool crowded() const
     {
         return clients_.load(std::memory_order_relaxed) + upstream_.load(std::memory_order_relaxed) >= clientLimit_;
+    }
+    /// By how many descriptors clients and upstream connections are over the client limit (0: not crowded).
+    std::size_t overClientLimit() const
+    {
+        const std::size_t used = clients_.load(std::memory_order_relaxed) + upstream_.load(std::memory_order_relaxed);
+        return used >= clientLimit_ ? used - clientLimit_ : 0;
     }
     void releaseClient() { clients_.fetch_sub(1, std::memory_order_relaxed); }
     bool tryTakeUpstream()

@@ -667,9 +667,11 @@ void UpstreamPool::onTimeInLoop(std::int64_t nowMs)
     while (!idle_.empty() && nowMs - idle_.front()->idleSinceMs >= keepAlive) closeConnectionInLoop(*idle_.front());
 }
 
-void UpstreamPool::closeIdleInLoop()
+std::size_t UpstreamPool::closeIdleInLoop(std::size_t count)
 {
-    while (!idle_.empty()) closeConnectionInLoop(*idle_.back());
+    std::size_t closed = 0;
+    for (; closed < count && !idle_.empty(); ++closed) closeConnectionInLoop(*idle_.front());
+    return closed;
 }
 
 void UpstreamPool::abortInLoop()

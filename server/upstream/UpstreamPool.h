@@ -82,8 +82,9 @@ public:
     int msUntilDeadlineInLoop(std::int64_t nowMs) const;
     /// Frees connections closed during this batch of events (never inside their own callback).
     void collectInLoop() { graveyard_.clear(); }
-    /// Closes every idle kept-alive connection (clients need the descriptors).
-    void closeIdleInLoop();
+    /// Closes up to `count` idle kept-alive connections, the longest idle first (clients need
+    /// the descriptors); how many it closed.
+    std::size_t closeIdleInLoop(std::size_t count);
     /// Shutdown past its deadline: every request in flight or waiting fails now.
     void abortInLoop();
     /// Loop exit: closes every connection (requests still running are abandoned).

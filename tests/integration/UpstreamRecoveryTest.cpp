@@ -21,6 +21,7 @@ class UpstreamRecoveryTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testAnApiThatRefusesGetsNoConnectionStorm);
     CPPUNIT_TEST(testDeleteIsSentAgainWhenTheApiIsBack);
     CPPUNIT_TEST(testDeleteGivenUpAfterItsBoundIsCounted);
+    CPPUNIT_TEST(testCrowdingClientsCloseOnlyTheIdleConnectionsTheyNeed);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -154,6 +155,55 @@ public:
 
     void testAHungApiGetsNoConnectionStorm() { stormScenario(Outage::Hung, 48); }
     void testAnApiThatRefusesGetsNoConnectionStorm() { stormScenario(Outage::Refused, 48); }
+
+    void testCrowdingClientsCloseOnlyTheIdleConnectionsTheyNeed()
+    {
+        // A bridge started with 200 open files: 156 for clients and upstream connections together
+        // (200 - server.fd_reserve 40 - 4 for its one loop). 60 messages at once against a 300 ms
+        // API leave ~60 idle connections; then clients keep coming. Clients come first, so idle
+        // connections are closed as clients need their descriptors, but only as many as they
+        // need plus 16, the longest idle first: the rest stay open for the traffic. (Closing
+        // every idle connection at the first crowding client left 1 here.)
+        FakeUpstream upstream;
+        upstream.setBehaviour([](const RecordedRequest& r) {
+            FakeReply reply = FakeUpstream::defaultReply(r);
+            if (r.method == "POST") reply.delayMs = 300;
+            return reply;
+        });
+        // util-linux's prlimit sets the limit and execs the bridge (which raises its soft limit to
+        // the hard one at start, so both are set).
+        std::vector<std::string> args = bridgeArgs(upstream, {"--set", "server.loops=1", "--set", "server.fd_reserve=40",
+                                                              "--set", "upstream.adaptive_connections=false", "--set",
+                                                              "upstream.max_connections=200", "--set",
+                                                              "upstream.keepalive_timeout_ms=60000"});
+        args.insert(args.begin(), {"--nofile=200:200", BridgeProcess::binary("ws2api")});
+        auto bridge = std::make_unique<BridgeProcess>(args, true, "/usr/bin/prlimit");
+        OutputOnFailure dump(*bridge);
+        std::vector<std::unique_ptr<TestClient>> clients;
+        auto connect = [&](int n) {
+            for (int i = 0; i < n; ++i) {
+                clients.push_back(std::make_unique<TestClient>());
+                CPPUNIT_ASSERT_EQUAL(101, clients.back()->connect(bridge->publicPort(),
+                                                                   "/crowd-" + std::to_string(clients.size())));
+            }
+        };
+        connect(60);
+        for (auto& c : clients) c->sendText("hi");
+        for (auto& c : clients) CPPUNIT_ASSERT_EQUAL(std::string("Text:hi"), show(c->nextMessage()));
+        const std::string warm = metricsText(bridge->internalPort());
+        const double warmIdle = metricValue(warm, "upstream_connections_idle");
+        CPPUNIT_ASSERT_MESSAGE(warm, warmIdle >= 50);
+        // 60 more: from about the 96th client on, clients and upstream connections are over 156.
+        connect(60);
+        const std::string m = metricsText(bridge->internalPort());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(m, 120.0, metricValue(m, "connections_open"));
+        const double idle = metricValue(m, "upstream_connections_idle");
+        CPPUNIT_ASSERT_MESSAGE(m, idle < warmIdle); // the clients got descriptors from idle connections
+        CPPUNIT_ASSERT_MESSAGE(m, idle >= 16);      // and only those they needed
+        // The warm ones still serve: everyone's next message is answered.
+        for (auto& c : clients) c->sendText("again");
+        for (auto& c : clients) CPPUNIT_ASSERT_EQUAL(std::string("Text:again"), show(c->nextMessage()));
+    }
 
     void testDeleteIsSentAgainWhenTheApiIsBack()
     {
