@@ -515,11 +515,7 @@ public:
     void testMetricsFormat()
     {
         FakeUpstream upstream;
-        upstream.setBehaviour([](const RecordedRequest& r) {
-            FakeReply reply = FakeUpstream::defaultReply(r);
-            if (r.method == "POST") reply.delayMs = 30;
-            return reply;
-        });
+        upstream.delayPosts(30);
         BridgeProcess bridge(bridgeArgs(upstream));
         OutputOnFailure dump(bridge);
         TestClient client;

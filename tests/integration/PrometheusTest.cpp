@@ -147,11 +147,7 @@ public:
         // two messages at once (the second waits behind the first in a's strand), client b one
         // (it and a's first want the one connection: one of them waits in the queue).
         FakeUpstream upstream;
-        upstream.setBehaviour([](const RecordedRequest& r) {
-            FakeReply reply = FakeUpstream::defaultReply(r);
-            if (r.method == "POST") reply.delayMs = 150;
-            return reply;
-        });
+        upstream.delayPosts(150);
         BridgeProcess bridge(bridgeArgs(upstream, {"--set", "server.loops=1", "--set", "upstream.max_connections=1"}));
         OutputOnFailure dump(bridge);
         const std::string before = metricsText(bridge.internalPort());

@@ -20,11 +20,7 @@ public:
         constexpr int kClients = 150;
         constexpr int kMessages = 6;
         FakeUpstream upstream;
-        upstream.setBehaviour([](const RecordedRequest& r) {
-            FakeReply reply = FakeUpstream::defaultReply(r);
-            if (r.method == "POST") reply.delayMs = 20; // keep the strands busy when the signal comes
-            return reply;
-        });
+        upstream.delayPosts(20); // keep the strands busy when the signal comes
         BridgeProcess bridge(bridgeArgs(upstream, {"--set", "server.shutdown_timeout_ms=15000"}));
         std::vector<std::unique_ptr<TestClient>> clients;
         for (int i = 0; i < kClients; ++i) {

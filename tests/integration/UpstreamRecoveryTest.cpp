@@ -28,11 +28,7 @@ public:
     void testIdleConnectionsCloseWithoutTraffic()
     {
         FakeUpstream upstream; // keeps connections open for 30 s itself
-        upstream.setBehaviour([](const RecordedRequest& r) {
-            FakeReply reply = FakeUpstream::defaultReply(r);
-            if (r.method == "POST") reply.delayMs = 300; // concurrent messages need several connections
-            return reply;
-        });
+        upstream.delayPosts(300); // concurrent messages need several connections
         BridgeProcess bridge(
             bridgeArgs(upstream, {"--set", "server.loops=2", "--set", "upstream.keepalive_timeout_ms=2000"}));
         OutputOnFailure dump(bridge);
@@ -165,11 +161,7 @@ public:
         // need plus 16, the longest idle first: the rest stay open for the traffic. (Closing
         // every idle connection at the first crowding client left 1 here.)
         FakeUpstream upstream;
-        upstream.setBehaviour([](const RecordedRequest& r) {
-            FakeReply reply = FakeUpstream::defaultReply(r);
-            if (r.method == "POST") reply.delayMs = 300;
-            return reply;
-        });
+        upstream.delayPosts(300);
         // util-linux's prlimit sets the limit and execs the bridge (which raises its soft limit to
         // the hard one at start, so both are set).
         std::vector<std::string> args = bridgeArgs(upstream, {"--set", "server.loops=1", "--set", "server.fd_reserve=40",

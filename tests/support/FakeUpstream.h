@@ -48,6 +48,15 @@ public:
 
     /// Replaces the default behaviour. Called on the server's threads.
     void setBehaviour(Behaviour behaviour);
+    /// The default behaviour, with every POST (a client's message) answered `ms` later.
+    void delayPosts(int ms)
+    {
+        setBehaviour([ms](const RecordedRequest& r) {
+            FakeReply reply = defaultReply(r);
+            if (r.method == "POST") reply.delayMs = ms;
+            return reply;
+        });
+    }
     static FakeReply defaultReply(const RecordedRequest& request);
 
     std::string url() const; ///< "http://127.0.0.1:<port>/"
