@@ -236,8 +236,7 @@ bool UpstreamPool::openInLoop(std::unique_ptr<UpstreamRequest>& request, std::st
     endpoint_.metrics().upstreamConnects.fetch_add(1, std::memory_order_relaxed);
     endpoint_.metrics().upstreamConnections.fetch_add(1, std::memory_order_relaxed);
     ++connecting_; // until connectedInLoop or its close
-    request->onNewConnection = true;
-    markSentInLoop(*request);
+    markSentInLoop(*request, true);
     const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     armInLoop(conn, deadline);
@@ -284,16 +283,16 @@ void UpstreamPool::connectedInLoop(UpstreamConnection& conn)
     conn.setState(UpstreamConnection::State::Busy);
 }
 
-void UpstreamPool::markSentInLoop(UpstreamRequest& request)
+void UpstreamPool::markSentInLoop(UpstreamRequest& request, bool newConnection)
 {
+    request.onNewConnection = newConnection;
     request.sentUs = steadyMicros();
     endpoint_.metrics().upstreamQueueLatency.observeMicros(microsBetween(request.startedUs, request.sentUs));
 }
 
 void UpstreamPool::sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request)
 {
-    request->onNewConnection = false;
-    markSentInLoop(*request);
+    markSentInLoop(*request, false);
     const std::int64_t deadline = deadlineOf(*request);
     conn.begin(std::move(request), static_cast<std::size_t>(endpoint_.config().getInt(KeyId::LimitsMaxMessageBytes)));
     conn.setState(UpstreamConnection::State::Busy);
@@ -441,7 +440,13 @@ void UpstreamPool::completeInLoop(UpstreamConnection& conn)
     if (!p.keepAlive() || conn.writing()) conn.reusable = false; // answered before it read the whole request
     ++conn.requestsServed;
     std::unique_ptr<UpstreamRequest> request = conn.takeRequest();
-    pacer_.onAnswer(steadyMicros() - request->sentUs, loop_.nowMs(), static_cast<std::size_t>(request->job->kind));
+    // The API's time, from the request getting this connection to its answer: one reading
+    // for the pacer and the histograms.
+    const std::uint64_t tookUs = sinceMicros(request->sentUs);
+    Metrics& m = endpoint_.metrics();
+    m.upstreamLatency.observeMicros(tookUs);
+    if (request->onNewConnection) m.upstreamNewConnectionLatency.observeMicros(tookUs);
+    pacer_.onAnswer(static_cast<std::int64_t>(tookUs), loop_.nowMs(), static_cast<std::size_t>(request->job->kind));
     publishLimitInLoop();
     disarmInLoop(conn);
     releaseConnectionInLoop(conn);
@@ -527,11 +532,6 @@ void UpstreamPool::finishInLoop(std::unique_ptr<UpstreamRequest> request, Upstre
     // next message on the reply must not find this one still counted.
     endpoint_.jobDone();
     Metrics& m = endpoint_.metrics();
-    if (response.answered && request->sentUs > 0) { // the API's time: from the write that got this answer
-        const std::uint64_t us = sinceMicros(request->sentUs);
-        m.upstreamLatency.observeMicros(us);
-        if (request->onNewConnection) m.upstreamNewConnectionLatency.observeMicros(us);
-    }
     UpstreamResult result;
     result.kind = request->job->kind;
     result.binary = request->job->binary;

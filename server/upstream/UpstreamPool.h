@@ -100,8 +100,9 @@ private:
     /// https://: drives the TLS handshake; when done, the request goes out.
     void handshakeInLoop(UpstreamConnection& conn);
     void sendOnInLoop(UpstreamConnection& conn, std::unique_ptr<UpstreamRequest> request);
-    /// `request` got its connection now: its sentUs, and the time it waited into the queue histogram.
-    void markSentInLoop(UpstreamRequest& request);
+    /// `request` got its connection now (one opened for it, or a kept-alive one): its sentUs,
+    /// and the time it waited into the queue histogram.
+    void markSentInLoop(UpstreamRequest& request, bool newConnection);
     void writeInLoop(UpstreamConnection& conn);
     void readInLoop(UpstreamConnection& conn);
     void completeInLoop(UpstreamConnection& conn);
