@@ -346,7 +346,7 @@ void LoadGenerator::openClient(Client& c)
     ++counters_.opened;
     c.replies = 0;
     std::string().swap(c.in);
-    if (options_.mode == BenchOptions::Mode::Ramp && options_.fromOpen) {
+    if (options_.rampFromOpen()) {
         // The first message now (onReadable sends it), the next one interval later.
         c.nextSendUs = nowUs_ + options_.intervalMs * 1000LL;
         timers_.schedule(c, c.nextSendUs / 1000);
@@ -387,9 +387,7 @@ void LoadGenerator::onReadable(std::size_t i)
             }
             std::string rest = c.in.substr(end + 4);
             openClient(c);
-            if ((options_.mode == BenchOptions::Mode::Closed && inWindow_) ||
-                (options_.mode == BenchOptions::Mode::Ramp && options_.fromOpen))
-                sendMessage(i);
+            if ((options_.mode == BenchOptions::Mode::Closed && inWindow_) || options_.rampFromOpen()) sendMessage(i);
             if (!rest.empty()) c.parser.feed(rest.data(), rest.size(), c);
             continue;
         }
@@ -471,7 +469,7 @@ void LoadGenerator::run(const std::function<void()>& onRamped, const std::functi
     std::size_t nextToStart = 0;
     // --from-open: the window is the whole run (the ramp's messages count); no
     // gate, each process starts at once (its clients' first messages go at their open).
-    const bool fromOpen = options_.fromOpen && options_.mode == BenchOptions::Mode::Ramp;
+    const bool fromOpen = options_.rampFromOpen();
     bool ramped = false, gateOpen = options_.gateFd < 0 || fromOpen;
     if (fromOpen) {
         startWindow();

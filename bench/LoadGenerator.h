@@ -29,6 +29,8 @@ struct BenchOptions {
     /// handshakes still under way. Off: first messages spread over one
     /// interval, only the traffic after the ramp counts.
     bool fromOpen = false;
+    /// --from-open in effect (it applies to ramp mode only).
+    bool rampFromOpen() const { return fromOpen && mode == Mode::Ramp; }
     int sources = 8;             ///< source addresses 127.0.0.1 .. 127.0.0.<sources>
     std::size_t messageBytes = 32;
     std::string expect;          ///< expected reply ("" = any non-empty)

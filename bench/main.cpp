@@ -426,7 +426,7 @@ int main(int argc, char** argv)
 
     const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
     // The traffic window: after the ramp, or (--from-open) the whole run.
-    const bool fromOpen = o.fromOpen && o.mode == BenchOptions::Mode::Ramp;
+    const bool fromOpen = o.rampFromOpen();
     double windowWall = std::chrono::duration<double>(endWall - (fromOpen ? startWall : rampWall)).count();
     double bridgeCpuS = (atEnd.cpuTicks - (fromOpen ? before : atRamp).cpuTicks) / tick;
     double apiCpuS = (apiAtEnd.cpuTicks - (fromOpen ? apiBefore : apiAtRamp).cpuTicks) / tick;

@@ -38,7 +38,7 @@ def buckets(path):
 
 
 def quantile(rows, q):
-    """rows: [(bound, count in the window, cumulative)]: the q-quantile in ms (0 when empty)."""
+    """rows: [(bound, cumulative count in the window)] in bound order: the q-quantile in ms (0 when empty)."""
     total = rows[-1][1] if rows else 0
     if total == 0:
         return 0.0
