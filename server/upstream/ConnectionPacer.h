@@ -54,6 +54,8 @@ public:
     static constexpr double kHeadroom = 4;
     static constexpr std::int64_t kWindowMs = 25;
     static constexpr std::int64_t kFirstBackoffMs = 25;
+    /// Submissions seen this long into a window are enough to raise the limit before its answers.
+    static constexpr std::int64_t kEarlyMs = 5;
 
     /// maxLimit: upstream.max_connections' share of this loop.
     explicit ConnectionPacer(std::size_t maxLimit) : max_(static_cast<double>(std::max<std::size_t>(1, maxLimit)))
@@ -80,8 +82,30 @@ public:
     /// While backing off: when the next attempt may go (else 0).
     std::int64_t retryAtMs() const { return adaptive_ && failures_ > 0 ? retryAtMs_ : 0; }
 
-    /// A request found no connection and waits (the limit is binding).
-    void noteWaiting() { waitedInWindow_ = true; }
+    /// A request found no connection and waits (the limit is binding). Between the window's answers
+    /// the limit may already rise, once kEarlyMs of submissions show the demand: to the
+    /// concurrency they need at each kind's base latency, + kHeadroom (1 x the demand; the window's
+    /// answers judge it as usual). A kind never answered yet has no base: each of its requests
+    /// in the window counts as one connection (a fresh bridge's first burst of POSTs, all still
+    /// out). Only while the last judged window was calm and no failure is being recovered from.
+    /// Returns whether it rose.
+    bool noteWaiting(std::int64_t nowMs)
+    {
+        waitedInWindow_ = true;
+        if (!adaptive_ || failures_ > 0 || recovering_ || !lastCalm_ || windowStartMs_ < 0) return false;
+        const std::int64_t elapsed = nowMs - windowStartMs_;
+        if (elapsed < kEarlyMs) return false;
+        // Over elapsed + 1 ms: loop milliseconds are whole, and the window's first one counts.
+        const double spanMs = static_cast<double>(elapsed + 1);
+        double concurrency = 0;
+        for (std::size_t k = 0; k < kKinds; ++k)
+            concurrency += baseUs_[k] >= 0 ? static_cast<double>(submitted_[k]) * 1000.0 / spanMs * baseUs_[k] / 1e6
+                                           : static_cast<double>(submitted_[k]); // never answered yet: all still out
+        const double target = std::min(max_, concurrency + kHeadroom);
+        if (target <= limit_) return false;
+        limit_ = target;
+        return true;
+    }
     /// A client's event of `kind` (< kKinds) became a job for the API (the demand).
     void noteSubmitted(std::int64_t nowMs, std::size_t kind = 0)
     {
@@ -137,6 +161,7 @@ public:
             concurrency += perSecond * meanUs / 1e6;
         }
         const bool calm = tookUs <= 2 * atBaseUs + 1000 * answered;
+        lastCalm_ = calm;
         const double target = 2 * concurrency + kHeadroom;
         if (waitedInWindow_ && calm) { // binding: to the target at once (after failures: x2 per window)
             limit_ = std::min({std::max(target, limit_), recovering_ ? 2 * limit_ : max_, max_});
@@ -174,6 +199,7 @@ private:
     std::int64_t lastActivityMs_ = 0; ///< the last submission or answer (a pause restarts the window)
     std::array<std::int64_t, kKinds> latencySumUs_{};
     bool waitedInWindow_ = false;
+    bool lastCalm_ = true;   ///< the last judged window was calm (an early raise needs it)
     bool recovering_ = false; ///< since a failure, until the limit met its target: it grows x2 per window
     std::array<double, kKinds> baseUs_{-1, -1, -1}; ///< per kind: the lowest window mean latency, forgetting slowly
 };

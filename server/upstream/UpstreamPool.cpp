@@ -165,8 +165,11 @@ void UpstreamPool::pumpInLoop()
                 failUnsentInLoop(std::move(request), "the API refused connections while the bridge was stopping");
                 continue;
             }
-            pacer_.noteWaiting(); // a connection finishing, or the backoff's end (onTimeInLoop), pumps again
-            break;
+            if (pacer_.noteWaiting(loop_.nowMs())) { // the window's submissions already show more demand
+                publishLimitInLoop();
+                continue;
+            }
+            break; // a connection finishing, or the backoff's end (onTimeInLoop), pumps again
         }
         if (opensThisTurn_ >= kMaxOpensPerTurn) {
             deferred_ = true;

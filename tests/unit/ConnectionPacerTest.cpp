@@ -16,19 +16,26 @@ using namespace ws2api;
 
 namespace {
 /// `perSecond` answers of `latencyUs` each over one window starting at `t` (ms), with `submitted`
-/// new requests per second (-1: as many as answered, a steady state); returns the window's end.
+/// new requests per second (-1: as many as answered, a steady state), both spread evenly over
+/// the window as a stream of requests comes (the last answer, at its end, closes it); returns the
+/// window's end.
 std::int64_t window(ConnectionPacer& p, std::int64_t t, double perSecond, std::int64_t latencyUs, bool waiting,
                     double submitted = -1)
 {
-    const std::int64_t end = t + ConnectionPacer::kWindowMs;
-    const int answers = static_cast<int>(perSecond * ConnectionPacer::kWindowMs / 1000.0);
-    const int arrivals = static_cast<int>((submitted < 0 ? perSecond : submitted) * ConnectionPacer::kWindowMs / 1000.0);
-    for (int i = 0; i < arrivals; ++i) p.noteSubmitted(t);
+    const std::int64_t ms = ConnectionPacer::kWindowMs;
+    const int answers = static_cast<int>(perSecond * ms / 1000.0);
+    const int arrivals = static_cast<int>((submitted < 0 ? perSecond : submitted) * ms / 1000.0);
+    int a = 0;
     for (int i = 0; i < answers; ++i) {
-        if (waiting) p.noteWaiting();
-        p.onAnswer(latencyUs, t + (i + 1) * ConnectionPacer::kWindowMs / answers);
+        const std::int64_t at = t + (i + 1) * ms / answers;
+        for (; a < arrivals && t + (a + 1) * ms / arrivals <= at; ++a) { // the arrivals up to this answer
+            p.noteSubmitted(t + (a + 1) * ms / arrivals);
+            if (waiting) p.noteWaiting(t + (a + 1) * ms / arrivals);
+        }
+        if (waiting) p.noteWaiting(at);
+        p.onAnswer(latencyUs, at);
     }
-    return end;
+    return t + ms;
 }
 
 /// One window of connect GETs and message POSTs: `gets` and `posts` submitted, each GET
@@ -41,16 +48,20 @@ struct Mix {
 std::int64_t mixedWindow(ConnectionPacer& p, std::int64_t t, const Mix& m)
 {
     constexpr std::size_t get = 0, post = 1;
-    const int steps = std::max(m.gets, m.posts);
-    for (int i = 0; i < steps; ++i) {
-        const std::int64_t at = t + (i + 1) * ConnectionPacer::kWindowMs / steps;
-        if (i < m.gets) p.noteSubmitted(t, get);
-        if (i < m.posts) p.noteSubmitted(t, post);
-        if (m.waiting) p.noteWaiting();
-        if (i < m.gets) p.onAnswer(m.getUs, at, get);
-        if (i < m.posts && m.postsAnswered) p.onAnswer(m.postUs, at, post);
+    const std::int64_t ms = ConnectionPacer::kWindowMs;
+    for (std::int64_t u = 0; u <= ms; ++u) { // each kind spread evenly over the window, its ends included
+        const std::int64_t at = t + u;
+        const int gets = static_cast<int>(m.gets * (u + 1) / (ms + 1) - m.gets * u / (ms + 1));
+        const int posts = static_cast<int>(m.posts * (u + 1) / (ms + 1) - m.posts * u / (ms + 1));
+        for (int i = 0; i < std::max(gets, posts); ++i) {
+            if (i < gets) p.noteSubmitted(at, get);
+            if (i < posts) p.noteSubmitted(at, post);
+            if (m.waiting) p.noteWaiting(at);
+            if (i < gets) p.onAnswer(m.getUs, at, get);
+            if (i < posts && m.postsAnswered) p.onAnswer(m.postUs, at, post);
+        }
     }
-    return t + ConnectionPacer::kWindowMs;
+    return t + ms;
 }
 } // namespace
 
@@ -59,6 +70,7 @@ class ConnectionPacerTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testStartsAtItsInitialLimitWithinTheMaximum);
     CPPUNIT_TEST(testGoesToLittlesLawAtOnceWhileRequestsWait);
     CPPUNIT_TEST(testABurstAfterAPauseIsMeasuredAtItsOwnRate);
+    CPPUNIT_TEST(testABurstRaisesItBeforeItsFirstAnswers);
     CPPUNIT_TEST(testSettlesAtLittlesLawWithHeadroom);
     CPPUNIT_TEST(testAStallDoesNotMakeItGrow);
     CPPUNIT_TEST(testFastGetsThenSlowPostsAreNotASlowdown);
@@ -108,6 +120,61 @@ public:
         CPPUNIT_ASSERT_DOUBLES_EQUAL(1004.0, p.limit(), 1.0);
     }
 
+    void testABurstRaisesItBeforeItsFirstAnswers()
+    {
+        // A burst 10 s after the last one (issue 26): 10,000 POSTs/s against an API whose POSTs
+        // take 50 ms. No answer comes for 50 ms, so no window can be judged; the submissions
+        // alone show the demand once kEarlyMs have passed: 10,000/s x 50 ms + 4 = 504 (1 x).
+        ConnectionPacer p(2048);
+        std::int64_t t = window(p, window(p, 0, 400, 50000, false), 400, 50000, false); // the base: 50 ms
+        t += 10000;
+        double limit = p.limit();
+        for (std::int64_t ms = 0; ms < 50; ++ms)
+            for (int i = 0; i < 10; ++i) {
+                p.noteSubmitted(t + ms);
+                const bool rose = p.noteWaiting(t + ms);
+                CPPUNIT_ASSERT_EQUAL(rose, p.limit() > limit);
+                CPPUNIT_ASSERT(ms >= ConnectionPacer::kEarlyMs || !rose); // not on a few requests' say
+                limit = p.limit();
+            }
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(504.0, p.limit(), 15.0);
+        // The first answers judge the window as usual: 2 x the demand.
+        t = window(p, t + 50, 10000, 50000, true);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(1004.0, p.limit(), 25.0);
+
+        // Not while the last judged window was slow (the API is slowing down) ...
+        ConnectionPacer slow(2048);
+        t = window(slow, window(slow, 0, 400, 50000, false), 400, 50000, false);
+        for (int w = 0; w < 2; ++w) t = window(slow, t, 400, 200000, true); // 4 x its base: not calm
+        const double held = slow.limit();
+        for (int i = 0; i < 100; ++i) {
+            slow.noteSubmitted(t + 10 + i / 10);
+            CPPUNIT_ASSERT(!slow.noteWaiting(t + 10 + i / 10));
+        }
+        CPPUNIT_ASSERT_EQUAL(held, slow.limit());
+        // ... nor after a failure (the slow start back decides) ...
+        ConnectionPacer failed(2048);
+        t = window(failed, window(failed, 0, 400, 50000, false), 400, 50000, false);
+        failed.onFailure(t);
+        failed.onConnected();
+        for (int i = 0; i < 100; ++i) {
+            failed.noteSubmitted(t + 10 + i / 10);
+            CPPUNIT_ASSERT(!failed.noteWaiting(t + 10 + i / 10));
+        }
+        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, failed.limit() * 2);
+        // A kind never answered yet has no base to multiply by: a fresh bridge's first POSTs, all
+        // still out, count one connection each (10 per ms for 10 ms: 100 + 4), GETs at their base.
+        ConnectionPacer fresh(2048);
+        t = window(fresh, window(fresh, 0, 400, 300, false), 400, 300, false); // GETs (kind 0) answered in 0.3 ms
+        t += 10000;
+        for (std::int64_t ms = 0; ms < 10; ++ms)
+            for (int i = 0; i < 10; ++i) {
+                fresh.noteSubmitted(t + ms, 1); // POSTs (kind 1): none answered ever
+                fresh.noteWaiting(t + ms);
+            }
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(104.0, fresh.limit(), 0.5);
+    }
+
     void testSettlesAtLittlesLawWithHeadroom()
     {
         // A backlog drained by an instant API: 12,000 answers/s of 0.3 ms while 500 new requests a
@@ -154,9 +221,10 @@ public:
         std::int64_t t = 0;
         for (int w = 0; w < 4; ++w) t = mixedWindow(p, t, {100, 0, 200, 0, false, true}); // 4,000 GETs/s
         CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit()); // nothing waited
-        // The first POSTs are out, none answered yet, their latency unknown: GETs alone (target 6).
+        // The first POSTs are out, none answered yet, their latency unknown: as they wait, each
+        // counts one connection (about 125 + 4; the GETs' own target is 6).
         t = mixedWindow(p, t, {125, 125, 200, 0, true, false});
-        CPPUNIT_ASSERT_EQUAL(ConnectionPacer::kInitialLimit, p.limit());
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(129.0, p.limit(), 5.0);
         for (int w = 0; w < 4; ++w) {
             // 5,000 GETs/s and 5,000 POSTs/s come in; every POST slot is taken, requests wait.
             t = mixedWindow(p, t, {125, 125, 200, 50000, true, true});
@@ -169,7 +237,7 @@ public:
         // GETs rising to 2 ms beside the POSTs (a busy box's connect time) are not a slowdown: the
         // demand grows (10,000 GETs/s), the limit follows, 2 x (10,000 x 2 ms + 5,000 x 50 ms) + 4 = 544.
         t = mixedWindow(p, t, {250, 125, 2000, 50000, true, true});
-        CPPUNIT_ASSERT_DOUBLES_EQUAL(544.0, p.limit(), 1.0);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(544.0, p.limit(), 2.0); // (the window ends on a GET: a few POSTs fall in the next)
         // The POSTs, which hold the connections, taking 3 x as long is: no growth, though the
         // demand x latency product tripled.
         const double before = p.limit();
@@ -214,7 +282,7 @@ public:
         CPPUNIT_ASSERT(!p.backingOff());
         CPPUNIT_ASSERT(p.mayOpen(0, 3, t));
         CPPUNIT_ASSERT(!p.mayOpen(1, 0, t)); // the limit grows from one, by what the API answers
-        p.noteWaiting();
+        p.noteWaiting(t);
         p.onAnswer(300, t); // the first answer ends the window the failure began: x2 at most
         CPPUNIT_ASSERT_EQUAL(2.0, p.limit());
         // A slow start back: x2 per window towards the target (2 x 20,000/s x 1 ms + 4 = 44) ...
