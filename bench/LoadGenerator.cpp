@@ -290,7 +290,9 @@ void LoadGenerator::sendMessage(std::size_t i)
     if (c.state != Client::State::Open || !sending_) return;
     if (c.outstanding >= 8) return; // the bridge is far behind; do not pile up
     static const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
-    c.sentAt[(c.head + c.outstanding) % 8] = nowUs_;
+    // The clock now, not the turn's: a message sent after a long batch of events was not
+    // waiting for the bridge all that time (a reply's time is the turn's start, when it was there).
+    c.sentAt[(c.head + c.outstanding) % 8] = monotonicUs();
     ++c.outstanding;
     ++counters_.sent;
     writeOut(i, codec::FrameWriter::frame(codec::Opcode::Text, message_, true, mask, options_.compressMessages));

@@ -31,6 +31,10 @@
 #                   (--from-open), so messages compete with the 19,000 handshakes still under way
 #   ws2api's line also says where its time went: stage_<name>_{n,p50_ms,p99_ms,max_le_ms} for each
 #   of its latency histograms over the run (bench/stages.py; docs/MONITORING.md "Latency by stage").
+#   CAPTURE=1 bench/run.sh compare r19000-open-50ms   # also where each message's time went on the wire:
+#   tcpdump on lo (the bridge's port and the API's), then bench/wirestages.py: wire_{total,in,api,out}_*
+#   (in: frame -> POST, api: POST -> answer, out: answer -> reply), messages on new connections, and
+#   the messages over 60 ms by cause. Needs apt-get install tcpdump tshark; costs the box some CPU.
 #   bench/run.sh compare c2000-50ms r19000-50ms   # some of them
 #   One key=value line per side: label, side=ours|go, msg/s, p50/p99, errors by kind
 #   (error_replies, empty frames, unexpected, missing, late > 5 s), ramp time,
@@ -187,9 +191,26 @@ compare_side() {
     workers=${API_PIDS:-$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ',' | sed 's/^,//;s/,$//')}
     echo "[$label $side] $(awk '/MemAvailable/ {printf "mem_available_mb=%d", $2/1024}' /proc/meminfo) bridge_pid=$BRIDGE_PID"
     curl -s --max-time 5 "$metrics" > "$WORK/metrics-before" || true
+    if [ -n "${CAPTURE:-}" ]; then # the bridge's port and the API's, for bench/wirestages.py
+        tcpdump -i lo -s 160 -B 524288 -w "$WORK/cap.pcap" "tcp port ${target##*:} or tcp port $NGINX_PORT" \
+            > "$WORK/tcpdump.log" 2>&1 &
+        CAPTURE_PID=$!; PIDS="$PIDS $CAPTURE_PID"
+        sleep 1
+    fi
     out=$("$BENCH" --target "$target" --expect pong --bridge-pid "$BRIDGE_PID" ${workers:+--api-pid "$workers"} \
         --label "$label" --max-run 300 "$@" 2>&1) || true
     curl -s --max-time 5 "$metrics" > "$WORK/metrics-after" || true
+    wire=""
+    if [ -n "${CAPTURE:-}" ]; then
+        kill -INT "$CAPTURE_PID" 2>/dev/null || true; wait "$CAPTURE_PID" 2>/dev/null || true; forget "$CAPTURE_PID"
+        tshark -r "$WORK/cap.pcap" -T fields -e frame.time_epoch -e tcp.stream -e tcp.srcport -e tcp.dstport \
+            -e tcp.len -e tcp.flags -e tcp.payload -E separator=' ' 2>/dev/null |
+            awk '{print $1, $2, $3, $4, $5, $6, substr($7, 1, 120)}' > "$WORK/cap.txt"
+        wire=" $(/usr/bin/python3 "$ROOT/bench/wirestages.py" "$WORK/cap.txt" --bridge-port "${target##*:}" \
+            --api-port "$NGINX_PORT") wire_$(grep -o 'dropped by kernel' "$WORK/tcpdump.log" >/dev/null &&
+            awk '/dropped by kernel/ {print "dropped=" $1}' "$WORK/tcpdump.log")"
+        rm -f "$WORK/cap.pcap" "$WORK/cap.txt"
+    fi
     failed=$(awk '/^requests_failed(_total)? / {print $2; exit}' "$WORK/metrics-after")
     # ws2api: where the time went, stage by stage, over the bench's whole run (its latency histograms).
     stages=""
@@ -200,7 +221,7 @@ compare_side() {
     if [ -z "$line" ]; then
         line="$label: bench_failed=1"; printf '%s\n' "$out" | tail -5
     fi
-    line="$line side=$side api_ms=$api_ms bridge_requests_failed=${failed:-?} bridge_log_emfile=${emfile:-0}$(side_keys)$stages"
+    line="$line side=$side api_ms=$api_ms bridge_requests_failed=${failed:-?} bridge_log_emfile=${emfile:-0}$(side_keys)$stages$wire"
     echo "$line" | tee -a "$RESULTS"
     sleep 2 # let the sockets of this side wind down
 }
