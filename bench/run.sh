@@ -206,9 +206,9 @@ compare_side() {
         tshark -r "$WORK/cap.pcap" -T fields -e frame.time_epoch -e tcp.stream -e tcp.srcport -e tcp.dstport \
             -e tcp.len -e tcp.flags -e tcp.payload -E separator=' ' 2>/dev/null |
             awk '{print $1, $2, $3, $4, $5, $6, substr($7, 1, 120)}' > "$WORK/cap.txt"
+        dropped=$(awk '/dropped by kernel/ {print $1}' "$WORK/tcpdump.log")
         wire=" $(/usr/bin/python3 "$ROOT/bench/wirestages.py" "$WORK/cap.txt" --bridge-port "${target##*:}" \
-            --api-port "$NGINX_PORT") wire_$(grep -o 'dropped by kernel' "$WORK/tcpdump.log" >/dev/null &&
-            awk '/dropped by kernel/ {print "dropped=" $1}' "$WORK/tcpdump.log")"
+            --api-port "$NGINX_PORT") wire_dropped=${dropped:-?}"
         rm -f "$WORK/cap.pcap" "$WORK/cap.txt"
     fi
     failed=$(awk '/^requests_failed(_total)? / {print $2; exit}' "$WORK/metrics-after")

@@ -30,6 +30,12 @@
 //   they idle out. After a pause (nothing submitted or answered for a window)
 //   the window restarts at the next submission, so a burst after a quiet spell
 //   is measured at its own rate.
+//   Between a window's answers a waiting request may raise it already, once
+//   5 ms of the window's submissions are seen: to 1 × their demand at each
+//   kind's base latency + 4 (a kind never answered yet: one connection per
+//   request), while the last judged window was calm and no failure is being
+//   recovered from. Otherwise a burst after a quiet spell waits a whole API
+//   latency for its first answers before the limit can move (issue 26).
 //   After failures (below) it grows back at most ×2 per window until it meets
 //   its target once: a slow start, so an API just back is not handed its
 //   whole demand in one window.
