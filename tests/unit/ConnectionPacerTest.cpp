@@ -28,9 +28,11 @@ std::int64_t window(ConnectionPacer& p, std::int64_t t, double perSecond, std::i
     int a = 0;
     for (int i = 0; i < answers; ++i) {
         const std::int64_t at = t + (i + 1) * ms / answers;
-        for (; a < arrivals && t + (a + 1) * ms / arrivals <= at; ++a) { // the arrivals up to this answer
-            p.noteSubmitted(t + (a + 1) * ms / arrivals);
-            if (waiting) p.noteWaiting(t + (a + 1) * ms / arrivals);
+        for (; a < arrivals; ++a) { // the arrivals up to this answer
+            const std::int64_t arrivedAt = t + (a + 1) * ms / arrivals;
+            if (arrivedAt > at) break;
+            p.noteSubmitted(arrivedAt);
+            if (waiting) p.noteWaiting(arrivedAt);
         }
         if (waiting) p.noteWaiting(at);
         p.onAnswer(latencyUs, at);
